@@ -1,0 +1,55 @@
+// swift-tools-version: 6.0
+// syncamp: shows where the disk syncs of a virtual machine come from.
+import PackageDescription
+
+let package = Package(
+    name: "syncamp",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "collector", targets: ["Collector"]),
+        .executable(name: "analyzer", targets: ["Analyzer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The one C module: libbpf's headers, the event header shared with the
+        // BPF programs (bpf/syncamp.h), and a few header-only shims. It has no
+        // code that needs libbpf at link time, so the analyzer can import the
+        // event layouts without linking libbpf.
+        .target(name: "CBPF", path: "Sources/CBPF"),
+
+        // Capture file format and event model: pure Swift, no privileges.
+        .target(name: "SyncampCapture", dependencies: ["CBPF"]),
+
+        // ELF symbol tables, build-ids and file offsets for uprobes.
+        .target(name: "SyncampELF"),
+
+        // Causal trees, totals and report rendering over a capture.
+        .target(name: "SyncampAnalysis", dependencies: ["SyncampCapture"]),
+
+        .plugin(name: "BPFCompiler", capability: .buildTool()),
+
+        .executableTarget(
+            name: "Collector",
+            dependencies: [
+                "CBPF", "SyncampCapture", "SyncampELF",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            plugins: ["BPFCompiler"],
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+        ),
+        .executableTarget(
+            name: "Analyzer",
+            dependencies: [
+                "SyncampCapture", "SyncampAnalysis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
+        .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
+        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SyncampCapture", "SyncampELF"]),
+    ]
+)
