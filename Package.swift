@@ -36,8 +36,8 @@ let package = Package(
                 "CBPF", "SyncampCapture", "SyncampELF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            plugins: ["BPFCompiler"],
-            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
+            plugins: ["BPFCompiler"]
         ),
         .executableTarget(
             name: "Analyzer",

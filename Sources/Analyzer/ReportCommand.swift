@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import SyncampAnalysis
+import SyncampCapture
+
+/// `analyzer report`: one report of a capture, as text or JSON.
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Print the causal trees and totals of a capture."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    @Argument(help: "The capture file written by `collector -o`.")
+    var capture: String
+
+    @Option(help: "Output format: text or json.")
+    var format: Format = .text
+
+    @Option(name: .shortAndLong, help: "Write the report to this file instead of stdout.")
+    var output: String?
+
+    func run() throws {
+        var reader: CaptureReader
+        do {
+            reader = try CaptureReader(path: capture)
+        } catch let error as CaptureError {
+            FileHandle.standardError.write(Data("analyzer: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+        let analysis = Analysis.run(&reader)
+        let text: String
+        switch format {
+        case .text: text = TextReport.render(analysis)
+        case .json: text = try JSONReport.render(analysis)
+        }
+        if let output {
+            do {
+                try text.write(toFile: output, atomically: true, encoding: .utf8)
+            } catch {
+                FileHandle.standardError.write(Data("analyzer: error: cannot write \(output): \(error.localizedDescription)\n".utf8))
+                throw ExitCode(1)
+            }
+        } else {
+            FileHandle.standardOutput.write(Data(text.utf8))
+        }
+        for w in analysis.warnings where format == .json || output != nil {
+            FileHandle.standardError.write(Data("analyzer: warning: \(w)\n".utf8))
+        }
+    }
+}

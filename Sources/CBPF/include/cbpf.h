@@ -1,0 +1,88 @@
+/* cbpf.h: the C boundary of syncamp.
+ *
+ * libbpf's API, the event layouts shared with the BPF programs, and small
+ * header-only shims for what Swift cannot call directly. Everything here is
+ * static inline, so importing the module links nothing: only the collector,
+ * which calls libbpf, links libbpf.
+ */
+#ifndef CBPF_H
+#define CBPF_H
+
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include <bpf/btf.h>
+#include "syncamp.h"
+
+/* libbpf's print callback takes a va_list, which Swift cannot format: this
+ * shim forwards libbpf's messages to stderr when verbose is set. */
+static int cbpf_verbose_flag = 0;
+static int cbpf_quiet_flag = 0;
+static inline int cbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (cbpf_quiet_flag && !cbpf_verbose_flag)
+		return 0;
+	if (level == LIBBPF_DEBUG && !cbpf_verbose_flag)
+		return 0;
+	if (level == LIBBPF_INFO && !cbpf_verbose_flag)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+static inline void cbpf_set_print(int verbose)
+{
+	cbpf_verbose_flag = verbose;
+	libbpf_set_print(cbpf_print);
+}
+
+/* Silences libbpf's warnings while trying something that may fail (kprobes). */
+static inline void cbpf_set_quiet(int quiet) { cbpf_quiet_flag = quiet; }
+
+/* LIBBPF_OPTS is a macro: these build the options structs Swift needs. */
+static inline struct bpf_link *cbpf_attach_uprobe(struct bpf_program *prog, pid_t pid,
+						 const char *binary, size_t offset,
+						 unsigned long long cookie)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = cookie, .retprobe = false);
+	return bpf_program__attach_uprobe_opts(prog, pid, binary, offset, &opts);
+}
+
+/* Sets a `const volatile` u32 global in .rodata before load, as a skeleton
+ * would: finds the variable's offset through the object's BTF (the
+ * btf_var_secinfos() iteration is a macro Swift cannot use). Returns 0 or a
+ * negative errno. */
+static inline int cbpf_set_rodata_u32(struct bpf_object *obj, const char *name, unsigned int value)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".rodata");
+	struct btf *btf = bpf_object__btf(obj);
+	if (!map || !btf)
+		return -ENOENT;
+	size_t size = 0;
+	const char *initial = bpf_map__initial_value(map, &size);
+	int sec = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (!initial || sec < 0 || size > 4096)
+		return -ENOENT;
+	char data[4096];
+	memcpy(data, initial, size);
+	const struct btf_type *t = btf__type_by_id(btf, sec);
+	const struct btf_var_secinfo *v = btf_var_secinfos(t);
+	for (int i = 0; i < btf_vlen(t); i++, v++) {
+		const struct btf_type *var = btf__type_by_id(btf, v->type);
+		if (strcmp(btf__name_by_offset(btf, var->name_off), name) == 0) {
+			if (v->offset + sizeof(value) > size)
+				return -ERANGE;
+			memcpy(data + v->offset, &value, sizeof(value));
+			return bpf_map__set_initial_value(map, data, size);
+		}
+	}
+	return -ENOENT;
+}
+
+/* libbpf returns NULL and sets errno on failure (libbpf 1.0 mode). */
+static inline int cbpf_errno(void) { return errno; }
+
+#endif /* CBPF_H */

@@ -1,0 +1,85 @@
+import Foundation
+import SyncampCapture
+
+/// Runs one capture: drains the ring buffer into the capture file until the target exits, the duration ends or a signal arrives.
+final class CaptureSession {
+    let bpf: BPFSession
+    let writer: CaptureWriter
+    var target: Target
+    let durationNs: UInt64?
+    private var writeError: Error?
+    private var perProbe: [Int: UInt64] = [:]
+    private var lastLost: [UInt64] = []
+
+    init(bpf: BPFSession, writer: CaptureWriter, target: Target, duration: Double?) {
+        self.bpf = bpf
+        self.writer = writer
+        self.target = target
+        self.durationNs = duration.map { UInt64($0 * 1e9) }
+    }
+
+    /// Polls until the capture should end, then writes the lost counts, a note and the trailer.
+    func run() throws -> Trailer {
+        let sink = EventSink { [unowned self] bytes in
+            do {
+                try writer.appendEvent(bytes)
+                if bytes.count >= Event.size, let e = Event(bytes: bytes), e.kind == .uprobe {
+                    perProbe[Int(e.probeID), default: 0] += 1
+                }
+                return true
+            } catch {
+                writeError = error
+                return false
+            }
+        }
+        try bpf.openRingBuffer(sink)
+        target.release()
+        let start = Clock.monotonicNs()
+        var reason = ""
+        var lastLostCheck = start
+        while reason.isEmpty {
+            bpf.poll(timeoutMs: 100)
+            if let e = writeError { throw e }
+            let now = Clock.monotonicNs()
+            if StopSignal.received != 0 {
+                reason = "signal"
+            } else if let d = durationNs, now - start >= d {
+                reason = "duration"
+            } else if target.hasExited() {
+                reason = "target-exited"
+            }
+            if now - lastLostCheck > 1_000_000_000 {
+                try recordLost()
+                lastLostCheck = now
+            }
+        }
+        bpf.consume()
+        if let e = writeError { throw e }
+        try recordLost(force: true)
+        let end = Clock.monotonicNs()
+        let message: String
+        switch reason {
+        case "signal": message = "stopped by signal \(StopSignal.received)"
+        case "duration": message = "stopped after the requested duration"
+        default: message = "target process \(target.pid) exited"
+        }
+        try writer.appendNote(CaptureNote(timestampNs: end, kind: reason, message: message))
+        let lost = lastLost.reduce(0, +)
+        let trailer = Trailer(events: writer.eventCount, lostEvents: lost, endMonotonicNs: end,
+                              reason: reason, eventsPerProbe: perProbe)
+        try writer.finish(trailer: trailer)
+        return trailer
+    }
+
+    /// Writes a lost-events record for each CPU whose count changed (or all at the end).
+    private func recordLost(force: Bool = false) throws {
+        let now = bpf.lostPerCPU()
+        for (cpu, count) in now.enumerated() {
+            let before = cpu < lastLost.count ? lastLost[cpu] : 0
+            if count != before || (force && count > 0) {
+                try writer.appendLost(cpu: UInt32(cpu), count: count)
+            }
+        }
+        if !now.isEmpty { lastLost = now }
+    }
+}

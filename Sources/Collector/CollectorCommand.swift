@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import SyncampCapture
+import SyncampELF
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `collector`: traces a QEMU process's block layer and sync system calls into a capture file.
+@main
+struct CollectorCommand: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "collector",
+        abstract: "Record where a QEMU process's disk syncs come from (run as root).",
+        discussion: """
+        Attaches entry uprobes to QEMU's block layer (guest requests, qcow2 metadata \
+        caches, the thread pool, qemu_fdatasync) and kernel probes on fdatasync/fsync, \
+        and writes every event to a capture file for `analyzer report`.
+
+        EXAMPLES:
+          sudo collector -p $(pidof qemu-system-x86_64) -o run.syncamp        # until Ctrl-C
+          sudo collector -p 1234 -d 30 -o run.syncamp                         # for 30 seconds
+          sudo collector -o run.syncamp -- qemu-io -f qcow2 -t writeback \\
+               -c 'write 0 4k' -c flush img.qcow2                             # start and trace a command
+        """,
+        version: version
+    )
+
+    @Option(name: .shortAndLong, help: "Pid of a running QEMU to trace.")
+    var pid: Int32?
+
+    @Option(name: .shortAndLong, help: "Capture file to write (mode 0600; never overwritten without --force).")
+    var output: String = "run.syncamp"
+
+    @Option(name: .shortAndLong, help: "Stop after this many seconds (default: until Ctrl-C or the target exits).")
+    var duration: Double?
+
+    @Option(help: "Read symbols from this binary instead of the target's (an unstripped copy of the same build).")
+    var binary: String?
+
+    @Flag(help: "Trace even when probes are missing from the binary (warn instead of failing).")
+    var allowMissing = false
+
+    @Flag(help: "Overwrite the output file if it exists.")
+    var force = false
+
+    @Option(help: "How to trace fdatasync/fsync: auto (kprobe, else tracepoint), kprobe, tracepoint.")
+    var kernelProbe: String = "auto"
+
+    @Option(help: "Ring buffer size in MiB (a power of two).")
+    var ringBufferMB: Int = 16
+
+    @Flag(name: .shortAndLong, help: "Show libbpf's messages.")
+    var verbose = false
+
+    @Argument(parsing: .postTerminator, help: "A command to start and trace (after --).")
+    var command: [String] = []
+
+    mutating func validate() throws {
+        if (pid == nil) == command.isEmpty {
+            throw ValidationError("give either -p PID or -- COMMAND")
+        }
+        if BPFSession.KernelProbeMode(rawValue: kernelProbe) == nil {
+            throw ValidationError("--kernel-probe takes auto, kprobe or tracepoint")
+        }
+        if ringBufferMB < 1 || ringBufferMB & (ringBufferMB - 1) != 0 {
+            throw ValidationError("--ring-buffer-mb must be a power of two, at least 1")
+        }
+    }
+
+    func run() throws {
+        do {
+            try capture()
+        } catch let error as CollectorError {
+            FileHandle.standardError.write(Data("collector: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as CaptureError {
+            FileHandle.standardError.write(Data("collector: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as ELFError {
+            FileHandle.standardError.write(Data("collector: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    private func capture() throws {
+        try Preflight.check()
+        if !force && FileManager.default.fileExists(atPath: output) {
+            throw CaptureError.alreadyExists(path: output)
+        }
+        let target = try pid.map(Target.attach(pid:)) ?? Target.spawn(command: command)
+        var started = target.mode == "spawn"
+        defer { if started { kill(target.pid, SIGKILL); _ = waitpid(target.pid, nil, 0) } }
+
+        let symbolsPath = binary ?? target.binaryForProbes
+        let elf = try ELFFile(path: symbolsPath)
+        let plan = ProbePlan(binary: elf)
+        let missingRequired = plan.missingRequired()
+        if !missingRequired.isEmpty {
+            let names = missingRequired.flatMap(\.symbolsTried)
+            if !allowMissing {
+                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, symbols: names)
+            }
+            note("warning: \(target.binaryPath) lacks \(names.joined(separator: ", ")); tracing without them (--allow-missing)")
+        }
+        if let b = binary, let targetID = (try? ELFFile(path: target.binaryForProbes))?.buildID, targetID != elf.buildID {
+            note("warning: \(b) has build-id \(elf.buildID ?? "none") but the target has \(targetID): offsets may be wrong")
+        }
+
+        guard let objectPath = Bundle.module.path(forResource: "syncamp.bpf", ofType: "o") else {
+            throw CollectorError.bpf("the BPF object syncamp.bpf.o is missing from the collector's resources; rebuild with swift build")
+        }
+        let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
+                                 ringBufferBytes: ringBufferMB << 20, verbose: verbose)
+        try bpf.setProbeSpecs(plan.planned.map(\.entry.derefs))
+        for (id, p) in plan.planned.enumerated() {
+            try bpf.attachUprobe(binary: target.binaryForProbes, fileOffset: p.fileOffset, pid: target.pid,
+                                 cookie: UInt64(id), symbol: p.symbol.name)
+        }
+        try bpf.attachKernelProbes(mode: BPFSession.KernelProbeMode(rawValue: kernelProbe)!)
+
+        let manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
+        let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
+        let fallbacks = plan.planned.filter(\.isFallback).map(\.symbol.name)
+        note("tracing pid \(target.pid) (\(target.binaryPath), build-id \(elf.buildID ?? "none")): "
+             + "\(plan.planned.count) uprobes"
+             + (fallbacks.isEmpty ? "" : ", exported fallbacks \(fallbacks.joined(separator: ", "))")
+             + (plan.missing.isEmpty ? "" : ", missing \(plan.missing.map(\.role).joined(separator: ", "))"))
+        note("fdatasync/fsync traced with \(bpf.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints (kprobes unavailable or not requested)")")
+
+        StopSignal.install()
+        let session = CaptureSession(bpf: bpf, writer: writer, target: target, duration: duration)
+        started = false  // from here the target runs on its own; it is not killed at the end
+        let trailer = try session.run()
+        bpf.close()
+        if trailer.lostEvents > 0 {
+            note("warning: lost \(trailer.lostEvents) events (ring buffer full); the trees may be incomplete: raise --ring-buffer-mb")
+        }
+        note("wrote \(trailer.events) events to \(output) (\(trailer.reason))")
+    }
+
+    private func makeManifest(target: Target, elf: ELFFile, plan: ProbePlan, kernelProbe: String) -> Manifest {
+        var u = utsname()
+        uname(&u)
+        let release = withUnsafeBytes(of: &u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let host = withUnsafeBytes(of: &u.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let formatter = ISO8601DateFormatter()
+        return Manifest(
+            tool: "syncamp-collector \(Self.version)", createdAt: formatter.string(from: Date()),
+            hostname: host, kernelRelease: release,
+            startMonotonicNs: Clock.monotonicNs(), startRealtimeNs: Clock.realtimeNs(),
+            target: .init(pid: target.pid, mode: target.mode, command: target.command, binaryPath: target.binaryPath,
+                          buildID: elf.buildID, hasSymtab: elf.hasSymtab),
+            kernelProbe: kernelProbe, probes: plan.manifestProbes, missingProbes: plan.missing,
+            ringBufferBytes: ringBufferMB << 20)
+    }
+
+    private func note(_ s: String) {
+        FileHandle.standardError.write(Data("collector: \(s)\n".utf8))
+    }
+}

@@ -1,0 +1,102 @@
+import SyncampCapture
+
+/// A value a uprobe reads through pointers at function entry (see `struct syncamp_deref`).
+struct DerefSpec: Sendable {
+    var name: String
+    var arg: UInt8
+    /// Offsets of the one or two reads: `*(size*)(args[arg] + offsets[0])`, or with two,
+    /// `*(size*)(*(u64*)(args[arg] + offsets[0]) + offsets[1])`.
+    var offsets: [Int32]
+    var size: UInt8
+}
+
+/// One probe of the catalog: a role, the symbols that can serve it, what to read.
+struct CatalogEntry: Sendable {
+    var role: ProbeRole
+    /// The preferred symbol first, then exported equivalents for stock binaries.
+    var symbols: [String]
+    var derefs: [DerefSpec]
+    /// Needed for correct totals: missing it is an error unless --allow-missing.
+    var required: Bool
+    /// Said in the manifest when no symbol of this entry exists.
+    var whenMissing: String
+    /// Attach this entry only when `role` resolved to an exported fallback: the
+    /// preferred symbol of `role` already covers what this entry sees.
+    var onlyWhenFallbackFor: ProbeRole? = nil
+}
+
+/// The probes syncamp attaches to QEMU 7.2, as data.
+///
+/// Offsets of struct fields are those of QEMU 7.2 on x86-64 (see
+/// ../shared/reference/qcow2-flush-sites.md §4.2 and include/qemu/iov.h,
+/// block/file-posix.c, block/qcow2-cache.c).
+enum ProbeCatalog {
+    /// QEMUIOVector.size (include/qemu/iov.h: iov, niov, nalloc, local_iov.iov_base, then size).
+    static let qiovSize: Int32 = 24
+    /// RawPosixAIOData: bs at 0, aio_type at 8, aio_fildes at 12 (block/file-posix.c:193).
+    static let aiocbType: Int32 = 8
+    static let aiocbFd: Int32 = 12
+    /// BlockDriverState.opaque, and BDRVQcow2State's two cache pointers.
+    static let bsOpaque: Int32 = 0x18
+    static let l2TableCache: Int32 = 0x50
+    static let refcountBlockCache: Int32 = 0x58
+    /// Qcow2Cache.depends and .depends_on_flush (block/qcow2-cache.c:37-46).
+    static let cacheDepends: Int32 = 8
+    static let cacheDependsOnFlush: Int32 = 24
+
+    static let cacheDerefs: [DerefSpec] = [
+        DerefSpec(name: "depends", arg: 1, offsets: [cacheDepends], size: 8),
+        DerefSpec(name: "depends_on_flush", arg: 1, offsets: [cacheDependsOnFlush], size: 1),
+        DerefSpec(name: "l2_table_cache", arg: 0, offsets: [bsOpaque, l2TableCache], size: 8),
+        DerefSpec(name: "refcount_block_cache", arg: 0, offsets: [bsOpaque, refcountBlockCache], size: 8),
+    ]
+
+    static let entries: [CatalogEntry] = [
+        // Guest writes. blk_co_do_pwritev_part (static) is where every BlockBackend write
+        // funnels through, device aio and qemu-io alike. Stock binaries lack it: there,
+        // blk_aio_pwritev (devices, qemu-io aio_write) and blk_pwrite (qemu-io write; a
+        // generated wrapper in another file, so never inlined away) cover the same
+        // requests. blk_co_pwritev_part is not used: its callers in block-backend.c inline it.
+        CatalogEntry(role: .guestWriteCo, symbols: ["blk_co_do_pwritev_part", "blk_pwrite"], derefs: [],
+                     required: true, whenMissing: "synchronous writes (qemu-io write) are not seen"),
+        CatalogEntry(role: .guestWriteAIO, symbols: ["blk_aio_pwritev"],
+                     derefs: [DerefSpec(name: "bytes", arg: 2, offsets: [qiovSize], size: 8)],
+                     required: true, whenMissing: "device and aio_write requests are not seen",
+                     onlyWhenFallbackFor: .guestWriteCo),
+        // Guest flushes: blk_co_do_flush is inlined everywhere, so both entry points are probed;
+        // they are disjoint (blk_aio_flush never goes through blk_co_flush).
+        CatalogEntry(role: .guestFlushAIO, symbols: ["blk_aio_flush"], derefs: [],
+                     required: true, whenMissing: "device flush requests are not seen"),
+        CatalogEntry(role: .guestFlushCo, symbols: ["blk_co_flush"], derefs: [],
+                     required: true, whenMissing: "synchronous flushes (qemu-io flush) are not seen"),
+        CatalogEntry(role: .qcow2Write, symbols: ["qcow2_co_pwritev_part", "qcow2_alloc_host_offset"], derefs: [],
+                     required: false, whenMissing: "qcow2 write work is not shown in the trees"),
+        CatalogEntry(role: .qcow2CacheWrite, symbols: ["qcow2_cache_write"], derefs: cacheDerefs,
+                     required: false, whenMissing: "metadata cache write-back is not shown in the trees"),
+        CatalogEntry(role: .qcow2CacheEntryFlush, symbols: ["qcow2_cache_entry_flush"], derefs: cacheDerefs,
+                     required: false, whenMissing: "per-entry cache writes are not shown; qcow2_cache_write stands for them"),
+        CatalogEntry(role: .qcow2WriteL1Entry, symbols: ["qcow2_write_l1_entry"], derefs: [],
+                     required: false, whenMissing: "new L2 tables are not marked in the trees"),
+        CatalogEntry(role: .nodeFlush, symbols: ["bdrv_co_flush"], derefs: [],
+                     required: false, whenMissing: "node flushes are not shown in the trees"),
+        CatalogEntry(role: .threadPoolSubmit, symbols: ["thread_pool_submit_aio"],
+                     derefs: [
+                        DerefSpec(name: "coroutine", arg: 4, offsets: [0], size: 8),
+                        DerefSpec(name: "aio_type", arg: 2, offsets: [aiocbType], size: 4),
+                        DerefSpec(name: "fd", arg: 2, offsets: [aiocbFd], size: 4),
+                     ],
+                     required: true, whenMissing: "host syncs cannot be linked to the request that submitted them"),
+        CatalogEntry(role: .workerFlush, symbols: ["handle_aiocb_flush"],
+                     derefs: [
+                        DerefSpec(name: "aio_type", arg: 0, offsets: [aiocbType], size: 4),
+                        DerefSpec(name: "fd", arg: 0, offsets: [aiocbFd], size: 4),
+                     ],
+                     required: false, whenMissing: "worker flushes are linked to their submit in FIFO order instead of by pointer"),
+        CatalogEntry(role: .qemuFdatasync, symbols: ["qemu_fdatasync"], derefs: [],
+                     required: true, whenMissing: "host syncs are seen only at the system call"),
+        CatalogEntry(role: .backendUnref, symbols: ["blk_unref"], derefs: [],
+                     required: false, whenMissing: "close work is grouped with the last request"),
+        CatalogEntry(role: .closeAll, symbols: ["bdrv_close_all"], derefs: [],
+                     required: false, whenMissing: "close work at exit is grouped with the last request"),
+    ]
+}

@@ -1,0 +1,55 @@
+import SyncampCapture
+import SyncampELF
+
+/// Which symbol serves each catalog probe in one binary, and which probes are missing.
+struct ProbePlan {
+    struct Planned {
+        var entry: CatalogEntry
+        var symbol: ELFSymbol
+        var fileOffset: UInt64
+        var isFallback: Bool
+    }
+
+    var planned: [Planned] = []
+    var missing: [Manifest.MissingProbe] = []
+    /// Entries left out on purpose because another probe covers them.
+    var skipped: [Manifest.MissingProbe] = []
+
+    /// Resolves every catalog entry against the binary: the preferred symbol where it exists, else an exported equivalent.
+    init(binary: ELFFile, catalog: [CatalogEntry] = ProbeCatalog.entries) {
+        for entry in catalog {
+            if let other = entry.onlyWhenFallbackFor,
+               let covering = planned.first(where: { $0.entry.role == other }), !covering.isFallback {
+                skipped.append(Manifest.MissingProbe(role: entry.role.rawValue, symbolsTried: [],
+                                                     reason: "not needed: \(covering.symbol.name) covers it"))
+                continue
+            }
+            var found = false
+            for (i, name) in entry.symbols.enumerated() {
+                guard let sym = binary.function(named: name), let off = binary.fileOffset(forAddress: sym.address) else { continue }
+                planned.append(Planned(entry: entry, symbol: sym, fileOffset: off, isFallback: i > 0))
+                found = true
+                break
+            }
+            if !found {
+                missing.append(Manifest.MissingProbe(role: entry.role.rawValue, symbolsTried: entry.symbols,
+                                                     reason: "no such function in the binary: \(entry.whenMissing)"))
+            }
+        }
+    }
+
+    /// The required probes that are missing.
+    func missingRequired(catalog: [CatalogEntry] = ProbeCatalog.entries) -> [Manifest.MissingProbe] {
+        let required = Set(catalog.filter(\.required).map(\.role.rawValue))
+        return missing.filter { required.contains($0.role) }
+    }
+
+    /// The manifest's description of the planned probes; index = probe id = attach cookie.
+    var manifestProbes: [Manifest.Probe] {
+        planned.enumerated().map { id, p in
+            Manifest.Probe(id: id, role: p.entry.role.rawValue, symbol: p.symbol.name, table: p.symbol.table.rawValue,
+                           address: p.symbol.address, fileOffset: p.fileOffset, isFallback: p.isFallback,
+                           derefs: p.entry.derefs.map(\.name))
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import SyncampCapture
+
+/// Everything a report shows about one capture.
+public struct Analysis: Sendable {
+    public struct Totals: Sendable, Equatable {
+        public var guestWrites = 0
+        public var guestFlushes = 0
+        /// Every fdatasync/fsync the traced process made during the capture (kernel side).
+        public var hostSyncs = 0
+        /// Host syncs that could not be placed under an op or an open/close group.
+        public var unattributedHostSyncs = 0
+        /// host syncs / guest flushes; nil without guest flushes.
+        public var syncAmplification: Double? {
+            guestFlushes > 0 ? Double(hostSyncs) / Double(guestFlushes) : nil
+        }
+    }
+
+    /// What the capture file held and how well it read.
+    public struct CaptureInfo: Sendable {
+        public var path: String
+        public var events: UInt64 = 0
+        /// Summed over CPUs, from the last lost-events record of each CPU.
+        public var lostEvents: UInt64 = 0
+        public var lostPerCPU: [UInt32: UInt64] = [:]
+        public var durationNs: UInt64 = 0
+        /// Why the capture stopped before its trailer, when it did.
+        public var damage: String?
+        public var trailerReason: String?
+        public var reorderedEvents: UInt64 = 0
+        public var lateEvents: UInt64 = 0
+        public var unknownRecords = 0
+        public var notes: [CaptureNote] = []
+    }
+
+    public var manifest: Manifest
+    public var capture: CaptureInfo
+    public var totals: Totals
+    /// Guest operations and open/close groups, in start order.
+    public var ops: [GuestOp]
+    /// Nodes that could not be placed, each with the reason.
+    public var unattributed: [(node: CausalNode, reason: String)]
+    /// Uprobe hits per probe id.
+    public var probeHits: [Int: Int]
+
+    /// Reads every record of a capture and builds the trees.
+    public static func run(_ reader: inout CaptureReader, reorderWindow: Int = 4096) -> Analysis {
+        let manifest = reader.manifest
+        var info = CaptureInfo(path: reader.path)
+        var window = ReorderWindow(capacity: reorderWindow)
+        var builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs)
+        var last: UInt64 = manifest.startMonotonicNs
+        while let record = reader.next() {
+            switch record {
+            case let .event(e):
+                info.events += 1
+                last = max(last, e.timestamp)
+                if let out = window.push(e) { builder.add(out) }
+            case let .lost(cpu, count):
+                info.lostPerCPU[cpu] = count
+            case let .note(n):
+                info.notes.append(n)
+                last = max(last, n.timestampNs)
+            case let .trailer(t):
+                info.trailerReason = t.reason
+                last = max(last, t.endMonotonicNs)
+            case .unknown:
+                info.unknownRecords += 1
+            }
+        }
+        while let e = window.pop() { builder.add(e) }
+        info.damage = reader.damage?.description
+        info.lostEvents = info.lostPerCPU.values.reduce(0, +)
+        info.reorderedEvents = window.reordered
+        info.lateEvents = window.lateEvents
+        info.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
+        let hits = builder.uprobeHits
+        let hostSyncs = builder.hostSyncs
+        let (ops, unattributed) = builder.finish()
+        var totals = Totals()
+        totals.guestWrites = ops.filter { $0.kind == .write }.count
+        totals.guestFlushes = ops.filter { $0.kind == .flush }.count
+        totals.hostSyncs = hostSyncs
+        totals.unattributedHostSyncs = unattributed.reduce(0) { $0 + $1.0.hostSyncs }
+        return Analysis(manifest: manifest, capture: info, totals: totals, ops: ops,
+                        unattributed: unattributed.map { (node: $0.0, reason: $0.1) }, probeHits: hits)
+    }
+
+    /// Warnings every report shows: lost events, damage, unplaced syncs, missing probes.
+    public var warnings: [String] {
+        var w: [String] = []
+        if capture.lostEvents > 0 {
+            let cpus = capture.lostPerCPU.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+                .map { "CPU \($0.key): \($0.value)" }.joined(separator: ", ")
+            w.append("\(capture.lostEvents) events were lost (ring buffer full; \(cpus)): the trees may be incomplete; capture again with a larger --ring-buffer-mb")
+        }
+        if let d = capture.damage {
+            w.append("the capture was read up to \(d); what came before is reported")
+        }
+        if capture.lateEvents > 0 {
+            w.append("\(capture.lateEvents) events arrived too late to be put in time order; they were placed in arrival order")
+        }
+        if totals.unattributedHostSyncs > 0 {
+            w.append("\(totals.unattributedHostSyncs) host syncs could not be placed under a guest request or open/close: see `unattributed`")
+        }
+        for m in manifest.missingProbes {
+            w.append("probe \(m.role) was not attached (tried \(m.symbolsTried.joined(separator: ", "))): \(m.reason)")
+        }
+        return w
+    }
+}

@@ -1,0 +1,64 @@
+/// One node of a causal tree: something QEMU or the kernel did for a guest operation.
+public struct CausalNode: Sendable, Equatable {
+    /// What happened, e.g. "qcow2_cache_write", "thread_pool_submit", "worker_flush", "host_fdatasync".
+    public var kind: String
+    /// Monotonic nanoseconds since the capture started.
+    public var timeNs: UInt64
+    public var tid: UInt32
+    /// The QEMU function behind it, if a uprobe.
+    public var symbol: String?
+    /// Small facts shown with the node (cache: "l2"; fd: "9"; ...), sorted by key in reports.
+    public var details: [String: String]
+    /// Host sync only: system-call latency and return value.
+    public var latencyNs: UInt64?
+    public var returnValue: Int64?
+    public var children: [CausalNode]
+
+    public init(kind: String, timeNs: UInt64, tid: UInt32, symbol: String? = nil, details: [String: String] = [:],
+                latencyNs: UInt64? = nil, returnValue: Int64? = nil, children: [CausalNode] = []) {
+        self.kind = kind
+        self.timeNs = timeNs
+        self.tid = tid
+        self.symbol = symbol
+        self.details = details
+        self.latencyNs = latencyNs
+        self.returnValue = returnValue
+        self.children = children
+    }
+
+    /// Host fdatasync/fsync calls in this subtree.
+    public var hostSyncs: Int {
+        (kind == CausalNode.hostSyncKind ? 1 : 0) + children.reduce(0) { $0 + $1.hostSyncs }
+    }
+
+    public static let hostSyncKind = "host_sync"
+}
+
+/// A guest operation (or a group of work outside any: image open, close) with the work it caused.
+public struct GuestOp: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        case write, flush
+        /// Work before the first guest request: image open.
+        case imageOpen = "image_open"
+        /// Work after a BlockBackend is released or QEMU closes its images.
+        case imageClose = "image_close"
+    }
+
+    public var index: Int
+    public var kind: Kind
+    /// Guest byte offset and length; 0 for flushes and groups.
+    public var offset: UInt64
+    public var bytes: UInt64
+    public var startNs: UInt64
+    /// The time of the last event placed under the op (entry uprobes only: QEMU returns are not probed).
+    public var endNs: UInt64
+    public var tid: UInt32
+    /// The entry point that started it, e.g. "blk_co_pwritev_part".
+    public var entry: String
+    public var children: [CausalNode]
+    /// Uprobe hits placed under this op, to make probe cost visible.
+    public var probeHits: Int
+
+    public var hostSyncs: Int { children.reduce(0) { $0 + $1.hostSyncs } }
+    public var isGuestRequest: Bool { kind == .write || kind == .flush }
+}

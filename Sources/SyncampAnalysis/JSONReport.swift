@@ -1,0 +1,152 @@
+import Foundation
+import SyncampCapture
+
+/// Renders an analysis as JSON with the stable keys of docs/report-format.md (schema "syncamp.report/1").
+public enum JSONReport {
+    public static let schema = "syncamp.report/1"
+
+    public static func render(_ a: Analysis) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(Report(a)), as: UTF8.self) + "\n"
+    }
+
+    struct Report: Encodable {
+        var schema = JSONReport.schema
+        var capture: Capture
+        var target: Target
+        var kernel_probe: String
+        var probes: [Probe]
+        var missing_probes: [Manifest.MissingProbe]
+        var totals: Totals
+        var ops: [Op]
+        var unattributed: [Unplaced]
+        var warnings: [String]
+
+        init(_ a: Analysis) {
+            let m = a.manifest
+            capture = Capture(path: a.capture.path, events: a.capture.events, lost_events: a.capture.lostEvents,
+                              lost_per_cpu: Dictionary(uniqueKeysWithValues: a.capture.lostPerCPU.map { (String($0.key), $0.value) }),
+                              duration_ns: a.capture.durationNs, cut_short: a.capture.damage != nil,
+                              damage: a.capture.damage, end_reason: a.capture.trailerReason,
+                              reordered_events: a.capture.reorderedEvents, late_events: a.capture.lateEvents)
+            target = Target(pid: m.target.pid, mode: m.target.mode, command: m.target.command, binary: m.target.binaryPath,
+                            build_id: m.target.buildID, has_symtab: m.target.hasSymtab)
+            kernel_probe = m.kernelProbe
+            probes = m.probes.map { Probe(id: $0.id, role: $0.role, symbol: $0.symbol, table: $0.table,
+                                          fallback: $0.isFallback, hits: a.probeHits[$0.id] ?? 0) }
+            missing_probes = m.missingProbes
+            totals = Totals(guest_writes: a.totals.guestWrites, guest_flushes: a.totals.guestFlushes,
+                            host_fdatasyncs: a.totals.hostSyncs, unattributed_host_syncs: a.totals.unattributedHostSyncs,
+                            sync_amplification: a.totals.syncAmplification)
+            ops = a.ops.map(Op.init)
+            unattributed = a.unattributed.map { Unplaced(reason: $0.reason, node: Node($0.node)) }
+            warnings = a.warnings
+        }
+    }
+
+    struct Capture: Encodable {
+        var path: String
+        var events: UInt64
+        var lost_events: UInt64
+        var lost_per_cpu: [String: UInt64]
+        var duration_ns: UInt64
+        var cut_short: Bool
+        var damage: String?
+        var end_reason: String?
+        var reordered_events: UInt64
+        var late_events: UInt64
+    }
+
+    struct Target: Encodable {
+        var pid: Int32
+        var mode: String
+        var command: [String]
+        var binary: String
+        var build_id: String?
+        var has_symtab: Bool
+    }
+
+    struct Probe: Encodable {
+        var id: Int
+        var role: String
+        var symbol: String
+        var table: String
+        var fallback: Bool
+        var hits: Int
+    }
+
+    struct Totals: Encodable {
+        var guest_writes: Int
+        var guest_flushes: Int
+        var host_fdatasyncs: Int
+        var unattributed_host_syncs: Int
+        var sync_amplification: Double?
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(guest_writes, forKey: .guest_writes)
+            try c.encode(guest_flushes, forKey: .guest_flushes)
+            try c.encode(host_fdatasyncs, forKey: .host_fdatasyncs)
+            try c.encode(unattributed_host_syncs, forKey: .unattributed_host_syncs)
+            try c.encode(sync_amplification, forKey: .sync_amplification)  // null when there is no guest flush
+        }
+
+        enum CodingKeys: CodingKey { case guest_writes, guest_flushes, host_fdatasyncs, unattributed_host_syncs, sync_amplification }
+    }
+
+    struct Op: Encodable {
+        var index: Int
+        var kind: String
+        var entry: String
+        var offset: UInt64
+        var bytes: UInt64
+        var start_ns: UInt64
+        var end_ns: UInt64
+        var tid: UInt32
+        var host_fdatasyncs: Int
+        var probe_hits: Int
+        var children: [Node]
+
+        init(_ op: GuestOp) {
+            index = op.index
+            kind = op.kind.rawValue
+            entry = op.entry
+            offset = op.offset
+            bytes = op.bytes
+            start_ns = op.startNs
+            end_ns = op.endNs
+            tid = op.tid
+            host_fdatasyncs = op.hostSyncs
+            probe_hits = op.probeHits
+            children = op.children.map(Node.init)
+        }
+    }
+
+    struct Node: Encodable {
+        var kind: String
+        var t_ns: UInt64
+        var tid: UInt32
+        var symbol: String?
+        var details: [String: String]
+        var latency_ns: UInt64?
+        var ret: Int64?
+        var children: [Node]
+
+        init(_ n: CausalNode) {
+            kind = n.kind
+            t_ns = n.timeNs
+            tid = n.tid
+            symbol = n.symbol
+            details = n.details
+            latency_ns = n.latencyNs
+            ret = n.returnValue
+            children = n.children.map(Node.init)
+        }
+    }
+
+    struct Unplaced: Encodable {
+        var reason: String
+        var node: Node
+    }
+}

@@ -1,0 +1,35 @@
+import SyncampCapture
+
+/// Looks up what a uprobe event means: its role and where its named values are.
+public struct ProbeIndex: Sendable {
+    public struct Entry: Sendable {
+        public var role: ProbeRole?
+        public var symbol: String
+        public var isFallback: Bool
+        public var derefSlots: [String: Int]
+    }
+
+    public let entries: [Entry]
+
+    public init(manifest: Manifest) {
+        entries = manifest.probes.sorted { $0.id < $1.id }.map { p in
+            var slots: [String: Int] = [:]
+            for (i, n) in p.derefs.enumerated() { slots[n] = i }
+            return Entry(role: ProbeRole(rawValue: p.role), symbol: p.symbol, isFallback: p.isFallback, derefSlots: slots)
+        }
+    }
+
+    /// The entry of a uprobe event, if its probe id is in the manifest.
+    public func entry(_ e: Event) -> Entry? {
+        Int(e.probeID) < entries.count ? entries[Int(e.probeID)] : nil
+    }
+
+    /// The named value an event read through a pointer, if it was read.
+    public func value(_ name: String, of e: Event) -> UInt64? {
+        guard let entry = entry(e), let slot = entry.derefSlots[name], e.hasDeref(slot) else { return nil }
+        return e.derefs[slot]
+    }
+
+    /// Whether any probe of the role is in the capture.
+    public func has(_ role: ProbeRole) -> Bool { entries.contains { $0.role == role } }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import SyncampCapture
+
+/// Renders an analysis for people: what was traced, one tree per guest operation, totals.
+public enum TextReport {
+    public static func render(_ a: Analysis) -> String {
+        var out = ""
+        let m = a.manifest
+        out += "syncamp report: \(a.capture.path)\n"
+        out += "  target   pid \(m.target.pid) (\(m.target.mode)) \(m.target.command.joined(separator: " "))\n"
+        out += "  binary   \(m.target.binaryPath), build-id \(m.target.buildID ?? "none"), "
+            + (m.target.hasSymtab ? "full symbol table" : "exported symbols only") + "\n"
+        let fallbacks = m.probes.filter(\.isFallback).map(\.symbol)
+        out += "  probes   \(m.probes.count) uprobes" + (fallbacks.isEmpty ? "" : " (exported fallbacks: \(fallbacks.joined(separator: ", ")))")
+            + ", fdatasync/fsync via \(m.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints")\n"
+        out += "  capture  \(a.capture.events) events, \(a.capture.lostEvents) lost, \(ms(a.capture.durationNs)), "
+            + "ended: \(a.capture.trailerReason ?? "cut short (no trailer)")\n"
+        for w in a.warnings { out += "  WARNING  \(w)\n" }
+        out += "\n"
+        for op in a.ops {
+            out += header(op) + "\n"
+            for (i, c) in op.children.enumerated() {
+                render(c, prefix: "   ", last: i == op.children.count - 1, into: &out)
+            }
+        }
+        if !a.unattributed.isEmpty {
+            out += "\nunattributed (could not be placed)\n"
+            for u in a.unattributed {
+                out += "   \(u.reason)\n"
+                render(u.node, prefix: "     ", last: true, into: &out)
+            }
+        }
+        let t = a.totals
+        let underOps = a.ops.filter(\.isGuestRequest).reduce(0) { $0 + $1.hostSyncs }
+        let outside = a.ops.filter { !$0.isGuestRequest }.reduce(0) { $0 + $1.hostSyncs }
+        out += "\ntotals\n"
+        out += "  guest writes         \(t.guestWrites)\n"
+        out += "  guest flushes        \(t.guestFlushes)\n"
+        out += "  host fdatasyncs      \(t.hostSyncs)  (\(underOps) under guest requests, \(outside) at image open/close, \(t.unattributedHostSyncs) unattributed)\n"
+        if let amp = t.syncAmplification {
+            out += "  sync amplification   \(String(format: "%.2f", amp)) host syncs per guest flush\n"
+        } else {
+            out += "  sync amplification   n/a (no guest flush)\n"
+        }
+        return out
+    }
+
+    private static func header(_ op: GuestOp) -> String {
+        let what: String
+        switch op.kind {
+        case .write: what = "write \(op.offset)+\(op.bytes)"
+        case .flush: what = "flush"
+        case .imageOpen: what = "image open"
+        case .imageClose: what = "image close"
+        }
+        let syncs = op.hostSyncs == 1 ? "1 host sync" : "\(op.hostSyncs) host syncs"
+        return "#\(op.index) \(what) at \(ms(op.startNs)) [\(op.entry)] \(syncs), \(op.probeHits) probe hits"
+    }
+
+    private static func render(_ n: CausalNode, prefix: String, last: Bool, into out: inout String) {
+        out += prefix + (last ? "└─ " : "├─ ") + line(n) + "\n"
+        let childPrefix = prefix + (last ? "   " : "│  ")
+        for (i, c) in n.children.enumerated() {
+            render(c, prefix: childPrefix, last: i == n.children.count - 1, into: &out)
+        }
+    }
+
+    private static func line(_ n: CausalNode) -> String {
+        if n.kind == CausalNode.hostSyncKind {
+            let lat = n.latencyNs.map { " \(ms($0))" } ?? " (no exit captured)"
+            let ret = n.returnValue.map { $0 == 0 ? "" : " = \($0)" } ?? ""
+            return "HOST \(n.details["syscall"] ?? "sync")(\(n.details["fd"] ?? "?"))\(ret)\(lat) tid \(n.tid)"
+        }
+        let details = n.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        return "\(n.kind)\(details.isEmpty ? "" : " " + details) at \(ms(n.timeNs)) tid \(n.tid)"
+    }
+
+    static func ms(_ ns: UInt64) -> String { String(format: "%.3f ms", Double(ns) / 1e6) }
+}

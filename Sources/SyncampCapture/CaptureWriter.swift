@@ -1,0 +1,117 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+
+/// Writes a capture file: header and manifest first, then events, lost counts and notes, then the trailer.
+///
+/// Records are buffered and written in whole records, so a capture cut short
+/// (collector killed, disk full) ends on a record boundary or inside the last
+/// record, and the reader recovers everything before it. The file is created
+/// with mode 0600 (captures hold file paths and offsets) and never replaces an
+/// existing file unless `force` is set.
+public final class CaptureWriter {
+    public let path: String
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+    private let bufferLimit: Int
+    /// Events appended so far.
+    public private(set) var eventCount: UInt64 = 0
+
+    /// Creates the file and writes the header and manifest.
+    public init(path: String, manifest: Manifest, force: Bool = false, bufferLimit: Int = 256 << 10) throws {
+        self.path = path
+        self.bufferLimit = bufferLimit
+        var flags = O_WRONLY | O_CREAT | O_CLOEXEC
+        flags |= force ? O_TRUNC : O_EXCL
+        fd = open(path, flags, 0o600)
+        if fd < 0 {
+            let err = errno
+            if err == EEXIST { throw CaptureError.alreadyExists(path: path) }
+            throw CaptureError.cannotOpen(path: path, reason: String(cString: strerror(err)))
+        }
+        if force { fchmod(fd, 0o600) }
+        buffer.reserveCapacity(bufferLimit + 4096)
+        buffer += CaptureFormat.magic
+        appendU32(CaptureFormat.version)
+        appendU32(0)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try appendRecord(.manifest, Array(encoder.encode(manifest)))
+        try flush()
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Appends one raw `struct syncamp_event`, as it came out of the ring buffer.
+    public func appendEvent(_ bytes: UnsafeRawBufferPointer) throws {
+        appendHeader(.event, bytes.count)
+        buffer.append(contentsOf: bytes)
+        eventCount += 1
+        if buffer.count >= bufferLimit { try flush() }
+    }
+
+    /// Appends one decoded event (tests and generators).
+    public func appendEvent(_ event: Event) throws {
+        try event.encoded().withUnsafeBytes { try appendEvent($0) }
+    }
+
+    /// Records the cumulative count of failed ring-buffer reservations on one CPU.
+    public func appendLost(cpu: UInt32, count: UInt64) throws {
+        var payload: [UInt8] = []
+        withUnsafeBytes(of: cpu.littleEndian) { payload += $0 }
+        withUnsafeBytes(of: UInt32(0)) { payload += $0 }
+        withUnsafeBytes(of: count.littleEndian) { payload += $0 }
+        try appendRecord(.lost, payload)
+    }
+
+    /// Records a note (target exit, detach, ...).
+    public func appendNote(_ note: CaptureNote) throws {
+        try appendRecord(.note, Array(JSONEncoder().encode(note)))
+    }
+
+    /// Writes the trailer and everything buffered, and closes the file.
+    public func finish(trailer: Trailer) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try appendRecord(.trailer, Array(encoder.encode(trailer)))
+        try flush()
+        fsync(fd)
+        close(fd)
+        fd = -1
+    }
+
+    /// Writes the buffered records to the file.
+    public func flush() throws {
+        guard fd >= 0 else { return }
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                buffer.removeAll(keepingCapacity: true)
+                throw CaptureError.writeFailed(path: path, reason: reason)
+            }
+            offset += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func appendRecord(_ type: CaptureFormat.RecordType, _ payload: [UInt8]) throws {
+        appendHeader(type, payload.count)
+        buffer += payload
+        if buffer.count >= bufferLimit { try flush() }
+    }
+
+    private func appendHeader(_ type: CaptureFormat.RecordType, _ length: Int) {
+        appendU32(type.rawValue)
+        appendU32(UInt32(length))
+    }
+
+    private func appendU32(_ v: UInt32) {
+        withUnsafeBytes(of: v.littleEndian) { buffer += $0 }
+    }
+}

@@ -1,0 +1,92 @@
+import CBPF
+
+/// One event from the BPF programs, decoded from `struct syncamp_event` (bpf/syncamp.h).
+public struct Event: Sendable, Equatable {
+    /// What produced an event (`enum syncamp_event_kind`).
+    public enum Kind: UInt16, Sendable {
+        case uprobe = 1
+        case syscallEnter = 2
+        case syscallExit = 3
+    }
+
+    /// Monotonic time in nanoseconds (`bpf_ktime_get_ns`).
+    public var timestamp: UInt64
+    public var pid: UInt32
+    public var tid: UInt32
+    public var cpu: UInt32
+    /// The raw kind; `kind` is nil for kinds this build does not know.
+    public var rawKind: UInt16
+    /// Uprobe: index into the manifest's probes. Syscalls: `Syscall` raw value.
+    public var probeID: UInt16
+    /// Argument registers at function entry (rdi, rsi, rdx, rcx, r8, r9); syscalls: fd or return value in args[0].
+    public var args: [UInt64]
+    /// Values read through the probe's pointer paths (manifest `derefs`).
+    public var derefs: [UInt64]
+    /// Bit i set when derefs[i] was read.
+    public var derefOK: UInt32
+
+    public var kind: Kind? { Kind(rawValue: rawKind) }
+
+    /// Whether dereference `i` of this event was read successfully.
+    public func hasDeref(_ i: Int) -> Bool { i < derefs.count && derefOK & (1 << UInt32(i)) != 0 }
+
+    public init(timestamp: UInt64, pid: UInt32, tid: UInt32, cpu: UInt32, kind: Kind, probeID: UInt16,
+                args: [UInt64] = [], derefs: [UInt64] = [], derefOK: UInt32 = 0) {
+        self.timestamp = timestamp
+        self.pid = pid
+        self.tid = tid
+        self.cpu = cpu
+        self.rawKind = kind.rawValue
+        self.probeID = probeID
+        self.args = args + Array(repeating: 0, count: max(0, Event.argCount - args.count))
+        self.derefs = derefs + Array(repeating: 0, count: max(0, Event.derefCount - derefs.count))
+        self.derefOK = derefOK
+    }
+
+    /// Size of the C struct this build reads and writes.
+    public static let size = MemoryLayout<syncamp_event>.size
+    public static let argCount = Int(SYNCAMP_MAX_ARGS)
+    public static let derefCount = Int(SYNCAMP_MAX_DEREFS)
+    /// The event layout version of bpf/syncamp.h.
+    public static let layoutVersion = Int(SYNCAMP_EVENT_VERSION)
+
+    /// Decodes an event from at least `Event.size` bytes (little-endian host layout).
+    public init?(bytes: UnsafeRawBufferPointer) {
+        guard bytes.count >= Event.size else { return nil }
+        let raw = bytes.loadUnaligned(as: syncamp_event.self)
+        timestamp = raw.ts_ns
+        pid = raw.pid
+        tid = raw.tid
+        cpu = raw.cpu
+        rawKind = raw.kind
+        probeID = raw.probe_id
+        let a = raw.args
+        args = [a.0, a.1, a.2, a.3, a.4, a.5]
+        let d = raw.derefs
+        derefs = [d.0, d.1, d.2, d.3]
+        derefOK = raw.deref_ok
+    }
+
+    /// Encodes the event as `struct syncamp_event` bytes, as the BPF program would.
+    public func encoded() -> [UInt8] {
+        var raw = syncamp_event()
+        raw.ts_ns = timestamp
+        raw.pid = pid
+        raw.tid = tid
+        raw.cpu = cpu
+        raw.kind = rawKind
+        raw.probe_id = probeID
+        raw.args = (args[0], args[1], args[2], args[3], args[4], args[5])
+        raw.derefs = (derefs[0], derefs[1], derefs[2], derefs[3])
+        raw.deref_ok = derefOK
+        return withUnsafeBytes(of: &raw) { Array($0) }
+    }
+}
+
+/// The sync system calls the kernel side records (`enum syncamp_syscall`).
+public enum Syscall: UInt16, Sendable, CustomStringConvertible {
+    case fdatasync = 1
+    case fsync = 2
+
+    public var description: String { self == .fdatasync ? "fdatasync" : "fsync" }
+}

@@ -1,0 +1,146 @@
+/// What a capture holds and how it was made: the first record of every capture.
+///
+/// Written as JSON so that a reader can show it without knowing every field;
+/// unknown fields are ignored, so later versions can add fields freely.
+public struct Manifest: Codable, Sendable, Equatable {
+    /// The collector that wrote the capture, e.g. "syncamp-collector 0.1.0".
+    public var tool: String
+    public var formatVersion: UInt32
+    /// Wall-clock time when the capture started, ISO 8601.
+    public var createdAt: String
+    public var hostname: String
+    /// `uname -r` of the host.
+    public var kernelRelease: String
+    /// The clock of event timestamps: "CLOCK_MONOTONIC".
+    public var clock: String
+    /// CLOCK_MONOTONIC and CLOCK_REALTIME read together at start, to map event times to wall time.
+    public var startMonotonicNs: UInt64
+    public var startRealtimeNs: UInt64
+    public var target: Target
+    /// How fdatasync/fsync were traced: "kprobe" or "tracepoint".
+    public var kernelProbe: String
+    public var probes: [Probe]
+    /// Probes of the catalog that could not be attached, and why.
+    public var missingProbes: [MissingProbe]
+    /// Size and layout version of `struct syncamp_event` records in this capture.
+    public var eventSize: Int
+    public var eventLayoutVersion: Int
+    public var ringBufferBytes: Int
+
+    /// The traced process.
+    public struct Target: Codable, Sendable, Equatable {
+        public var pid: Int32
+        /// "attach" (-p PID) or "spawn" (-- COMMAND).
+        public var mode: String
+        public var command: [String]
+        /// The binary whose symbols were resolved.
+        public var binaryPath: String
+        public var buildID: String?
+        /// Whether the binary has a full symbol table (.symtab) or only exported symbols.
+        public var hasSymtab: Bool
+
+        public init(pid: Int32, mode: String, command: [String], binaryPath: String, buildID: String?, hasSymtab: Bool) {
+            self.pid = pid
+            self.mode = mode
+            self.command = command
+            self.binaryPath = binaryPath
+            self.buildID = buildID
+            self.hasSymtab = hasSymtab
+        }
+    }
+
+    /// One attached uprobe; its index in `probes` is the `probeID` of its events.
+    public struct Probe: Codable, Sendable, Equatable {
+        public var id: Int
+        /// What the probe means to the analysis (`ProbeRole` raw value).
+        public var role: String
+        public var symbol: String
+        /// "symtab" or "dynsym".
+        public var table: String
+        public var address: UInt64
+        public var fileOffset: UInt64
+        /// True when the catalog's preferred symbol was missing and this exported equivalent was used.
+        public var isFallback: Bool
+        /// Names of the values in `Event.derefs`, in order (e.g. "coroutine").
+        public var derefs: [String]
+
+        public init(id: Int, role: String, symbol: String, table: String, address: UInt64, fileOffset: UInt64,
+                    isFallback: Bool, derefs: [String]) {
+            self.id = id
+            self.role = role
+            self.symbol = symbol
+            self.table = table
+            self.address = address
+            self.fileOffset = fileOffset
+            self.isFallback = isFallback
+            self.derefs = derefs
+        }
+    }
+
+    /// A catalog probe that is not in this capture.
+    public struct MissingProbe: Codable, Sendable, Equatable {
+        public var role: String
+        public var symbolsTried: [String]
+        public var reason: String
+
+        public init(role: String, symbolsTried: [String], reason: String) {
+            self.role = role
+            self.symbolsTried = symbolsTried
+            self.reason = reason
+        }
+    }
+
+    public init(tool: String, createdAt: String, hostname: String, kernelRelease: String,
+                startMonotonicNs: UInt64, startRealtimeNs: UInt64, target: Target, kernelProbe: String,
+                probes: [Probe], missingProbes: [MissingProbe], ringBufferBytes: Int) {
+        self.tool = tool
+        self.formatVersion = CaptureFormat.version
+        self.createdAt = createdAt
+        self.hostname = hostname
+        self.kernelRelease = kernelRelease
+        self.clock = "CLOCK_MONOTONIC"
+        self.startMonotonicNs = startMonotonicNs
+        self.startRealtimeNs = startRealtimeNs
+        self.target = target
+        self.kernelProbe = kernelProbe
+        self.probes = probes
+        self.missingProbes = missingProbes
+        self.eventSize = Event.size
+        self.eventLayoutVersion = Event.layoutVersion
+        self.ringBufferBytes = ringBufferBytes
+    }
+}
+
+/// Something that happened during a capture, recorded in time order with the events.
+public struct CaptureNote: Codable, Sendable, Equatable {
+    public var timestampNs: UInt64
+    /// "target-exited", "detached", "signal", ...
+    public var kind: String
+    public var message: String
+
+    public init(timestampNs: UInt64, kind: String, message: String) {
+        self.timestampNs = timestampNs
+        self.kind = kind
+        self.message = message
+    }
+}
+
+/// Totals written last by a collector that ended cleanly.
+public struct Trailer: Codable, Sendable, Equatable {
+    public var events: UInt64
+    /// Ring-buffer reservations that failed, summed over CPUs.
+    public var lostEvents: UInt64
+    public var endMonotonicNs: UInt64
+    /// Why the capture ended: "target-exited", "duration", "signal".
+    public var reason: String
+    /// Events per probe id (uprobes) as counted by the collector.
+    public var eventsPerProbe: [Int: UInt64]
+
+    public init(events: UInt64, lostEvents: UInt64, endMonotonicNs: UInt64, reason: String, eventsPerProbe: [Int: UInt64]) {
+        self.events = events
+        self.lostEvents = lostEvents
+        self.endMonotonicNs = endMonotonicNs
+        self.reason = reason
+        self.eventsPerProbe = eventsPerProbe
+    }
+}

@@ -1,0 +1,43 @@
+/// What a probed QEMU function means to the analysis.
+///
+/// The collector's probe catalog maps each role to a preferred symbol and
+/// exported fallbacks; the manifest records the role of every attached probe,
+/// so the analyzer never interprets symbols by name.
+public enum ProbeRole: String, Codable, Sendable, CaseIterable {
+    /// `blk_aio_pwritev(blk, offset, qiov, flags, cb, opaque)`: a device's (or qemu-io aio_write's) write request.
+    case guestWriteAIO = "guest_write_aio"
+    /// `blk_co_pwritev_part(blk, offset, bytes, qiov, qiov_offset, flags)`: a synchronous write (qemu-io write, jobs).
+    case guestWriteCo = "guest_write_co"
+    /// `blk_aio_flush(blk, cb, opaque)`: a device's flush request.
+    case guestFlushAIO = "guest_flush_aio"
+    /// `blk_co_flush(blk)`: a synchronous flush (qemu-io flush).
+    case guestFlushCo = "guest_flush_co"
+    /// `qcow2_co_pwritev_part(bs, offset, bytes, ...)`, or `qcow2_alloc_host_offset` on stock binaries: qcow2 write work.
+    case qcow2Write = "qcow2_write"
+    /// `qcow2_cache_write(bs, c)`: a metadata cache is written back (also the inlined `qcow2_cache_flush`).
+    case qcow2CacheWrite = "qcow2_cache_write"
+    /// `qcow2_cache_entry_flush(bs, c, i)`: one cache entry written, after any dependency flush.
+    case qcow2CacheEntryFlush = "qcow2_cache_entry_flush"
+    /// `qcow2_write_l1_entry(bs, l1_index)`: a synced L1 entry write (new L2 table).
+    case qcow2WriteL1Entry = "qcow2_write_l1_entry"
+    /// `bdrv_co_flush(bs)`: a flush of one node (qcow2, then file).
+    case nodeFlush = "bdrv_co_flush"
+    /// `thread_pool_submit_aio(pool, func, arg, cb, opaque)`: work handed to a worker thread.
+    case threadPoolSubmit = "thread_pool_submit_aio"
+    /// `handle_aiocb_flush(aiocb)`: a worker runs a flush job; aiocb == the submit's arg.
+    case workerFlush = "handle_aiocb_flush"
+    /// `qemu_fdatasync(fd)`: QEMU's wrapper around fdatasync(2).
+    case qemuFdatasync = "qemu_fdatasync"
+    /// `blk_unref(blk)`: a BlockBackend is released (qemu-io exit, device unplug); what follows is close work.
+    case backendUnref = "blk_unref"
+    /// `bdrv_close_all()`: QEMU closes every image at exit.
+    case closeAll = "bdrv_close_all"
+
+    /// Whether the role starts a guest request.
+    public var isGuestRequest: Bool {
+        switch self {
+        case .guestWriteAIO, .guestWriteCo, .guestFlushAIO, .guestFlushCo: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/* syncamp.h: the one definition of the events syncamp's BPF programs emit.
+ *
+ * Included by bpf/syncamp.bpf.c (kernel side) and, through the CBPF module,
+ * by Swift (collector and capture reader). Every record is a fixed-size
+ * little-endian struct; the capture file stores them as they come out of the
+ * ring buffer. Change a layout only together with SYNCAMP_EVENT_VERSION.
+ */
+#ifndef SYNCAMP_H
+#define SYNCAMP_H
+
+#define SYNCAMP_EVENT_VERSION 1
+#define SYNCAMP_MAX_ARGS 6
+#define SYNCAMP_MAX_DEREFS 4
+#define SYNCAMP_MAX_PROBES 64
+
+/* What produced an event. */
+enum syncamp_event_kind {
+	SYNCAMP_EV_UPROBE = 1,        /* entry of a QEMU function; probe_id = manifest probe index */
+	SYNCAMP_EV_SYSCALL_ENTER = 2, /* fdatasync/fsync entered; probe_id = enum syncamp_syscall; args[0] = fd */
+	SYNCAMP_EV_SYSCALL_EXIT = 3,  /* fdatasync/fsync returned; probe_id = enum syncamp_syscall; args[0] = return value */
+};
+
+/* Which sync system call. */
+enum syncamp_syscall {
+	SYNCAMP_SYS_FDATASYNC = 1,
+	SYNCAMP_SYS_FSYNC = 2,
+};
+
+/* One event. 112 bytes. */
+struct syncamp_event {
+	unsigned long long ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	unsigned int pid;           /* thread group id */
+	unsigned int tid;           /* thread id */
+	unsigned int cpu;
+	unsigned short kind;        /* enum syncamp_event_kind */
+	unsigned short probe_id;
+	unsigned long long args[SYNCAMP_MAX_ARGS];     /* x86-64: rdi rsi rdx rcx r8 r9 */
+	unsigned long long derefs[SYNCAMP_MAX_DEREFS]; /* values read through struct syncamp_deref paths */
+	unsigned int deref_ok;      /* bit i set when derefs[i] was read successfully */
+	unsigned int reserved;
+};
+
+/* A pointer path read at a uprobe: *(size*)(*(u64*)(args[arg] + off0) + off1).
+ * With hops == 1 only the first read happens: *(size*)(args[arg] + off0). */
+struct syncamp_deref {
+	unsigned char arg;   /* argument register index */
+	unsigned char hops;  /* 0 = unused, 1 or 2 */
+	unsigned char size;  /* 1, 2, 4 or 8 bytes at the last hop */
+	unsigned char pad;
+	int off0;
+	int off1;
+};
+
+/* What a uprobe reads, indexed by its attach cookie (the probe id). */
+struct syncamp_probe_spec {
+	struct syncamp_deref derefs[SYNCAMP_MAX_DEREFS];
+};
+
+#endif /* SYNCAMP_H */
