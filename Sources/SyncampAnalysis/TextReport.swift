@@ -19,9 +19,7 @@ public enum TextReport {
         out += "\n"
         for op in a.ops {
             out += header(op) + "\n"
-            for (i, c) in op.children.enumerated() {
-                render(c, prefix: "   ", last: i == op.children.count - 1, into: &out)
-            }
+            renderChildren(op.children, prefix: "   ", into: &out)
         }
         if !a.unattributed.isEmpty {
             out += "\nunattributed (could not be placed)\n"
@@ -59,10 +57,35 @@ public enum TextReport {
 
     private static func render(_ n: CausalNode, prefix: String, last: Bool, into out: inout String) {
         out += prefix + (last ? "└─ " : "├─ ") + line(n) + "\n"
-        let childPrefix = prefix + (last ? "   " : "│  ")
-        for (i, c) in n.children.enumerated() {
-            render(c, prefix: childPrefix, last: i == n.children.count - 1, into: &out)
+        renderChildren(n.children, prefix: prefix + (last ? "   " : "│  "), into: &out)
+    }
+
+    /// Renders siblings, folding runs of leaf nodes that differ only in their cache index
+    /// (qcow2_cache_write visits every entry; most are clean) into one line with a count.
+    private static func renderChildren(_ nodes: [CausalNode], prefix: String, into out: inout String) {
+        var i = 0
+        while i < nodes.count {
+            var j = i + 1
+            while j < nodes.count, foldable(nodes[i], nodes[j]) { j += 1 }
+            let last = j == nodes.count
+            if j - i > 1 {
+                let indexes = nodes[i..<j].compactMap { $0.details["index"] }
+                var first = nodes[i]
+                first.details["index"] = "\(indexes.first ?? "?")-\(indexes.last ?? "?")"
+                out += prefix + (last ? "└─ " : "├─ ") + line(first) + " (x\(j - i))\n"
+            } else {
+                render(nodes[i], prefix: prefix, last: last, into: &out)
+            }
+            i = j
         }
+    }
+
+    private static func foldable(_ a: CausalNode, _ b: CausalNode) -> Bool {
+        guard a.kind == b.kind, a.children.isEmpty, b.children.isEmpty, a.details["index"] != nil else { return false }
+        var x = a.details, y = b.details
+        x["index"] = nil
+        y["index"] = nil
+        return x == y
     }
 
     private static func line(_ n: CausalNode) -> String {

@@ -1,0 +1,140 @@
+import Foundation
+import XCTest
+
+/// The collector's modes and its errors, on real processes.
+final class CollectorBehaviourTests: XCTestCase {
+    /// `collector -p PID` attaches to a running qemu-io, which then gets its commands on stdin.
+    func testAttachByPid() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let image = try Harness.makeImage(dir)
+        let capture = dir.appendingPathComponent("attach.syncamp").path
+
+        // qemu-io reads its commands from a pipe that stays empty until the test creates `go`,
+        // so the collector attaches to a process that is already running and idle.
+        let go = dir.appendingPathComponent("go").path
+        let pidFile = dir.appendingPathComponent("pid").path
+        let script = """
+            (while [ ! -e '\(go)' ]; do sleep 0.05; done; printf 'write 0 4k\\nflush\\nwrite 64k 4k\\nflush\\nquit\\n') \
+              | '\(Harness.qemuIO)' -f qcow2 -t writeback '\(image)' >/dev/null & echo $! > '\(pidFile)'; wait
+            """
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", script]
+        try shell.run()
+        defer { if shell.isRunning { shell.terminate() } }
+        var pidText = ""
+        let deadline = Date().addingTimeInterval(30)
+        while pidText.isEmpty && Date() < deadline {
+            pidText = ((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            if pidText.isEmpty { usleep(50_000) }
+        }
+        let qemuPid = try XCTUnwrap(Int32(pidText), "qemu-io did not start")
+
+        let collector = Process()
+        collector.executableURL = URL(fileURLWithPath: Harness.collector)
+        collector.arguments = ["-p", String(qemuPid), "-o", capture]
+        let err = Pipe()
+        collector.standardError = err
+        try collector.run()
+        defer { if collector.isRunning { collector.interrupt() } }
+        // Wait until the probes are attached: the collector says so on stderr.
+        var said = ""
+        while !said.contains("fdatasync/fsync traced"), collector.isRunning || !said.isEmpty, Date() < deadline {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            said += String(decoding: chunk, as: UTF8.self)
+        }
+        XCTAssertTrue(said.contains("tracing pid \(qemuPid)"), said)
+        FileManager.default.createFile(atPath: go, contents: Data())
+        shell.waitUntilExit()
+        collector.waitUntilExit()
+        XCTAssertEqual(collector.terminationStatus, 0)
+
+        let json = try Harness.report(capture)
+        XCTAssertEqual(json.int("totals.guest_writes"), 2)
+        XCTAssertEqual(json.int("totals.guest_flushes"), 2)
+        XCTAssertEqual(json.int("totals.host_fdatasyncs"), 3 + 2 + 2)
+        XCTAssertEqual(json.int("totals.unattributed_host_syncs"), 0)
+        XCTAssertEqual(json.dict("capture")["end_reason"] as? String, "target-exited")
+        XCTAssertEqual(json.dict("target")["mode"] as? String, "attach")
+    }
+
+    /// This kernel's kprobe support decides the kernel probe; the tracepoint fallback is what runs without it.
+    func testKernelProbeFallback() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        func args(_ name: String) throws -> [String] {
+            Harness.qemuIOArgs(cache: "writeback", commands: ["write 0 4k", "flush"], image: try Harness.makeImage(dir, name: name))
+        }
+        let hasKprobes = FileManager.default.fileExists(atPath: "/sys/kernel/tracing/kprobe_events")
+        let (auto, c) = try Harness.traceAndReport(dir, binary: Harness.qemuIO, args: try args("auto.qcow2"))
+        XCTAssertEqual(auto["kernel_probe"] as? String, hasKprobes ? "kprobe" : "tracepoint")
+        XCTAssertTrue(c.stderr.contains(hasKprobes ? "with kprobes" : "syscalls tracepoints"), c.stderr)
+        XCTAssertEqual(auto.int("totals.host_fdatasyncs"), 5)
+
+        // Forcing tracepoints works everywhere and gives the same totals.
+        let (tp, _) = try Harness.traceAndReport(dir, binary: Harness.qemuIO, args: try args("tp.qcow2"), extra: ["--kernel-probe", "tracepoint"])
+        XCTAssertEqual(tp["kernel_probe"] as? String, "tracepoint")
+        XCTAssertEqual(tp.int("totals.host_fdatasyncs"), 5)
+
+        if !hasKprobes {
+            let capture = dir.appendingPathComponent("kp.syncamp").path
+            let r = try Harness.run(Harness.collector, ["--kernel-probe", "kprobe", "-o", capture, "--", Harness.qemuIO] + (try args("kp.qcow2")))
+            XCTAssertEqual(r.status, 1)
+            XCTAssertTrue(r.stderr.contains("CONFIG_KPROBES"), r.stderr)
+        }
+    }
+
+    /// A binary without QEMU's symbols is refused with the names, the binary and its build-id.
+    func testMissingSymbolsError() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let r = try Harness.run(Harness.collector, ["-o", dir.appendingPathComponent("x.syncamp").path, "--", "/bin/true"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("lacks the symbols"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("blk_co_flush"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("build-id"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--binary"), r.stderr)
+    }
+
+    /// An existing capture is not overwritten without --force; a pid that does not exist is named.
+    func testRefusesOverwriteAndUnknownPid() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let existing = dir.appendingPathComponent("exists.syncamp").path
+        FileManager.default.createFile(atPath: existing, contents: Data("keep".utf8))
+        let r = try Harness.run(Harness.collector, ["-o", existing, "--", "/bin/true"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("--force"), r.stderr)
+        XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "keep")
+
+        let p = try Harness.run(Harness.collector, ["-p", "999999", "-o", dir.appendingPathComponent("p.syncamp").path])
+        XCTAssertEqual(p.status, 1)
+        XCTAssertTrue(p.stderr.contains("no process 999999"), p.stderr)
+    }
+
+    /// The text report of the fresh-image scenario shows each host fdatasync under the op that caused it.
+    func testTextReportShowsTrees() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let capture = dir.appendingPathComponent("text.syncamp").path
+        let args = Harness.qemuIOArgs(cache: "writeback", commands: ["write 0 4k", "flush"], image: try Harness.makeImage(dir))
+        XCTAssertEqual(try Harness.run(Harness.collector, ["-o", capture, "--", Harness.qemuIO] + args).status, 0)
+        let text = try Harness.run(Harness.analyzer, ["report", capture]).stdout
+        // Split the report into op sections and count HOST lines in each.
+        var counts: [String: Int] = [:]
+        var section = ""
+        for line in text.split(separator: "\n") {
+            if line.hasPrefix("#") {
+                section = line.split(separator: " ").dropFirst().first.map(String.init) ?? ""
+            } else if line.contains("HOST fdatasync(") {
+                counts[section, default: 0] += 1
+            }
+        }
+        XCTAssertEqual(counts["write"], 3, text)
+        XCTAssertEqual(counts["flush"], 2, text)
+        XCTAssertTrue(text.contains("host fdatasyncs      5"), text)
+        XCTAssertTrue(text.contains("sync amplification   5.00"), text)
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import XCTest
+
+/// Runs the real collector and analyzer on the real QEMU testbed, as root.
+///
+/// Skips with the reason on a machine without root or without the testbed;
+/// under CI=true those are failures, because CI must run these tests for real.
+enum Harness {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    static let testbedBin = repo.appendingPathComponent(".testbed/bin")
+    static var qemuIO: String { testbedBin.appendingPathComponent("qemu-io").path }
+    static var qemuImg: String { testbedBin.appendingPathComponent("qemu-img").path }
+    static let stockQemuIO = "/usr/bin/qemu-io"
+
+    /// The folder holding the built `collector` and `analyzer` (next to the test bundle).
+    static var products: URL {
+        for b in Bundle.allBundles where b.bundlePath.hasSuffix(".xctest") {
+            return b.bundleURL.deletingLastPathComponent()
+        }
+        return repo.appendingPathComponent(".build/debug")
+    }
+    static var collector: String { products.appendingPathComponent("collector").path }
+    static var analyzer: String { products.appendingPathComponent("analyzer").path }
+
+    static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+
+    /// Skips (or fails under CI) unless root, the testbed and the built tools are there.
+    static func requireTracing(file: StaticString = #filePath, line: UInt = #line) throws {
+        var missing: [String] = []
+        if geteuid() != 0 { missing.append("root (BPF and uprobes need it)") }
+        if !FileManager.default.isExecutableFile(atPath: qemuIO) { missing.append("the QEMU testbed (run scripts/testbed.sh)") }
+        if !FileManager.default.isExecutableFile(atPath: collector) { missing.append("the collector binary at \(collector)") }
+        guard !missing.isEmpty else { return }
+        let reason = "end-to-end test needs " + missing.joined(separator: " and ")
+        if inCI {
+            XCTFail("CI=true: " + reason, file: file, line: line)
+            throw XCTSkip("failed above: " + reason)
+        }
+        throw XCTSkip(reason)
+    }
+
+    /// A fresh temporary folder, removed at the end of the test.
+    static func tempDir(_ test: XCTestCase) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("syncamp-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// Runs a program to completion and returns its exit status and output.
+    @discardableResult
+    static func run(_ path: String, _ args: [String], stdin: FileHandle? = nil) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        if let stdin { p.standardInput = stdin }
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                      stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    /// Creates a fresh qcow2 image with the testbed's qemu-img.
+    static func makeImage(_ dir: URL, name: String = "img.qcow2", size: String = "1G", options: String? = nil) throws -> String {
+        let path = dir.appendingPathComponent(name).path
+        var args = ["create", "-f", "qcow2"]
+        if let options { args += ["-o", options] }
+        let r = try run(qemuImg, args + [path, size])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return path
+    }
+
+    /// qemu-io arguments for a list of commands with an explicit cache mode.
+    static func qemuIOArgs(cache: String, commands: [String], image: String) -> [String] {
+        ["-f", "qcow2", "-t", cache] + commands.flatMap { ["-c", $0] } + [image]
+    }
+
+    /// Traces `binary args` with the collector and returns the JSON report as a dictionary.
+    static func traceAndReport(_ dir: URL, binary: String, args: [String], extra: [String] = []) throws -> (json: [String: Any], collector: Result) {
+        let capture = dir.appendingPathComponent("run-\(UUID().uuidString.prefix(8)).syncamp").path
+        let c = try run(collector, ["-o", capture] + extra + ["--", binary] + args)
+        XCTAssertEqual(c.status, 0, "collector failed: \(c.stderr)")
+        return (try report(capture), c)
+    }
+
+    /// The analyzer's JSON report of a capture.
+    static func report(_ capture: String) throws -> [String: Any] {
+        let r = try run(analyzer, ["report", capture, "--format", "json"])
+        XCTAssertEqual(r.status, 0, "analyzer failed: \(r.stderr)")
+        let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
+        return try XCTUnwrap(obj as? [String: Any])
+    }
+
+    /// The independent count: fdatasync/fsync calls strace sees for the same workload run again.
+    static func straceSyncCount(binary: String, args: [String], dir: URL) throws -> Int {
+        let log = dir.appendingPathComponent("strace-\(UUID().uuidString.prefix(8)).log").path
+        let r = try run("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o", log, binary] + args)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let text = try String(contentsOfFile: log, encoding: .utf8)
+        return text.split(separator: "\n").filter {
+            ($0.contains("fdatasync(") || $0.contains("fsync(")) && !$0.contains("resumed>")
+        }.count
+    }
+}
+
+/// Reads nested values of a JSON report.
+extension Dictionary where Key == String, Value == Any {
+    func int(_ path: String) -> Int? {
+        var cur: Any = self
+        for k in path.split(separator: ".") {
+            guard let d = cur as? [String: Any], let v = d[String(k)] else { return nil }
+            cur = v
+        }
+        return (cur as? NSNumber)?.intValue
+    }
+
+    func dict(_ key: String) -> [String: Any] { self[key] as? [String: Any] ?? [:] }
+    func array(_ key: String) -> [[String: Any]] { self[key] as? [[String: Any]] ?? [] }
+}
