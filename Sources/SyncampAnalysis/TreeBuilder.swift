@@ -228,6 +228,10 @@ struct TreeBuilder {
             c.add(node, at: t)
             op = c
         }
+        // A sync still open on this thread lost its exit: keep it rather than overwrite it.
+        if let stale = openSyscall[e.tid], stale.op == nil {
+            unattributed.append((stale.node.frozen(), "\(stale.node.value.symbol ?? "sync") on thread \(e.tid) ran outside any QEMU flush job or request (no exit captured)"))
+        }
         // Without an op, the sync goes to `unattributed` at its exit, with its latency.
         openSyscall[e.tid] = (node, op, e.timestamp)
     }

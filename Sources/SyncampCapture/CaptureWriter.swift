@@ -69,7 +69,9 @@ public final class CaptureWriter {
 
     /// Records a note (target exit, detach, ...).
     public func appendNote(_ note: CaptureNote) throws {
-        try appendRecord(.note, Array(JSONEncoder().encode(note)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try appendRecord(.note, Array(encoder.encode(note)))
     }
 
     /// Writes the trailer and everything buffered, and closes the file.
