@@ -15,4 +15,17 @@ else
 fi
 
 swift build --build-tests
-swift test "$@"
+# XCTest only (the suite has no Swift Testing tests), and a plain closing line
+# with the counts, so a run that executed nothing cannot pass for a green one.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+swift test --disable-swift-testing "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+executed=$(grep -E "^\s*Executed [0-9]+ tests?" "$log" | tail -1 | sed -E 's/^\s*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/')
+skipped=$(grep -cE "^Test Case .* skipped" "$log" || true)
+read -r total failed <<<"${executed:-0 0}"
+echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
+if [ "$total" = 0 ]; then echo "test: no test ran" >&2; exit 1; fi
+exit "$status"

@@ -46,7 +46,7 @@ final class CollectorBehaviourTests: XCTestCase {
             said += String(decoding: chunk, as: UTF8.self)
         }
         XCTAssertTrue(said.contains("tracing pid \(qemuPid)"), said)
-        FileManager.default.createFile(atPath: go, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: go, contents: Data()))
         shell.waitUntilExit()
         collector.waitUntilExit()
         XCTAssertEqual(collector.terminationStatus, 0)
@@ -103,7 +103,7 @@ final class CollectorBehaviourTests: XCTestCase {
         try Harness.requireTracing()
         let dir = try Harness.tempDir(self)
         let existing = dir.appendingPathComponent("exists.syncamp").path
-        FileManager.default.createFile(atPath: existing, contents: Data("keep".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: existing, contents: Data("keep".utf8)))
         let r = try Harness.run(Harness.collector, ["-o", existing, "--", "/bin/true"])
         XCTAssertEqual(r.status, 1)
         XCTAssertTrue(r.stderr.contains("--force"), r.stderr)

@@ -35,9 +35,9 @@ enum Harness {
         let reason = "end-to-end test needs " + missing.joined(separator: " and ")
         if inCI {
             XCTFail("CI=true: " + reason, file: file, line: line)
-            throw XCTSkip("failed above: " + reason)
+            throw XCTSkip("CI=true made this a failure above: " + reason)
         }
-        throw XCTSkip(reason)
+        throw XCTSkip("skipped (root, testbed or collector missing): " + reason)
     }
 
     /// A fresh temporary folder, removed at the end of the test.

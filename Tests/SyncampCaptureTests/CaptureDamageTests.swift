@@ -23,7 +23,7 @@ final class CaptureDamageTests: CaptureTestCase {
 
     func testEmptyFileIsATruncatedHeader() throws {
         let path = dir.path("empty.syncamp")
-        FileManager.default.createFile(atPath: path, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data()))
         XCTAssertThrowsError(try CaptureReader(path: path)) { error in
             XCTAssertEqual(error as? CaptureError, .emptyOrTruncatedHeader(path: path, bytes: 0))
             XCTAssertTrue("\(error)".contains("0 bytes"))
