@@ -38,8 +38,27 @@ struct trace_event_raw_sys_exit {
 	long ret;
 } __attribute__((preserve_access_index));
 
+struct thread_struct {
+	unsigned long fsbase;
+} __attribute__((preserve_access_index));
+
+struct task_struct {
+	struct thread_struct thread;
+} __attribute__((preserve_access_index));
+
 /* Set by the collector before load. */
 const volatile __u32 target_tgid = 0;
+const volatile __u32 co_mode = SYNCAMP_CO_NONE;
+/* Offset of QEMU's co_tls_current from the thread pointer (x86-64: fs base). */
+const volatile long long co_tls_offset = 0;
+
+/* The running coroutine per thread, in SYNCAMP_CO_SWITCH mode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u64);
+} current_co SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -83,6 +102,7 @@ static __always_inline struct syncamp_event *reserve(__u16 kind, __u16 probe_id)
 	e->probe_id = probe_id;
 	e->deref_ok = 0;
 	e->reserved = 0;
+	e->coroutine = 0;
 	for (int i = 0; i < SYNCAMP_MAX_ARGS; i++)
 		e->args[i] = 0;
 	for (int i = 0; i < SYNCAMP_MAX_DEREFS; i++)
@@ -92,20 +112,23 @@ static __always_inline struct syncamp_event *reserve(__u16 kind, __u16 probe_id)
 
 static __always_inline int read_path(const struct syncamp_deref *d, __u64 *args, __u64 *out)
 {
-	if (d->hops == 0 || d->arg >= SYNCAMP_MAX_ARGS)
-		return -1;
 	__u32 a = d->arg;
-	if (a >= SYNCAMP_MAX_ARGS)
+	__u32 hops = d->hops;
+	if (hops == 0 || hops > SYNCAMP_MAX_HOPS || a >= SYNCAMP_MAX_ARGS)
 		return -1;
 	__u64 p = args[a];
-	if (d->hops == 2) {
+	for (__u32 h = 0; h + 1 < SYNCAMP_MAX_HOPS; h++) {
+		if (h + 1 >= hops)
+			break;
 		__u64 next = 0;
-		if (bpf_probe_read_user(&next, sizeof(next), (void *)(p + d->off0)))
+		if (bpf_probe_read_user(&next, sizeof(next), (void *)(p + d->off[h])))
 			return -1;
-		p = next + d->off1;
-	} else {
-		p += d->off0;
+		p = next;
 	}
+	__u32 last = hops - 1;
+	if (last >= SYNCAMP_MAX_HOPS)
+		return -1;
+	p += d->off[last];
 	__u64 v = 0;
 	__u32 size = d->size;
 	if (size > 8)
@@ -115,6 +138,37 @@ static __always_inline int read_path(const struct syncamp_deref *d, __u64 *args,
 	if (bpf_probe_read_user(&v, size, (void *)p))
 		return -1;
 	*out = v;
+	return 0;
+}
+
+/* The coroutine running on this thread, or 0. */
+static __always_inline __u64 running_coroutine(__u32 tid)
+{
+	__u64 co = 0;
+	if (co_mode == SYNCAMP_CO_TLS) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		unsigned long fsbase = BPF_CORE_READ(task, thread.fsbase);
+		if (fsbase)
+			bpf_probe_read_user(&co, sizeof(co), (void *)(fsbase + co_tls_offset));
+	} else if (co_mode == SYNCAMP_CO_SWITCH) {
+		__u64 *p = bpf_map_lookup_elem(&current_co, &tid);
+		if (p)
+			co = *p;
+	}
+	return co;
+}
+
+/* qemu_coroutine_switch(from, to, action): remembers `to` as the thread's coroutine.
+ * Emits nothing; attached only in SYNCAMP_CO_SWITCH mode (binaries without co_tls_current). */
+SEC("uprobe")
+int syncamp_co_switch(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if ((__u32)(id >> 32) != target_tgid)
+		return 0;
+	__u32 tid = (__u32)id;
+	__u64 to = BPF_CORE_READ(ctx, si);
+	bpf_map_update_elem(&current_co, &tid, &to, BPF_ANY);
 	return 0;
 }
 
@@ -131,6 +185,7 @@ int syncamp_uprobe(struct pt_regs *ctx)
 	e->args[3] = BPF_CORE_READ(ctx, cx);
 	e->args[4] = BPF_CORE_READ(ctx, r8);
 	e->args[5] = BPF_CORE_READ(ctx, r9);
+	e->coroutine = running_coroutine(e->tid);
 	struct syncamp_probe_spec *spec = bpf_map_lookup_elem(&probe_specs, &probe);
 	if (spec) {
 		for (int i = 0; i < SYNCAMP_MAX_DEREFS; i++) {

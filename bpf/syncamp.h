@@ -8,10 +8,11 @@
 #ifndef SYNCAMP_H
 #define SYNCAMP_H
 
-#define SYNCAMP_EVENT_VERSION 1
+#define SYNCAMP_EVENT_VERSION 2
 #define SYNCAMP_MAX_ARGS 6
 #define SYNCAMP_MAX_DEREFS 4
 #define SYNCAMP_MAX_PROBES 64
+#define SYNCAMP_MAX_HOPS 3
 
 /* What produced an event. */
 enum syncamp_event_kind {
@@ -26,7 +27,14 @@ enum syncamp_syscall {
 	SYNCAMP_SYS_FSYNC = 2,
 };
 
-/* One event. 112 bytes. */
+/* How the running QEMU coroutine is found (const volatile co_mode). */
+enum syncamp_co_mode {
+	SYNCAMP_CO_NONE = 0,   /* not recorded */
+	SYNCAMP_CO_TLS = 1,    /* read QEMU's thread-local co_tls_current at fs base + co_tls_offset */
+	SYNCAMP_CO_SWITCH = 2, /* kept per thread by a uprobe on qemu_coroutine_switch(from, to, action) */
+};
+
+/* One event. 120 bytes. */
 struct syncamp_event {
 	unsigned long long ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	unsigned int pid;           /* thread group id */
@@ -36,19 +44,20 @@ struct syncamp_event {
 	unsigned short probe_id;
 	unsigned long long args[SYNCAMP_MAX_ARGS];     /* x86-64: rdi rsi rdx rcx r8 r9 */
 	unsigned long long derefs[SYNCAMP_MAX_DEREFS]; /* values read through struct syncamp_deref paths */
+	unsigned long long coroutine; /* QEMU's running coroutine (Coroutine *) on this thread; 0 if unknown or none */
 	unsigned int deref_ok;      /* bit i set when derefs[i] was read successfully */
 	unsigned int reserved;
 };
 
-/* A pointer path read at a uprobe: *(size*)(*(u64*)(args[arg] + off0) + off1).
- * With hops == 1 only the first read happens: *(size*)(args[arg] + off0). */
+/* A pointer path read at a uprobe: with hops == 1, *(size*)(args[arg] + off[0]);
+ * each further hop first loads a pointer: hops == 3 reads
+ * *(size*)(*(u64*)(*(u64*)(args[arg] + off[0]) + off[1]) + off[2]). */
 struct syncamp_deref {
 	unsigned char arg;   /* argument register index */
-	unsigned char hops;  /* 0 = unused, 1 or 2 */
+	unsigned char hops;  /* 0 = unused, 1 to SYNCAMP_MAX_HOPS */
 	unsigned char size;  /* 1, 2, 4 or 8 bytes at the last hop */
 	unsigned char pad;
-	int off0;
-	int off1;
+	int off[SYNCAMP_MAX_HOPS];
 };
 
 /* What a uprobe reads, indexed by its attach cookie (the probe id). */

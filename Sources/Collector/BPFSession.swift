@@ -22,14 +22,17 @@ final class BPFSession {
     private(set) var kernelProbe = ""
 
     /// Opens the BPF object file, sets the target and the ring buffer size, and loads it.
-    init(objectPath: String, targetPid: Int32, ringBufferBytes: Int, verbose: Bool) throws {
+    init(objectPath: String, targetPid: Int32, ringBufferBytes: Int, coroutines: CoroutineSource, verbose: Bool) throws {
         cbpf_set_print(verbose ? 1 : 0)
         guard let obj = bpf_object__open_file(objectPath, nil) else {
             throw CollectorError.bpf("cannot open the BPF object \(objectPath): \(Self.errnoText())")
         }
         object = obj
-        let rc = cbpf_set_rodata_u32(obj, "target_tgid", UInt32(bitPattern: targetPid))
-        guard rc == 0 else { throw CollectorError.bpf("cannot configure target_tgid in the BPF object (\(rc))") }
+        try Self.setRodata(obj, "target_tgid", UInt32(bitPattern: targetPid))
+        try Self.setRodata(obj, "co_mode", coroutines.mode)
+        if case let .threadLocal(offset) = coroutines {
+            try Self.setRodata(obj, "co_tls_offset", offset)
+        }
         guard let events = bpf_object__find_map_by_name(obj, "events") else {
             throw CollectorError.bpf("the BPF object has no ring buffer map `events`")
         }
@@ -42,6 +45,12 @@ final class BPFSession {
 
     deinit { close() }
 
+    private static func setRodata<T>(_ obj: OpaquePointer, _ name: String, _ value: T) throws {
+        var v = value
+        let rc = withUnsafeBytes(of: &v) { cbpf_set_rodata(obj, name, $0.baseAddress, $0.count) }
+        guard rc == 0 else { throw CollectorError.bpf("cannot configure \(name) in the BPF object (\(rc))") }
+    }
+
     /// Writes what each probe reads through pointers into the `probe_specs` map.
     func setProbeSpecs(_ specs: [[DerefSpec]]) throws {
         let fd = bpf_object__find_map_fd_by_name(object, "probe_specs")
@@ -51,8 +60,15 @@ final class BPFSession {
             withUnsafeMutableBytes(of: &spec.derefs) { raw in
                 let slots = raw.bindMemory(to: syncamp_deref.self)
                 for (i, d) in derefs.prefix(Int(SYNCAMP_MAX_DEREFS)).enumerated() {
-                    slots[i] = syncamp_deref(arg: d.arg, hops: UInt8(d.offsets.count), size: d.size, pad: 0,
-                                             off0: d.offsets.first ?? 0, off1: d.offsets.count > 1 ? d.offsets[1] : 0)
+                    var slot = syncamp_deref()
+                    slot.arg = d.arg
+                    slot.hops = UInt8(min(d.offsets.count, Int(SYNCAMP_MAX_HOPS)))
+                    slot.size = d.size
+                    withUnsafeMutableBytes(of: &slot.off) { offs in
+                        let o = offs.bindMemory(to: Int32.self)
+                        for (h, off) in d.offsets.prefix(Int(SYNCAMP_MAX_HOPS)).enumerated() { o[h] = off }
+                    }
+                    slots[i] = slot
                 }
             }
             var key = UInt32(id)
@@ -63,9 +79,10 @@ final class BPFSession {
     }
 
     /// Attaches the uprobe program at `fileOffset` of `binary` for `pid`; `cookie` becomes the events' probe id.
-    func attachUprobe(binary: String, fileOffset: UInt64, pid: Int32, cookie: UInt64, symbol: String) throws {
-        guard let prog = bpf_object__find_program_by_name(object, "syncamp_uprobe") else {
-            throw CollectorError.bpf("the BPF object has no program syncamp_uprobe")
+    func attachUprobe(binary: String, fileOffset: UInt64, pid: Int32, cookie: UInt64, symbol: String,
+                      program: String = "syncamp_uprobe") throws {
+        guard let prog = bpf_object__find_program_by_name(object, program) else {
+            throw CollectorError.bpf("the BPF object has no program \(program)")
         }
         guard let link = cbpf_attach_uprobe(prog, pid, binary, Int(fileOffset), cookie) else {
             throw CollectorError.attach("cannot attach a uprobe to \(symbol) at offset 0x\(String(fileOffset, radix: 16)) of \(binary): \(Self.errnoText())")

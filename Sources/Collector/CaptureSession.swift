@@ -10,6 +10,7 @@ final class CaptureSession {
     private var writeError: Error?
     private var perProbe: [Int: UInt64] = [:]
     private var lastLost: [UInt64] = []
+    private var knownFDs: Set<UInt64> = []
 
     init(bpf: BPFSession, writer: CaptureWriter, target: Target, duration: Double?) {
         self.bpf = bpf
@@ -23,8 +24,9 @@ final class CaptureSession {
         let sink = EventSink { [unowned self] bytes in
             do {
                 try writer.appendEvent(bytes)
-                if bytes.count >= Event.size, let e = Event(bytes: bytes), e.kind == .uprobe {
-                    perProbe[Int(e.probeID), default: 0] += 1
+                if bytes.count >= Event.size, let e = Event(bytes: bytes) {
+                    if e.kind == .uprobe { perProbe[Int(e.probeID), default: 0] += 1 }
+                    if e.kind == .syscallEnter { try noteFD(e) }
                 }
                 return true
             } catch {
@@ -69,6 +71,17 @@ final class CaptureSession {
                               reason: reason, eventsPerProbe: perProbe)
         try writer.finish(trailer: trailer)
         return trailer
+    }
+
+    /// Records the file behind a synced fd the first time it is seen, for per-image totals.
+    private func noteFD(_ e: Event) throws {
+        let fd = e.args[0] & 0xffff_ffff
+        guard !knownFDs.contains(fd) else { return }
+        knownFDs.insert(fd)
+        let link = "/proc/\(e.pid)/fd/\(fd)"
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) ?? "?"
+        try writer.appendNote(CaptureNote(timestampNs: e.timestamp, kind: "fd",
+                                          message: "fd=\(fd) path=\(path.replacingOccurrences(of: " ", with: "%20"))"))
     }
 
     /// Writes a lost-events record for each CPU whose count changed (or all at the end).

@@ -112,16 +112,22 @@ struct CollectorCommand: ParsableCommand {
         guard let objectPath = Bundle.module.path(forResource: "syncamp.bpf", ofType: "o") else {
             throw CollectorError.bpf("the BPF object syncamp.bpf.o is missing from the collector's resources; rebuild with swift build")
         }
+        let coroutines = CoroutineSource(binary: elf)
         let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
-                                 ringBufferBytes: ringBufferMB << 20, verbose: verbose)
+                                 ringBufferBytes: ringBufferMB << 20, coroutines: coroutines, verbose: verbose)
         try bpf.setProbeSpecs(plan.planned.map(\.entry.derefs))
         for (id, p) in plan.planned.enumerated() {
             try bpf.attachUprobe(binary: target.binaryForProbes, fileOffset: p.fileOffset, pid: target.pid,
                                  cookie: UInt64(id), symbol: p.symbol.name)
         }
+        if case let .switchProbe(offset) = coroutines {
+            try bpf.attachUprobe(binary: target.binaryForProbes, fileOffset: offset, pid: target.pid, cookie: 0,
+                                 symbol: "qemu_coroutine_switch", program: "syncamp_co_switch")
+        }
         try bpf.attachKernelProbes(mode: BPFSession.KernelProbeMode(rawValue: kernelProbe)!)
 
-        let manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
+        var manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
+        manifest.coroutineSource = coroutines.manifestDescription
         let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
         let fallbacks = plan.planned.filter(\.isFallback).map(\.symbol.name)
         note("tracing pid \(target.pid) (\(target.binaryPath), build-id \(elf.buildID ?? "none")): "

@@ -4,7 +4,7 @@ import SyncampCapture
 struct DerefSpec: Sendable {
     var name: String
     var arg: UInt8
-    /// Offsets of the one or two reads: `*(size*)(args[arg] + offsets[0])`, or with two,
+    /// Offsets of up to three reads (see `struct syncamp_deref`): `*(size*)(args[arg] + offsets[0])`, or with two,
     /// `*(size*)(*(u64*)(args[arg] + offsets[0]) + offsets[1])`.
     var offsets: [Int32]
     var size: UInt8
@@ -44,6 +44,12 @@ enum ProbeCatalog {
     static let cacheDepends: Int32 = 8
     static let cacheDependsOnFlush: Int32 = 24
 
+    /// BlockDriverState.drv (after open_flags and five bools); BlockDriver.format_name is its first field.
+    static let bsDrv: Int32 = 16
+
+    /// The first 8 bytes of the node's format name ("qcow2", "file"), through bs->drv->format_name.
+    static let formatDeref = DerefSpec(name: "format", arg: 0, offsets: [bsDrv, 0, 0], size: 8)
+
     static let cacheDerefs: [DerefSpec] = [
         DerefSpec(name: "depends", arg: 1, offsets: [cacheDepends], size: 8),
         DerefSpec(name: "depends_on_flush", arg: 1, offsets: [cacheDependsOnFlush], size: 1),
@@ -77,7 +83,7 @@ enum ProbeCatalog {
                      required: false, whenMissing: "per-entry cache writes are not shown; qcow2_cache_write stands for them"),
         CatalogEntry(role: .qcow2WriteL1Entry, symbols: ["qcow2_write_l1_entry"], derefs: [],
                      required: false, whenMissing: "new L2 tables are not marked in the trees"),
-        CatalogEntry(role: .nodeFlush, symbols: ["bdrv_co_flush"], derefs: [],
+        CatalogEntry(role: .nodeFlush, symbols: ["bdrv_co_flush"], derefs: [formatDeref],
                      required: false, whenMissing: "node flushes are not shown in the trees"),
         CatalogEntry(role: .threadPoolSubmit, symbols: ["thread_pool_submit_aio"],
                      derefs: [
@@ -90,10 +96,27 @@ enum ProbeCatalog {
                      derefs: [
                         DerefSpec(name: "aio_type", arg: 0, offsets: [aiocbType], size: 4),
                         DerefSpec(name: "fd", arg: 0, offsets: [aiocbFd], size: 4),
+                        DerefSpec(name: "bs", arg: 0, offsets: [0], size: 8),
                      ],
                      required: false, whenMissing: "worker flushes are linked to their submit in FIFO order instead of by pointer"),
         CatalogEntry(role: .qemuFdatasync, symbols: ["qemu_fdatasync"], derefs: [],
                      required: true, whenMissing: "host syncs are seen only at the system call"),
+        CatalogEntry(role: .qcow2SetDependency, symbols: ["qcow2_cache_set_dependency"],
+                     derefs: [
+                        DerefSpec(name: "l2_table_cache", arg: 0, offsets: [bsOpaque, l2TableCache], size: 8),
+                        DerefSpec(name: "refcount_block_cache", arg: 0, offsets: [bsOpaque, refcountBlockCache], size: 8),
+                        DerefSpec(name: "dependency_depends", arg: 2, offsets: [cacheDepends], size: 8),
+                        DerefSpec(name: "depends", arg: 1, offsets: [cacheDepends], size: 8),
+                     ],
+                     required: false, whenMissing: "cross-dependency flushes (F10) are not told apart"),
+        CatalogEntry(role: .qcow2MarkDirty, symbols: ["qcow2_mark_dirty"], derefs: [],
+                     required: false, whenMissing: "lazy_refcounts' dirty-bit syncs (F12) are not told apart"),
+        CatalogEntry(role: .qcow2GrowL1, symbols: ["qcow2_grow_l1_table"], derefs: [],
+                     required: false, whenMissing: "L1 growth syncs (F7) are not told apart"),
+        CatalogEntry(role: .qcow2RefcountArea, symbols: ["qcow2_refcount_area"], derefs: [],
+                     required: false, whenMissing: "refcount table growth syncs (F9) are not told apart"),
+        CatalogEntry(role: .pwriteSync, symbols: ["bdrv_co_pwrite_sync"], derefs: [],
+                     required: false, whenMissing: "refcount block allocations (F8) are not told apart"),
         CatalogEntry(role: .backendUnref, symbols: ["blk_unref"], derefs: [],
                      required: false, whenMissing: "close work is grouped with the last request"),
         CatalogEntry(role: .closeAll, symbols: ["bdrv_close_all"], derefs: [],

@@ -9,6 +9,8 @@ public struct Analysis: Sendable {
         public var hostSyncs = 0
         /// Host syncs that could not be placed under an op or an open/close group.
         public var unattributedHostSyncs = 0
+        /// Host syncs per cause.
+        public var causes: [Cause: Int] = [:]
         /// host syncs / guest flushes; nil without guest flushes.
         public var syncAmplification: Double? {
             guestFlushes > 0 ? Double(hostSyncs) / Double(guestFlushes) : nil
@@ -41,13 +43,17 @@ public struct Analysis: Sendable {
     public var unattributed: [(node: CausalNode, reason: String)]
     /// Uprobe hits per probe id.
     public var probeHits: [Int: Int]
+    /// Totals per image file, in first-seen order.
+    public var images: [ImageTotals]
 
     /// Reads every record of a capture and builds the trees.
     public static func run(_ reader: inout CaptureReader, reorderWindow: Int = 4096) -> Analysis {
         let manifest = reader.manifest
         var info = CaptureInfo(path: reader.path)
         var window = ReorderWindow(capacity: reorderWindow)
-        var builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs)
+        let coroutines = (manifest.coroutineSource ?? "none") != "none"
+        var builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs,
+                                  coroutines: coroutines)
         var last: UInt64 = manifest.startMonotonicNs
         while let record = reader.next() {
             switch record {
@@ -75,14 +81,13 @@ public struct Analysis: Sendable {
         info.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
         let hits = builder.uprobeHits
         let hostSyncs = builder.hostSyncs
-        let (ops, unattributed) = builder.finish()
-        var totals = Totals()
-        totals.guestWrites = ops.filter { $0.kind == .write }.count
-        totals.guestFlushes = ops.filter { $0.kind == .flush }.count
+        var (ops, unattributed) = builder.finish()
+        let images = ImageTotals.assign(&ops, unattributed: unattributed.map(\.0), notes: info.notes)
+        var totals = Totals(ops: ops, unattributed: unattributed.map(\.0))
         totals.hostSyncs = hostSyncs
-        totals.unattributedHostSyncs = unattributed.reduce(0) { $0 + $1.0.hostSyncs }
         return Analysis(manifest: manifest, capture: info, totals: totals, ops: ops,
-                        unattributed: unattributed.map { (node: $0.0, reason: $0.1) }, probeHits: hits)
+                        unattributed: unattributed.map { (node: $0.0, reason: $0.1) }, probeHits: hits,
+                        images: images)
     }
 
     /// Warnings every report shows: lost events, damage, unplaced syncs, missing probes.
@@ -98,6 +103,10 @@ public struct Analysis: Sendable {
         }
         if capture.lateEvents > 0 {
             w.append("\(capture.lateEvents) events arrived too late to be put in time order; they were placed in arrival order")
+        }
+        let placed = totals.causes.values.reduce(0, +)
+        if placed < totals.hostSyncs {
+            w.append("\(totals.hostSyncs - placed) host syncs were counted at the system call but their events were lost, so they are in no tree")
         }
         if totals.unattributedHostSyncs > 0 {
             w.append("\(totals.unattributedHostSyncs) host syncs could not be placed under a guest request or open/close: see `unattributed`")

@@ -12,10 +12,12 @@ public struct CausalNode: Sendable, Equatable {
     /// Host sync only: system-call latency and return value.
     public var latencyNs: UInt64?
     public var returnValue: Int64?
+    /// Host sync only: why it happened.
+    public var cause: Cause?
     public var children: [CausalNode]
 
     public init(kind: String, timeNs: UInt64, tid: UInt32, symbol: String? = nil, details: [String: String] = [:],
-                latencyNs: UInt64? = nil, returnValue: Int64? = nil, children: [CausalNode] = []) {
+                latencyNs: UInt64? = nil, returnValue: Int64? = nil, cause: Cause? = nil, children: [CausalNode] = []) {
         self.kind = kind
         self.timeNs = timeNs
         self.tid = tid
@@ -23,6 +25,7 @@ public struct CausalNode: Sendable, Equatable {
         self.details = details
         self.latencyNs = latencyNs
         self.returnValue = returnValue
+        self.cause = cause
         self.children = children
     }
 
@@ -32,6 +35,18 @@ public struct CausalNode: Sendable, Equatable {
     }
 
     public static let hostSyncKind = "host_sync"
+
+    /// Host syncs in this subtree, per cause.
+    public func causes(into counts: inout [Cause: Int]) {
+        if kind == CausalNode.hostSyncKind { counts[cause ?? .unattributed, default: 0] += 1 }
+        for c in children { c.causes(into: &counts) }
+    }
+
+    /// The file descriptors of the host syncs in this subtree.
+    public func syncFDs(into fds: inout [String: Int]) {
+        if kind == CausalNode.hostSyncKind, let fd = details["fd"] { fds[fd, default: 0] += 1 }
+        for c in children { c.syncFDs(into: &fds) }
+    }
 }
 
 /// A guest operation (or a group of work outside any: image open, close) with the work it caused.
@@ -42,6 +57,8 @@ public struct GuestOp: Sendable, Equatable {
         case imageOpen = "image_open"
         /// Work after a BlockBackend is released or QEMU closes its images.
         case imageClose = "image_close"
+        /// Work outside any guest request after the first one, before any close.
+        case housekeeping
     }
 
     public var index: Int
@@ -58,7 +75,18 @@ public struct GuestOp: Sendable, Equatable {
     public var children: [CausalNode]
     /// Uprobe hits placed under this op, to make probe cost visible.
     public var probeHits: Int
+    /// The BlockBackend pointer of a guest request (its disk), 0 for groups.
+    public var backend: UInt64 = 0
+    /// The image file its host syncs went to, when known.
+    public var image: String?
 
     public var hostSyncs: Int { children.reduce(0) { $0 + $1.hostSyncs } }
+
+    /// Host syncs under this op, per cause.
+    public var causes: [Cause: Int] {
+        var counts: [Cause: Int] = [:]
+        for c in children { c.causes(into: &counts) }
+        return counts
+    }
     public var isGuestRequest: Bool { kind == .write || kind == .flush }
 }

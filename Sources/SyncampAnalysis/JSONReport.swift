@@ -16,9 +16,12 @@ public enum JSONReport {
         var capture: Capture
         var target: Target
         var kernel_probe: String
+        var coroutine_source: String
         var probes: [Probe]
         var missing_probes: [Manifest.MissingProbe]
         var totals: Totals
+        var causes: [String: Int]
+        var images: [Image]
         var ops: [Op]
         var unattributed: [Unplaced]
         var warnings: [String]
@@ -33,16 +36,32 @@ public enum JSONReport {
             target = Target(pid: m.target.pid, mode: m.target.mode, command: m.target.command, binary: m.target.binaryPath,
                             build_id: m.target.buildID, has_symtab: m.target.hasSymtab)
             kernel_probe = m.kernelProbe
+            coroutine_source = m.coroutineSource ?? "none"
             probes = m.probes.map { Probe(id: $0.id, role: $0.role, symbol: $0.symbol, table: $0.table,
                                           fallback: $0.isFallback, hits: a.probeHits[$0.id] ?? 0) }
             missing_probes = m.missingProbes
             totals = Totals(guest_writes: a.totals.guestWrites, guest_flushes: a.totals.guestFlushes,
                             host_fdatasyncs: a.totals.hostSyncs, unattributed_host_syncs: a.totals.unattributedHostSyncs,
                             sync_amplification: a.totals.syncAmplification)
+            causes = JSONReport.causeCounts(a.totals.causes)
+            images = a.images.map { Image(path: $0.path, guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
+                                          host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
             ops = a.ops.map(Op.init)
             unattributed = a.unattributed.map { Unplaced(reason: $0.reason, node: Node($0.node)) }
             warnings = a.warnings
         }
+    }
+
+    static func causeCounts(_ c: [Cause: Int]) -> [String: Int] {
+        Dictionary(uniqueKeysWithValues: c.map { ($0.key.rawValue, $0.value) })
+    }
+
+    struct Image: Encodable {
+        var path: String
+        var guest_writes: Int
+        var guest_flushes: Int
+        var host_fdatasyncs: Int
+        var causes: [String: Int]
     }
 
     struct Capture: Encodable {
@@ -105,6 +124,8 @@ public enum JSONReport {
         var end_ns: UInt64
         var tid: UInt32
         var host_fdatasyncs: Int
+        var causes: [String: Int]
+        var image: String?
         var probe_hits: Int
         var children: [Node]
 
@@ -118,6 +139,8 @@ public enum JSONReport {
             end_ns = op.endNs
             tid = op.tid
             host_fdatasyncs = op.hostSyncs
+            causes = JSONReport.causeCounts(op.causes)
+            image = op.image
             probe_hits = op.probeHits
             children = op.children.map(Node.init)
         }
@@ -131,6 +154,7 @@ public enum JSONReport {
         var details: [String: String]
         var latency_ns: UInt64?
         var ret: Int64?
+        var cause: String?
         var children: [Node]
 
         init(_ n: CausalNode) {
@@ -141,6 +165,7 @@ public enum JSONReport {
             details = n.details
             latency_ns = n.latencyNs
             ret = n.returnValue
+            cause = n.cause?.rawValue
             children = n.children.map(Node.init)
         }
     }

@@ -12,7 +12,8 @@ public enum TextReport {
             + (m.target.hasSymtab ? "full symbol table" : "exported symbols only") + "\n"
         let fallbacks = m.probes.filter(\.isFallback).map(\.symbol)
         out += "  probes   \(m.probes.count) uprobes" + (fallbacks.isEmpty ? "" : " (exported fallbacks: \(fallbacks.joined(separator: ", ")))")
-            + ", fdatasync/fsync via \(m.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints")\n"
+            + ", fdatasync/fsync via \(m.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints")"
+            + ", coroutines via \(m.coroutineSource ?? "none")\n"
         out += "  capture  \(a.capture.events) events, \(a.capture.lostEvents) lost, \(ms(a.capture.durationNs)), "
             + "ended: \(a.capture.trailerReason ?? "cut short (no trailer)")\n"
         for w in a.warnings { out += "  WARNING  \(w)\n" }
@@ -35,6 +36,16 @@ public enum TextReport {
         out += "  guest writes         \(t.guestWrites)\n"
         out += "  guest flushes        \(t.guestFlushes)\n"
         out += "  host fdatasyncs      \(t.hostSyncs)  (\(underOps) under guest requests, \(outside) at image open/close, \(t.unattributedHostSyncs) unattributed)\n"
+        if !t.causes.isEmpty {
+            out += "  by cause\n"
+            for c in Cause.allCases { if let n = t.causes[c] { out += "    \(c.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0)) \(n)\n" } }
+        }
+        if a.images.count > 1 {
+            out += "  by image\n"
+            for i in a.images {
+                out += "    \(i.path): \(i.guestWrites) writes, \(i.guestFlushes) flushes, \(i.hostSyncs) host syncs\n"
+            }
+        }
         if let amp = t.syncAmplification {
             out += "  sync amplification   \(String(format: "%.2f", amp)) host syncs per guest flush\n"
         } else {
@@ -50,8 +61,9 @@ public enum TextReport {
         case .flush: what = "flush"
         case .imageOpen: what = "image open"
         case .imageClose: what = "image close"
+        case .housekeeping: what = "housekeeping"
         }
-        let syncs = op.hostSyncs == 1 ? "1 host sync" : "\(op.hostSyncs) host syncs"
+        let syncs = (op.hostSyncs == 1 ? "1 host sync" : "\(op.hostSyncs) host syncs") + (op.image.map { " on \($0)" } ?? "")
         return "#\(op.index) \(what) at \(ms(op.startNs)) [\(op.entry)] \(syncs), \(op.probeHits) probe hits"
     }
 
@@ -92,7 +104,8 @@ public enum TextReport {
         if n.kind == CausalNode.hostSyncKind {
             let lat = n.latencyNs.map { " \(ms($0))" } ?? " (no exit captured)"
             let ret = n.returnValue.map { $0 == 0 ? "" : " = \($0)" } ?? ""
-            return "HOST \(n.details["syscall"] ?? "sync")(\(n.details["fd"] ?? "?"))\(ret)\(lat) tid \(n.tid)"
+            let cause = n.cause.map { " [\($0.rawValue)]" } ?? ""
+            return "HOST \(n.details["syscall"] ?? "sync")(\(n.details["fd"] ?? "?"))\(ret)\(lat) tid \(n.tid)\(cause)"
         }
         let details = n.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         return "\(n.kind)\(details.isEmpty ? "" : " " + details) at \(ms(n.timeNs)) tid \(n.tid)"

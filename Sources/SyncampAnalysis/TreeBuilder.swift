@@ -2,27 +2,34 @@ import SyncampCapture
 
 /// Builds causal trees from time-ordered events: guest op -> qcow2 work -> thread-pool hand-off -> host sync.
 ///
-/// Placement rules (v1):
-/// - A guest request probe opens an op; QEMU work on submitting threads goes
-///   under the latest op (qemu-io runs one request at a time; overlapping
-///   requests need coroutine identity, issue 3). Work before the first request
-///   forms an `image_open` group; `blk_unref`/`bdrv_close_all` open an
-///   `image_close` group.
+/// Placement rules:
+/// - QEMU work on a submitting thread goes to the op that owns the coroutine
+///   it ran in (`OpResolver`). Without coroutine information it goes to the
+///   latest op, which is exact only for one request at a time.
 /// - A flush job handed to the thread pool is linked to its worker by pointer:
 ///   `thread_pool_submit_aio`'s `arg` is `handle_aiocb_flush`'s first argument.
 ///   Without `handle_aiocb_flush` (stock binaries) the worker's
 ///   `qemu_fdatasync(fd)` takes the oldest pending flush submit for that fd.
 /// - A host fdatasync/fsync goes under the job running on its thread; its exit
 ///   pairs with its entry on the same thread (a system call cannot migrate).
+/// - Each sync's cause comes from the op's `CauseTracker` at submit time.
 /// - Anything that cannot be placed is kept in `unattributed` with a reason.
 struct TreeBuilder {
     final class Node {
         var value: CausalNode
         var children: [Node] = []
-        init(_ value: CausalNode) { self.value = value }
-        func frozen() -> CausalNode {
+        /// Host syncs take their cause from the slot of the submit they descend from.
+        var slot: CauseTracker.Slot?
+        init(_ value: CausalNode, slot: CauseTracker.Slot? = nil) {
+            self.value = value
+            self.slot = slot
+        }
+
+        func frozen(inherited: CauseTracker.Slot? = nil) -> CausalNode {
             var v = value
-            v.children = children.map { $0.frozen() }
+            let slot = self.slot ?? inherited
+            if v.kind == CausalNode.hostSyncKind, v.cause == nil { v.cause = slot?.cause }
+            v.children = children.map { $0.frozen(inherited: slot) }
             return v
         }
     }
@@ -30,7 +37,11 @@ struct TreeBuilder {
     final class Op {
         var value: GuestOp
         var children: [Node] = []
-        init(_ value: GuestOp) { self.value = value }
+        let causes: CauseTracker
+        init(_ value: GuestOp, causes: CauseTracker) {
+            self.value = value
+            self.causes = causes
+        }
         func add(_ n: Node, at t: UInt64) {
             children.append(n)
             touch(t)
@@ -50,17 +61,22 @@ struct TreeBuilder {
     private(set) var unattributed: [(CausalNode, String)] = []
     private(set) var hostSyncs = 0
     private(set) var uprobeHits: [Int: Int] = [:]
-    private var current: Op?
+    private var resolver: OpResolver
     private var pendingByArg: [UInt64: PendingSubmit] = [:]
     private var pendingFIFO: [UInt64] = []
     private var job: [UInt32: (node: Node, op: Op)] = [:]
     private var openSyscall: [UInt32: (node: Node, op: Op?, start: UInt64)] = [:]
+    private let hasEntryFlushProbe: Bool
 
     static let qemuAIOFlush: UInt64 = 8
+    /// `format_name` of the file protocol node, as the 8 little-endian bytes the probe reads.
+    static let fileFormat: UInt64 = 0x656c_6966  // "file"
 
-    init(probes: ProbeIndex, origin: UInt64) {
+    init(probes: ProbeIndex, origin: UInt64, coroutines: Bool) {
         self.probes = probes
         self.origin = origin
+        self.resolver = OpResolver(useCoroutines: coroutines)
+        self.hasEntryFlushProbe = probes.has(.qcow2CacheEntryFlush)
     }
 
     mutating func add(_ e: Event) {
@@ -75,18 +91,30 @@ struct TreeBuilder {
     private func rel(_ t: UInt64) -> UInt64 { t >= origin ? t - origin : 0 }
 
     private mutating func newOp(_ kind: GuestOp.Kind, _ e: Event, entry: String, offset: UInt64 = 0, bytes: UInt64 = 0) -> Op {
+        let final: Cause
+        switch kind {
+        case .write: final = .writethrough
+        case .flush: final = .guestFlush
+        case .imageOpen: final = .imageOpen
+        case .imageClose: final = .imageClose
+        case .housekeeping: final = .housekeeping
+        }
         let op = Op(GuestOp(index: ops.count, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
-                            endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0))
+                            endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
+                    causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe))
+        if kind == .write || kind == .flush { op.value.backend = e.args[0] }
         ops.append(op)
         return op
     }
 
-    /// The op that receives work on submitting threads; an `image_open` group before any request.
-    private mutating func currentOp(_ e: Event) -> Op {
-        if let c = current { return c }
-        let op = newOp(.imageOpen, e, entry: "(before the first guest request)")
-        current = op
-        return op
+    /// The op a submitting-thread event belongs to (a group is made when none owns it).
+    private mutating func owner(_ e: Event) -> Op {
+        if let op = resolver.owner(of: e) { return op }
+        let kind: GuestOp.Kind = ops.contains(where: \.value.isGuestRequest) ? .housekeeping : .imageOpen
+        let entry = kind == .imageOpen ? "(before the first guest request)" : "(outside any guest request)"
+        let group = newOp(kind, e, entry: entry)
+        resolver.setGroup(group)
+        return group
     }
 
     private mutating func uprobe(_ e: Event) {
@@ -95,52 +123,103 @@ struct TreeBuilder {
         let t = rel(e.timestamp)
         switch role {
         case .guestWriteAIO:
-            current = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: probes.value("bytes", of: e) ?? 0)
+            let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: probes.value("bytes", of: e) ?? 0)
+            resolver.start(op, e, inRequestCoroutine: false)
         case .guestWriteCo:
-            current = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
         case .guestFlushAIO, .guestFlushCo:
-            current = newOp(.flush, e, entry: entry.symbol)
+            let op = newOp(.flush, e, entry: entry.symbol)
+            resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
         case .backendUnref where !ops.contains(where: \.value.isGuestRequest):
             // Opening an image releases temporary BlockBackends: still open work.
-            let op = currentOp(e)
-            op.value.probeHits += 1
+            owner(e).value.probeHits += 1
+            return
         case .backendUnref, .closeAll:
-            if current?.value.kind != .imageClose {
-                current = newOp(.imageClose, e, entry: entry.symbol)
+            if resolver.group?.value.kind != .imageClose {
+                resolver.close(newOp(.imageClose, e, entry: entry.symbol))
             }
-            current?.value.probeHits += 1
         case .threadPoolSubmit:
             submit(e, entry)
+            return
         case .workerFlush:
             workerFlush(e, entry)
+            return
         case .qemuFdatasync:
             qemuFdatasync(e, entry)
-        case .qcow2Write, .qcow2CacheWrite, .qcow2CacheEntryFlush, .qcow2WriteL1Entry, .nodeFlush:
-            let op = currentOp(e)
-            op.value.probeHits += 1
+            return
+        case .qcow2Write, .qcow2CacheWrite, .qcow2CacheEntryFlush, .qcow2WriteL1Entry, .nodeFlush,
+             .qcow2SetDependency, .qcow2MarkDirty, .qcow2GrowL1, .qcow2RefcountArea, .pwriteSync:
+            let op = owner(e)
+            track(role, e, in: op.causes)
             op.add(Node(CausalNode(kind: role.rawValue, timeNs: t, tid: e.tid, symbol: entry.symbol,
                                    details: details(role, e))), at: t)
         }
-        if role.isGuestRequest { current?.value.probeHits += 1 }
+        if let op = resolver.owner(of: e) ?? resolver.group { op.value.probeHits += 1 }
+    }
+
+    /// Feeds an op's cause tracker.
+    private func track(_ role: ProbeRole, _ e: Event, in causes: CauseTracker) {
+        switch role {
+        case .qcow2Write:
+            causes.qcow2Write()
+        case .nodeFlush:
+            let format = probes.value("format", of: e)
+            causes.nodeFlush(isFormatNode: format.map { $0 & 0xffff_ffff_ff != Self.fileFormat } ?? false)
+        case .qcow2CacheWrite:
+            causes.cacheWrite(cache: e.args[1], depends: probes.value("depends", of: e) ?? 0,
+                              dependencyCause: dependencyCause(cache: e.args[1], e))
+        case .qcow2CacheEntryFlush:
+            causes.entryFlush(cache: e.args[1], depends: probes.value("depends", of: e) ?? 0,
+                              dependsOnFlush: (probes.value("depends_on_flush", of: e) ?? 0) & 0xff != 0,
+                              dependencyCause: dependencyCause(cache: e.args[1], e))
+        case .qcow2SetDependency:
+            // qcow2-cache.c:270-291: flushes if the dependency has its own dependency,
+            // or if the cache depends on another cache already.
+            let depDepends = probes.value("dependency_depends", of: e) ?? 0
+            let cDepends = probes.value("depends", of: e) ?? 0
+            causes.setDependency(willFlush: depDepends != 0 || (cDepends != 0 && cDepends != e.args[2]))
+        case .qcow2WriteL1Entry: causes.l1Entry()
+        case .qcow2MarkDirty: causes.markDirty()
+        case .qcow2GrowL1: causes.growL1()
+        case .qcow2RefcountArea: causes.refcountArea()
+        case .pwriteSync: causes.pwriteSync()
+        default: break
+        }
+    }
+
+    /// F2 when the L2 cache waits on the refcount cache; F10 for the opposite (refcount waits on L2).
+    private func dependencyCause(cache: UInt64, _ e: Event) -> Cause {
+        cacheName(cache, e) == "refcount" ? .dependencyCrossFlush : .refcountDependency
     }
 
     private func details(_ role: ProbeRole, _ e: Event) -> [String: String] {
+        var d: [String: String] = [:]
+        if e.coroutine != 0 { d["co"] = hex(e.coroutine) }
         switch role {
         case .qcow2Write:
+            d["offset"] = String(e.args[1])
             // qcow2_alloc_host_offset (the stock fallback) takes a pointer to the byte count.
-            if probes.entry(e)?.isFallback == true { return ["offset": String(e.args[1])] }
-            return ["offset": String(e.args[1]), "bytes": String(e.args[2])]
+            if probes.entry(e)?.isFallback != true { d["bytes"] = String(e.args[2]) }
         case .qcow2CacheWrite, .qcow2CacheEntryFlush:
-            var d: [String: String] = ["cache": cacheName(e.args[1], e)]
+            d["cache"] = cacheName(e.args[1], e)
             if let dep = probes.value("depends", of: e), dep != 0 { d["depends"] = cacheName(dep, e) }
             if let dof = probes.value("depends_on_flush", of: e), dof & 0xff != 0 { d["depends_on_flush"] = "true" }
             if role == .qcow2CacheEntryFlush { d["index"] = String(e.args[2] & 0xffff_ffff) }
-            return d
+        case .qcow2SetDependency:
+            d["cache"] = cacheName(e.args[1], e)
+            d["dependency"] = cacheName(e.args[2], e)
         case .qcow2WriteL1Entry:
-            return ["l1_index": String(e.args[1] & 0xffff_ffff)]
+            d["l1_index"] = String(e.args[1] & 0xffff_ffff)
+        case .nodeFlush:
+            if let f = probes.value("format", of: e) { d["node"] = formatName(f) }
+        case .pwriteSync:
+            d["offset"] = String(e.args[1])
+            d["bytes"] = String(e.args[2])
         default:
-            return [:]
+            break
         }
+        return d
     }
 
     /// "l2" or "refcount" when the pointer matches the image's caches, else "unknown".
@@ -150,17 +229,23 @@ struct TreeBuilder {
         return "unknown"
     }
 
+    private func formatName(_ v: UInt64) -> String {
+        let bytes = withUnsafeBytes(of: v.littleEndian) { Array($0) }.prefix { $0 != 0 }
+        return bytes.allSatisfy({ $0 >= 0x20 && $0 < 0x7f }) ? String(decoding: bytes, as: UTF8.self) : "?"
+    }
+
     private mutating func submit(_ e: Event, _ entry: ProbeIndex.Entry) {
         // Only flush jobs lead to host syncs; read/write jobs are not tracked.
         guard probes.value("aio_type", of: e).map({ $0 & 0xffff_ffff }) == Self.qemuAIOFlush else { return }
-        let op = currentOp(e)
+        let op = owner(e)
         op.value.probeHits += 1
         let t = rel(e.timestamp)
         let fd = probes.value("fd", of: e).map { $0 & 0xffff_ffff }
         var d = ["arg": hex(e.args[2])]
         if let fd { d["fd"] = String(fd) }
         if let co = probes.value("coroutine", of: e) { d["coroutine"] = hex(co) }
-        let node = Node(CausalNode(kind: "thread_pool_submit", timeNs: t, tid: e.tid, symbol: entry.symbol, details: d))
+        let node = Node(CausalNode(kind: "thread_pool_submit", timeNs: t, tid: e.tid, symbol: entry.symbol, details: d),
+                        slot: op.causes.submit())
         op.add(node, at: t)
         pendingByArg[e.args[2]] = PendingSubmit(node: node, op: op, fd: fd)
         pendingFIFO.append(e.args[2])
@@ -204,10 +289,10 @@ struct TreeBuilder {
             p.op.touch(t)
             p.op.value.probeHits += 1
             job[e.tid] = (node, p.op)
-        } else if let c = current, c.value.tid == e.tid {
-            c.add(node, at: t)
-            c.value.probeHits += 1
-            job[e.tid] = (node, c)
+        } else if let op = resolver.owner(of: e), resolver.useCoroutines || op.value.tid == e.tid {
+            op.add(node, at: t)
+            op.value.probeHits += 1
+            job[e.tid] = (node, op)
         } else {
             unattributed.append((node.frozen(), "qemu_fdatasync on thread \(e.tid) outside any known flush job"))
         }
@@ -224,13 +309,15 @@ struct TreeBuilder {
             j.node.children.append(node)
             j.op.touch(t)
             op = j.op
-        } else if let c = current, c.value.tid == e.tid {
-            c.add(node, at: t)
-            op = c
+        } else if let o = resolver.owner(of: e), resolver.useCoroutines || o.value.tid == e.tid {
+            // A sync made directly on a request's thread, not through the thread pool.
+            node.value.cause = o.causes.finalCause
+            o.add(node, at: t)
+            op = o
         }
         // A sync still open on this thread lost its exit: keep it rather than overwrite it.
         if let stale = openSyscall[e.tid], stale.op == nil {
-            unattributed.append((stale.node.frozen(), "\(stale.node.value.symbol ?? "sync") on thread \(e.tid) ran outside any QEMU flush job or request (no exit captured)"))
+            unattributed.append((unplaced(stale.node), "\(stale.node.value.symbol ?? "sync") on thread \(e.tid) ran outside any QEMU flush job or request (no exit captured)"))
         }
         // Without an op, the sync goes to `unattributed` at its exit, with its latency.
         openSyscall[e.tid] = (node, op, e.timestamp)
@@ -243,17 +330,23 @@ struct TreeBuilder {
         if let op = open.op {
             op.touch(rel(e.timestamp))
         } else {
-            unattributed.append((open.node.frozen(), "\(open.node.value.symbol ?? "sync") on thread \(e.tid) ran outside any QEMU flush job or request"))
+            unattributed.append((unplaced(open.node), "\(open.node.value.symbol ?? "sync") on thread \(e.tid) ran outside any QEMU flush job or request"))
         }
         job[e.tid] = nil
+    }
+
+    private func unplaced(_ node: Node) -> CausalNode {
+        node.value.cause = .unattributed
+        return node.frozen()
     }
 
     /// Closes what is still open (a sync whose exit was not captured) and returns the trees.
     mutating func finish() -> (ops: [GuestOp], unattributed: [(CausalNode, String)]) {
         for (tid, open) in openSyscall where open.op == nil {
-            unattributed.append((open.node.frozen(), "sync on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
+            unattributed.append((unplaced(open.node), "sync on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
         }
         openSyscall.removeAll()
+        for op in ops { op.causes.endFullFlush() }
         let frozen = ops.map { op -> GuestOp in
             var v = op.value
             v.children = op.children.map { $0.frozen() }

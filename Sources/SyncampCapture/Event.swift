@@ -24,6 +24,8 @@ public struct Event: Sendable, Equatable {
     public var derefs: [UInt64]
     /// Bit i set when derefs[i] was read.
     public var derefOK: UInt32
+    /// QEMU's running coroutine (`Coroutine *`) when the event fired; 0 if unknown or none.
+    public var coroutine: UInt64
 
     public var kind: Kind? { Kind(rawValue: rawKind) }
 
@@ -31,7 +33,7 @@ public struct Event: Sendable, Equatable {
     public func hasDeref(_ i: Int) -> Bool { i < derefs.count && derefOK & (1 << UInt32(i)) != 0 }
 
     public init(timestamp: UInt64, pid: UInt32, tid: UInt32, cpu: UInt32, kind: Kind, probeID: UInt16,
-                args: [UInt64] = [], derefs: [UInt64] = [], derefOK: UInt32 = 0) {
+                args: [UInt64] = [], derefs: [UInt64] = [], derefOK: UInt32 = 0, coroutine: UInt64 = 0) {
         self.timestamp = timestamp
         self.pid = pid
         self.tid = tid
@@ -41,6 +43,7 @@ public struct Event: Sendable, Equatable {
         self.args = args + Array(repeating: 0, count: max(0, Event.argCount - args.count))
         self.derefs = derefs + Array(repeating: 0, count: max(0, Event.derefCount - derefs.count))
         self.derefOK = derefOK
+        self.coroutine = coroutine
     }
 
     /// Size of the C struct this build reads and writes.
@@ -65,6 +68,7 @@ public struct Event: Sendable, Equatable {
         let d = raw.derefs
         derefs = [d.0, d.1, d.2, d.3]
         derefOK = raw.deref_ok
+        coroutine = raw.coroutine
     }
 
     /// Encodes the event as `struct syncamp_event` bytes, as the BPF program would.
@@ -79,6 +83,7 @@ public struct Event: Sendable, Equatable {
         raw.args = (args[0], args[1], args[2], args[3], args[4], args[5])
         raw.derefs = (derefs[0], derefs[1], derefs[2], derefs[3])
         raw.deref_ok = derefOK
+        raw.coroutine = coroutine
         return withUnsafeBytes(of: &raw) { Array($0) }
     }
 }

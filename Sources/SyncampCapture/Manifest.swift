@@ -26,6 +26,8 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var eventSize: Int
     public var eventLayoutVersion: Int
     public var ringBufferBytes: Int
+    /// How events' `coroutine` was found: "tls co_tls_current at fs-8", "uprobe qemu_coroutine_switch" or "none".
+    public var coroutineSource: String?
 
     /// The traced process.
     public struct Target: Codable, Sendable, Equatable {

@@ -28,6 +28,17 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     case workerFlush = "handle_aiocb_flush"
     /// `qemu_fdatasync(fd)`: QEMU's wrapper around fdatasync(2).
     case qemuFdatasync = "qemu_fdatasync"
+    /// `qcow2_cache_set_dependency(bs, c, dependency)`: may flush a cache first (F10).
+    case qcow2SetDependency = "qcow2_cache_set_dependency"
+    /// `qcow2_mark_dirty(bs)`: lazy_refcounts' dirty bit, a synced header write (F12).
+    case qcow2MarkDirty = "qcow2_mark_dirty"
+    /// `qcow2_grow_l1_table(bs, min_size, exact_size)`: L1 growth (F7).
+    case qcow2GrowL1 = "qcow2_grow_l1_table"
+    /// `qcow2_refcount_area(bs, ...)`: refcount table growth (F9).
+    case qcow2RefcountArea = "qcow2_refcount_area"
+    /// `bdrv_co_pwrite_sync(child, offset, bytes, buf, flags)`: a synced metadata write
+    /// (L1 entry, refcount table entry of a new refcount block (F8), header).
+    case pwriteSync = "bdrv_co_pwrite_sync"
     /// `blk_unref(blk)`: a BlockBackend is released (qemu-io exit, device unplug); what follows is close work.
     case backendUnref = "blk_unref"
     /// `bdrv_close_all()`: QEMU closes every image at exit.

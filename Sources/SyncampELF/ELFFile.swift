@@ -12,6 +12,7 @@ public struct ELFFile: Sendable {
 
     private let segments: [ELFSegment]
     private let index: SymbolIndex
+    private let threadLocals: [String: ELFSymbol]
 
     /// Reads and parses the file at `path`.
     public init(path: String) throws {
@@ -22,8 +23,8 @@ public struct ELFFile: Sendable {
     public init(bytes: [UInt8], path: String = "<memory>") throws {
         self.path = path
         let parsed = try bytes.withUnsafeBytes { try Parsed(ByteReader(bytes: $0, path: path)) }
-        (buildID, hasSymtab, debugLink, segments, index) =
-            (parsed.buildID, parsed.hasSymtab, parsed.debugLink, parsed.segments, parsed.index)
+        (buildID, hasSymtab, debugLink, segments, index, threadLocals) =
+            (parsed.buildID, parsed.hasSymtab, parsed.debugLink, parsed.segments, parsed.index, parsed.threadLocals)
     }
 
     /// Looks up a function symbol (`STT_FUNC` or `STT_GNU_IFUNC`, defined, non-zero
@@ -42,6 +43,26 @@ public struct ELFFile: Sendable {
         return nil
     }
 
+    /// The offset from the thread pointer (x86-64 `fs` base) of a thread-local
+    /// variable of this executable, as the dynamic linker lays out its static TLS
+    /// block (TLS variant II: the executable's block ends at the thread pointer).
+    ///
+    /// Only for the main executable (module 1), which is what QEMU's
+    /// coroutine-local `co_tls_current` lives in. Nil if the variable or the
+    /// `PT_TLS` segment is missing (stripped binaries).
+    public func threadPointerOffset(ofThreadLocal name: String) -> Int64? {
+        guard let symbol = threadLocals[name],
+              let tls = segments.first(where: { $0.type == ELFSegment.tlsType }) else { return nil }
+        let align = max(tls.align, 1)
+        guard align & (align - 1) == 0, tls.memsz < 1 << 32, symbol.address < tls.memsz else { return nil }
+        // glibc _dl_determine_tlsoffset: off = roundup(memsz - firstbyte, align) + firstbyte,
+        // firstbyte = -p_vaddr mod align; the variable sits at tp - off + st_value.
+        let firstByte = (align - tls.vaddr % align) % align
+        let rounded = (tls.memsz - min(firstByte, tls.memsz) + align - 1) / align * align
+        let blockOffset = Int64(rounded + firstByte)
+        return Int64(symbol.address) - blockOffset
+    }
+
     /// All function symbols of both tables, `.symtab` first, deduplicated by name and address.
     public func functions() -> [ELFSymbol] {
         index.all
@@ -55,6 +76,7 @@ private struct Parsed {
     var debugLink: String?
     var segments: [ELFSegment]
     var index: SymbolIndex
+    var threadLocals: [String: ELFSymbol] = [:]
 
     init(_ r: ByteReader) throws {
         let header = try ELFHeader(r)
@@ -68,5 +90,11 @@ private struct Parsed {
         let reader = SymbolTableReader(reader: r, sections: sections)
         index = SymbolIndex(symtab: try symtab.map { try reader.functions(in: $0, table: .symtab) } ?? [],
                             dynsym: try dynsym.map { try reader.functions(in: $0, table: .dynsym) } ?? [])
+        for table in [(symtab, ELFSymbol.Table.symtab), (dynsym, .dynsym)] {
+            guard let section = table.0 else { continue }
+            for v in try reader.threadLocals(in: section, table: table.1) where threadLocals[v.name] == nil {
+                threadLocals[v.name] = v
+            }
+        }
     }
 }

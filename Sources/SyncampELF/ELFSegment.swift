@@ -3,11 +3,13 @@ struct ELFSegment: Sendable {
     static let entrySize: UInt64 = 56
     static let loadType: UInt32 = 1
     static let noteType: UInt32 = 4
+    static let tlsType: UInt32 = 7
 
     var type: UInt32
     var offset: UInt64
     var vaddr: UInt64
     var filesz: UInt64
+    var memsz: UInt64
     var align: UInt64
 
     /// Reads the program header at `offset`.
@@ -18,6 +20,7 @@ struct ELFSegment: Sendable {
         self.offset = try r.u64(offset + 8, what)
         vaddr = try r.u64(offset + 16, what)
         filesz = try r.u64(offset + 32, what)
+        memsz = try r.u64(offset + 40, what)
         align = try r.u64(offset + 48, what)
     }
 

@@ -5,6 +5,7 @@ struct SymbolTableReader {
     static let entrySize: UInt64 = 24
     static let functionType: UInt8 = 2      // STT_FUNC
     static let indirectType: UInt8 = 10     // STT_GNU_IFUNC
+    static let tlsType: UInt8 = 6           // STT_TLS
     static let globalBind: UInt8 = 1        // STB_GLOBAL
     static let weakBind: UInt8 = 2          // STB_WEAK
 
@@ -16,6 +17,17 @@ struct SymbolTableReader {
     /// The table and its string table are bounds-checked once as a whole; each
     /// 24-byte entry then lies inside the checked table, so fields are loaded directly.
     func functions(in section: ELFSection, table: ELFSymbol.Table) throws -> [ELFSymbol] {
+        try symbols(in: section, table: table) { $0 == Self.functionType || $0 == Self.indirectType }
+    }
+
+    /// Returns the defined thread-local variables (`STT_TLS`) of `section`; their
+    /// value is the offset inside the module's TLS block.
+    func threadLocals(in section: ELFSection, table: ELFSymbol.Table) throws -> [ELFSymbol] {
+        try symbols(in: section, table: table, allowZero: true) { $0 == Self.tlsType }
+    }
+
+    private func symbols(in section: ELFSection, table: ELFSymbol.Table, allowZero: Bool = false,
+                         where wanted: (UInt8) -> Bool) throws -> [ELFSymbol] {
         let what = ".\(table.rawValue) section", stringsWhat = "string table of .\(table.rawValue)"
         guard section.entsize >= Self.entrySize else {
             throw reader.corrupt(what, at: section.offset, "has entries of \(section.entsize) bytes, fewer than 24")
@@ -31,10 +43,10 @@ struct SymbolTableReader {
         for at in Swift.stride(from: 0, to: entries.count - Int(Self.entrySize) + 1, by: stride) {
             let info = entries[at + 4]
             let type = info & 0xf
-            guard type == Self.functionType || type == Self.indirectType else { continue }
+            guard wanted(type) else { continue }
             let shndx = UInt16(littleEndian: entries.loadUnaligned(fromByteOffset: at + 6, as: UInt16.self))
             let value = UInt64(littleEndian: entries.loadUnaligned(fromByteOffset: at + 8, as: UInt64.self))
-            guard shndx != 0, value != 0 else { continue }
+            guard shndx != 0, value != 0 || allowZero else { continue }
             let nameIndex = Int(UInt32(littleEndian: entries.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
             guard let name = Self.string(in: strings, at: nameIndex) else {
                 throw reader.corrupt(stringsWhat, at: strtab.offset, "has no complete string at index \(nameIndex)")

@@ -222,16 +222,16 @@ final class ReportTests: AnalysisTestCase {
         XCTAssertEqual(headers.count, 4, text)
         XCTAssertTrue(headers[0].hasPrefix("#0 image open at "), headers[0])
         XCTAssertTrue(headers[1].hasPrefix("#1 write 0+4096 at "), headers[1])
-        XCTAssertTrue(headers[1].hasSuffix("[blk_co_do_pwritev_part] 3 host syncs, 13 probe hits"), headers[1])
+        XCTAssertTrue(headers[1].hasSuffix("[blk_co_do_pwritev_part] 3 host syncs on fd 9, 13 probe hits"), headers[1])
         XCTAssertTrue(headers[2].hasPrefix("#2 flush at "), headers[2])
-        XCTAssertTrue(headers[2].hasSuffix("[blk_co_flush] 2 host syncs, 10 probe hits"), headers[2])
+        XCTAssertTrue(headers[2].hasSuffix("[blk_co_flush] 2 host syncs on fd 9, 10 probe hits"), headers[2])
         XCTAssertTrue(headers[3].hasPrefix("#3 image close at "), headers[3])
         XCTAssertTrue(headers[3].contains("[blk_unref] 0 host syncs"), headers[3])
 
         let hostLines = lines.filter { $0.contains("HOST fdatasync(9)") }
         XCTAssertEqual(hostLines.count, 5, text)
-        XCTAssertTrue(hostLines[0].hasSuffix("HOST fdatasync(9) 0.041 ms tid 101"), hostLines[0])
-        XCTAssertTrue(hostLines[3].hasSuffix("HOST fdatasync(9) 0.074 ms tid 102"), hostLines[3])
+        XCTAssertTrue(hostLines[0].hasSuffix("HOST fdatasync(9) 0.041 ms tid 101 [l2_table_alloc]"), hostLines[0])
+        XCTAssertTrue(hostLines[3].contains("HOST fdatasync(9) 0.074 ms tid 102 ["), hostLines[3])
         // Tree drawing: the host sync is three levels below the submit.
         XCTAssertTrue(lines.contains { $0.contains("thread_pool_submit arg=0x7f3a4c1fe6a0") && $0.contains("fd=9") }, text)
         XCTAssertTrue(lines.contains { $0.contains("└─ worker_flush arg=0x7f3a4c1fe6a0") }, text)

@@ -51,11 +51,11 @@ static inline struct bpf_link *cbpf_attach_uprobe(struct bpf_program *prog, pid_
 	return bpf_program__attach_uprobe_opts(prog, pid, binary, offset, &opts);
 }
 
-/* Sets a `const volatile` u32 global in .rodata before load, as a skeleton
+/* Sets a `const volatile` global in .rodata before load, as a skeleton
  * would: finds the variable's offset through the object's BTF (the
  * btf_var_secinfos() iteration is a macro Swift cannot use). Returns 0 or a
  * negative errno. */
-static inline int cbpf_set_rodata_u32(struct bpf_object *obj, const char *name, unsigned int value)
+static inline int cbpf_set_rodata(struct bpf_object *obj, const char *name, const void *value, size_t value_size)
 {
 	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".rodata");
 	struct btf *btf = bpf_object__btf(obj);
@@ -73,9 +73,9 @@ static inline int cbpf_set_rodata_u32(struct bpf_object *obj, const char *name, 
 	for (int i = 0; i < btf_vlen(t); i++, v++) {
 		const struct btf_type *var = btf__type_by_id(btf, v->type);
 		if (strcmp(btf__name_by_offset(btf, var->name_off), name) == 0) {
-			if (v->offset + sizeof(value) > size)
+			if (v->size != value_size || v->offset + value_size > size)
 				return -ERANGE;
-			memcpy(data + v->offset, &value, sizeof(value));
+			memcpy(data + v->offset, value, value_size);
 			return bpf_map__set_initial_value(map, data, size);
 		}
 	}

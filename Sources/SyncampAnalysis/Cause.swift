@@ -1,0 +1,33 @@
+/// Why a host sync happened, named after the flush sites F1-F16 of the qcow2 flush-sites reference.
+public enum Cause: String, Sendable, CaseIterable, Codable {
+    /// F1: the guest flush's own final fdatasync.
+    case guestFlush = "guest_flush"
+    /// F2: writing a dirty L2 slice first writes and syncs the refcount cache.
+    case refcountDependency = "refcount_dependency"
+    /// F3: an L2 write after a real COW first syncs the file (depends_on_flush).
+    case cowDependsOnFlush = "cow_depends_on_flush"
+    /// F4-F6: a new L2 table: refcount cache flush, L2 cache flush, synced L1 entry.
+    case l2TableAlloc = "l2_table_alloc"
+    /// F7: L1 table growth.
+    case l1TableGrow = "l1_table_grow"
+    /// F8: a new refcount block: cache flushes and the synced refcount-table entry.
+    case refcountBlockAlloc = "refcount_block_alloc"
+    /// F9: refcount table growth.
+    case refcountTableGrow = "refcount_table_grow"
+    /// F10: setting a cache dependency while the opposite one is pending flushes a cache.
+    case dependencyCrossFlush = "dependency_cross_flush"
+    /// F11: evicting a dirty cache entry with a pending dependency.
+    case cacheEviction = "cache_eviction"
+    /// F12: lazy_refcounts' dirty bit, set by the first allocating write after open.
+    case lazyDirtyBit = "lazy_dirty_bit"
+    /// F13: closing the image (or QEMU exiting).
+    case imageClose = "image_close"
+    /// F14: write-through mode: a flush after every write (FUA emulation).
+    case writethrough = "writethrough"
+    /// Syncs while the image is opened, before the first guest request.
+    case imageOpen = "image_open"
+    /// Syncs outside any guest request and not at open or close.
+    case housekeeping = "housekeeping"
+    /// Could not be placed; the report says why.
+    case unattributed = "unattributed"
+}
