@@ -51,6 +51,11 @@ const volatile __u32 target_tgid = 0;
 const volatile __u32 co_mode = SYNCAMP_CO_NONE;
 /* Offset of QEMU's co_tls_current from the thread pointer (x86-64: fs base). */
 const volatile long long co_tls_offset = 0;
+/* Offset of `caller` in QEMU's struct Coroutine (include/qemu/coroutine_int.h: entry, entry_arg, caller). */
+const volatile long long co_caller_offset = 16;
+const volatile long long co_entry_arg_offset = 8;
+/* Offset of `opaque` in BlockAIOCB (include/block/aio.h: aiocb_info, bs, cb, opaque). */
+const volatile long long aiocb_opaque_offset = 24;
 
 /* The running coroutine per thread, in SYNCAMP_CO_SWITCH mode. */
 struct {
@@ -103,6 +108,9 @@ static __always_inline struct syncamp_event *reserve(__u16 kind, __u16 probe_id)
 	e->deref_ok = 0;
 	e->reserved = 0;
 	e->coroutine = 0;
+	e->coroutine_caller = 0;
+	e->coroutine_arg = 0;
+	e->coroutine_opaque = 0;
 	for (int i = 0; i < SYNCAMP_MAX_ARGS; i++)
 		e->args[i] = 0;
 	for (int i = 0; i < SYNCAMP_MAX_DEREFS; i++)
@@ -186,6 +194,17 @@ int syncamp_uprobe(struct pt_regs *ctx)
 	e->args[4] = BPF_CORE_READ(ctx, r8);
 	e->args[5] = BPF_CORE_READ(ctx, r9);
 	e->coroutine = running_coroutine(e->tid);
+	if (e->coroutine) {
+		__u64 caller = 0;
+		bpf_probe_read_user(&caller, sizeof(caller), (void *)(e->coroutine + co_caller_offset));
+		e->coroutine_caller = caller;
+		__u64 arg = 0, opaque = 0;
+		if (bpf_probe_read_user(&arg, sizeof(arg), (void *)(e->coroutine + co_entry_arg_offset)) == 0 && arg) {
+			e->coroutine_arg = arg;
+			if (bpf_probe_read_user(&opaque, sizeof(opaque), (void *)(arg + aiocb_opaque_offset)) == 0)
+				e->coroutine_opaque = opaque;
+		}
+	}
 	struct syncamp_probe_spec *spec = bpf_map_lookup_elem(&probe_specs, &probe);
 	if (spec) {
 		for (int i = 0; i < SYNCAMP_MAX_DEREFS; i++) {

@@ -34,7 +34,7 @@ enum syncamp_co_mode {
 	SYNCAMP_CO_SWITCH = 2, /* kept per thread by a uprobe on qemu_coroutine_switch(from, to, action) */
 };
 
-/* One event. 120 bytes. */
+/* One event. 144 bytes. */
 struct syncamp_event {
 	unsigned long long ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
 	unsigned int pid;           /* thread group id */
@@ -45,6 +45,9 @@ struct syncamp_event {
 	unsigned long long args[SYNCAMP_MAX_ARGS];     /* x86-64: rdi rsi rdx rcx r8 r9 */
 	unsigned long long derefs[SYNCAMP_MAX_DEREFS]; /* values read through struct syncamp_deref paths */
 	unsigned long long coroutine; /* QEMU's running coroutine (Coroutine *) on this thread; 0 if unknown or none */
+	unsigned long long coroutine_caller; /* that coroutine's caller (Coroutine.caller): who entered it; 0 if unknown */
+	unsigned long long coroutine_arg;    /* its entry argument (Coroutine.entry_arg): the BlkAioEmAIOCB of a blk_aio_* request */
+	unsigned long long coroutine_opaque; /* ((BlockAIOCB *)entry_arg)->opaque: the opaque the device passed to blk_aio_* */
 	unsigned int deref_ok;      /* bit i set when derefs[i] was read successfully */
 	unsigned int reserved;
 };

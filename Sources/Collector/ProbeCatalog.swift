@@ -31,8 +31,9 @@ struct CatalogEntry: Sendable {
 /// ../shared/reference/qcow2-flush-sites.md §4.2 and include/qemu/iov.h,
 /// block/file-posix.c, block/qcow2-cache.c).
 enum ProbeCatalog {
-    /// QEMUIOVector.size (include/qemu/iov.h: iov, niov, nalloc, local_iov.iov_base, then size).
-    static let qiovSize: Int32 = 24
+    /// QEMUIOVector.size (include/qemu/iov.h): after iov (8) and niov (4) comes an 8-aligned
+    /// union at 16 whose `size` overlays local_iov.iov_len at +16.
+    static let qiovSize: Int32 = 32
     /// RawPosixAIOData: bs at 0, aio_type at 8, aio_fildes at 12 (block/file-posix.c:193).
     static let aiocbType: Int32 = 8
     static let aiocbFd: Int32 = 12

@@ -27,6 +27,9 @@ final class CauseTracker {
         case dependency(expect: UInt64, cause: Cause, confirmed: Bool)
         /// depends_on_flush: confirmed by the next node flush.
         case cow(confirmed: Bool)
+        /// A confirmed pre-flush reached `bdrv_co_flush(file)`: the very next event is its submit,
+        /// unless the file node was clean and the flush was skipped.
+        case flushing(Cause)
         case crossFlush
         case l1Entry, markDirty, growL1, refcountArea, reftableEntry
     }
@@ -48,18 +51,30 @@ final class CauseTracker {
 
     /// `bdrv_co_flush(bs)`; `isFormatNode` when bs is the qcow2 node (a full flush begins).
     func nodeFlush(isFormatNode: Bool) {
+        if case .flushing? = marker { marker = nil }
         if isFormatNode {
             endFullFlush()
             inFullFlush = true
             marker = nil
             plainRun.removeAll()
-        } else if case .cow(false) = marker {
-            marker = .cow(confirmed: true)
+        } else {
+            switch marker {
+            case .cow?: marker = .flushing(.cowDependsOnFlush)
+            case let .dependency(_, cause, true)?: marker = .flushing(cause)
+            case .crossFlush?: marker = .flushing(.dependencyCrossFlush)
+            default: break
+            }
         }
+    }
+
+    /// Any qcow2 event other than a node flush: a pre-flush that reached the file node and did not submit was skipped.
+    private func dropSkippedFlush() {
+        if case .flushing? = marker { marker = nil }
     }
 
     /// A new qcow2 write request chunk: the previous flush or metadata run is over.
     func qcow2Write() {
+        dropSkippedFlush()
         endFullFlush()
         marker = nil
         plainRun.removeAll()
@@ -67,6 +82,7 @@ final class CauseTracker {
 
     /// `qcow2_cache_write(c)` with the cache's `depends` at entry (0 when none).
     func cacheWrite(cache: UInt64, depends: UInt64, dependencyCause: Cause) {
+        dropSkippedFlush()
         confirmOrDrop(nextCacheWrite: cache)
         if !hasEntryFlushProbe && depends != 0 {
             marker = .dependency(expect: depends, cause: dependencyCause, confirmed: false)
@@ -76,6 +92,7 @@ final class CauseTracker {
 
     /// `qcow2_cache_entry_flush(c, i)` with the cache's `depends` and `depends_on_flush` at entry.
     func entryFlush(cache: UInt64, depends: UInt64, dependsOnFlush: Bool, dependencyCause: Cause) {
+        dropSkippedFlush()
         confirmOrDrop(nextCacheWrite: nil)
         let inPass = lastCache?.cache == cache
         if depends != 0 {
@@ -88,16 +105,19 @@ final class CauseTracker {
 
     /// `qcow2_cache_set_dependency`; `willFlush` when a pending opposite dependency makes it flush a cache.
     func setDependency(willFlush: Bool) {
+        dropSkippedFlush()
         if willFlush { marker = .crossFlush }
     }
 
     func l1Entry() { marker = .l1Entry }
+    // (markers set below replace a skipped pre-flush as well)
     func markDirty() { marker = .markDirty }
     func growL1() { marker = .growL1 }
     func refcountArea() { marker = .refcountArea }
 
     /// `bdrv_co_pwrite_sync`: the refcount-table entry of a new refcount block, unless another marker explains it.
     func pwriteSync() {
+        dropSkippedFlush()
         switch marker {
         case .l1Entry?, .markDirty?, .growL1?, .refcountArea?: return
         default: marker = .reftableEntry
@@ -106,6 +126,8 @@ final class CauseTracker {
 
     /// A flush job was handed to the thread pool: returns the slot its host sync takes its cause from.
     func submit() -> Slot {
+        // Open, close and housekeeping work is named after the group, whatever flushed.
+        if [.imageOpen, .imageClose, .housekeeping].contains(finalCause) { return Slot(finalCause) }
         if inFullFlush {
             let slot = Slot(finalCause)
             fullFlushSlots.append((slot, takeDependencyCause()))
@@ -147,19 +169,9 @@ final class CauseTracker {
     }
 
     private func takeDependencyCause() -> Cause? {
-        switch marker {
-        case let .dependency(_, cause, true)?:
-            marker = nil
-            return cause
-        case .cow(true)?:
-            marker = nil
-            return .cowDependsOnFlush
-        case .crossFlush?:
-            marker = nil
-            return .dependencyCrossFlush
-        default:
-            return nil
-        }
+        guard case let .flushing(cause)? = marker else { return nil }
+        marker = nil
+        return cause
     }
 
     /// A pending dependency marker holds only if the next cache event writes back the cache it depends on.

@@ -27,31 +27,50 @@ public struct ImageTotals: Sendable, Equatable {
             guard let fd = fds.max(by: { $0.value < $1.value })?.key else { return nil }
             return pathOfFD[fd] ?? "fd \(fd)"
         }
-        var imageOfBackend: [UInt64: String] = [:]
+        var order: [String] = []
+        var totals: [String: ImageTotals] = [:]
+        func add(_ img: String, _ update: (inout ImageTotals) -> Void) {
+            if totals[img] == nil { order.append(img); totals[img] = ImageTotals(path: img) }
+            update(&totals[img]!)
+        }
+        /// Host syncs and causes per image of one subtree.
+        func syncs(_ node: CausalNode, into perImage: inout [String: [Cause: Int]]) {
+            if node.kind == CausalNode.hostSyncKind, let fd = node.details["fd"] {
+                perImage[pathOfFD[fd] ?? "fd \(fd)", default: [:]][node.cause ?? .unattributed, default: 0] += 1
+            }
+            for c in node.children { syncs(c, into: &perImage) }
+        }
+        var imagesOfBackend: [UInt64: [String]] = [:]
+        var perOp: [[String: [Cause: Int]]] = []
         for i in ops.indices {
+            var perImage: [String: [Cause: Int]] = [:]
+            for c in ops[i].children { syncs(c, into: &perImage) }
+            perOp.append(perImage)
             var fds: [String: Int] = [:]
             for c in ops[i].children { c.syncFDs(into: &fds) }
             ops[i].image = image(of: fds)
-            if let img = ops[i].image, ops[i].backend != 0 { imageOfBackend[ops[i].backend] = img }
+            if !perImage.isEmpty, ops[i].backend != 0 { imagesOfBackend[ops[i].backend] = perImage.keys.sorted() }
         }
-        var order: [String] = []
-        var totals: [String: ImageTotals] = [:]
         for i in ops.indices {
-            if ops[i].image == nil, ops[i].backend != 0 { ops[i].image = imageOfBackend[ops[i].backend] }
-            guard let img = ops[i].image else { continue }
-            if totals[img] == nil { order.append(img); totals[img] = ImageTotals(path: img) }
-            if ops[i].kind == .write { totals[img]!.guestWrites += 1 }
-            if ops[i].kind == .flush { totals[img]!.guestFlushes += 1 }
-            totals[img]!.hostSyncs += ops[i].hostSyncs
-            for (c, n) in ops[i].causes { totals[img]!.causes[c, default: 0] += n }
+            // An op with syncs counts for every image it synced (quorum writes all children);
+            // one without (an overwrite) for the images of its BlockBackend.
+            var images = perOp[i].keys.sorted()
+            if images.isEmpty, ops[i].backend != 0 { images = imagesOfBackend[ops[i].backend] ?? [] }
+            if ops[i].image == nil { ops[i].image = images.first }
+            for img in images {
+                add(img) { t in
+                    if ops[i].kind == .write { t.guestWrites += 1 }
+                    if ops[i].kind == .flush { t.guestFlushes += 1 }
+                    for (c, n) in perOp[i][img] ?? [:] { t.causes[c, default: 0] += n; t.hostSyncs += n }
+                }
+            }
         }
         for node in unattributed {
-            var fds: [String: Int] = [:]
-            node.syncFDs(into: &fds)
-            guard let img = image(of: fds) else { continue }
-            if totals[img] == nil { order.append(img); totals[img] = ImageTotals(path: img) }
-            totals[img]!.hostSyncs += node.hostSyncs
-            totals[img]!.causes[.unattributed, default: 0] += node.hostSyncs
+            var perImage: [String: [Cause: Int]] = [:]
+            syncs(node, into: &perImage)
+            for (img, causes) in perImage {
+                add(img) { t in for (c, n) in causes { t.causes[c, default: 0] += n; t.hostSyncs += n } }
+            }
         }
         return order.compactMap { totals[$0] }
     }

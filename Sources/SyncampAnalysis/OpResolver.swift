@@ -7,9 +7,16 @@ import SyncampCapture
 /// coroutine (read from QEMU's `co_tls_current`, or kept from
 /// `qemu_coroutine_switch`). A request whose entry point runs inside its own
 /// coroutine (`blk_co_do_pwritev_part`, `blk_co_flush`) owns that coroutine
-/// at once; one whose entry point runs in the caller (`blk_aio_pwritev`,
-/// `blk_aio_flush`, `blk_pwrite`) adopts the first other coroutine that runs
-/// on its thread next, which is the one QEMU creates and enters for it.
+/// at once. A `blk_aio_pwritev`/`blk_aio_flush` request runs in a coroutine
+/// whose entry argument is its BlkAioEmAIOCB, whose `opaque` is the opaque the
+/// device passed in: each event carries that value, so the request claims the
+/// coroutine by pointer, even when it waits on a lock before its first probe.
+/// A synchronous `blk_pwrite` (stripped binaries; one request at a time) adopts
+/// the coroutine of the very next event on its thread: the generated wrapper
+/// creates the coroutine and enters it at once.
+/// A coroutine entered by an owned one (its `caller`, read at each probe)
+/// works for the same request: quorum's per-child coroutines, qcow2's
+/// parallel write tasks.
 /// Coroutines are pooled and reused: a new request rebinds one, and
 /// `blk_unref`/`bdrv_close_all` forget every binding. Events of coroutines no
 /// request owns go to the current group (image open, close, housekeeping).
@@ -17,8 +24,10 @@ import SyncampCapture
 struct OpResolver {
     let useCoroutines: Bool
     private var coOwner: [UInt64: TreeBuilder.Op] = [:]
-    /// Requests waiting to learn their coroutine, per thread, with the caller's coroutine.
-    private var awaiting: [UInt32: [(op: TreeBuilder.Op, callerCo: UInt64)]] = [:]
+    /// A request waiting to learn its coroutine from the next event on its thread, with the caller's coroutine.
+    private var awaiting: [UInt32: (op: TreeBuilder.Op, callerCo: UInt64)] = [:]
+    /// blk_aio_* requests waiting for their coroutine, by the opaque the device passed.
+    private var awaitingOpaque: [UInt64: TreeBuilder.Op] = [:]
     private var latest: TreeBuilder.Op?
     /// The group receiving unowned work, if one is open.
     private(set) var group: TreeBuilder.Op?
@@ -31,14 +40,29 @@ struct OpResolver {
     }
 
     /// A guest request starts.
-    mutating func start(_ op: TreeBuilder.Op, _ e: Event, inRequestCoroutine: Bool) {
+    /// - Parameter opaque: the `opaque` argument of a `blk_aio_*` entry, nil for other entry points.
+    mutating func start(_ op: TreeBuilder.Op, _ e: Event, inRequestCoroutine: Bool, opaque: UInt64? = nil) {
         latest = op
         group = nil
         guard useCoroutines else { return }
         if inRequestCoroutine && e.coroutine != 0 {
             coOwner[e.coroutine] = op
+        } else if let opaque {
+            awaitingOpaque[opaque] = op
         } else {
-            awaiting[e.tid, default: []].append((op, e.coroutine))
+            awaiting[e.tid] = (op, e.coroutine)
+        }
+    }
+
+    /// Every uprobe event passes here first: the next event after a caller-context entry names its coroutine.
+    mutating func observe(_ e: Event) {
+        guard useCoroutines else { return }
+        if e.coroutine != 0, e.coroutineArg != 0, let op = awaitingOpaque.removeValue(forKey: e.coroutineOpaque) {
+            coOwner[e.coroutine] = op
+        }
+        guard let pending = awaiting.removeValue(forKey: e.tid) else { return }
+        if e.coroutine != 0 && e.coroutine != pending.callerCo {
+            coOwner[e.coroutine] = pending.op
         }
     }
 
@@ -52,6 +76,7 @@ struct OpResolver {
     mutating func close(_ op: TreeBuilder.Op) {
         coOwner.removeAll()
         awaiting.removeAll()
+        awaitingOpaque.removeAll()
         group = op
         latest = op
     }
@@ -60,13 +85,12 @@ struct OpResolver {
     mutating func owner(of e: Event) -> TreeBuilder.Op? {
         guard useCoroutines else { return latest ?? group }
         if e.coroutine == 0 { return nil }
-        if var queue = awaiting[e.tid], let first = queue.first, first.callerCo != e.coroutine {
-            queue.removeFirst()
-            awaiting[e.tid] = queue.isEmpty ? nil : queue
-            coOwner[e.coroutine] = first.op
-            return first.op
-        }
         if let op = coOwner[e.coroutine] { return op }
+        // A coroutine a request's coroutine entered (quorum children, parallel qcow2 tasks) works for that request.
+        if e.coroutineCaller != 0, let op = coOwner[e.coroutineCaller] {
+            coOwner[e.coroutine] = op
+            return op
+        }
         return group
     }
 }

@@ -119,16 +119,20 @@ struct TreeBuilder {
 
     private mutating func uprobe(_ e: Event) {
         uprobeHits[Int(e.probeID), default: 0] += 1
+        resolver.observe(e)
         guard let entry = probes.entry(e), let role = entry.role else { return }
         let t = rel(e.timestamp)
         switch role {
         case .guestWriteAIO:
             let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: probes.value("bytes", of: e) ?? 0)
-            resolver.start(op, e, inRequestCoroutine: false)
+            resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[5])  // (blk, offset, qiov, flags, cb, opaque)
         case .guestWriteCo:
             let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
             resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
-        case .guestFlushAIO, .guestFlushCo:
+        case .guestFlushAIO:
+            let op = newOp(.flush, e, entry: entry.symbol)
+            resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[2])  // (blk, cb, opaque)
+        case .guestFlushCo:
             let op = newOp(.flush, e, entry: entry.symbol)
             resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
         case .backendUnref where !ops.contains(where: \.value.isGuestRequest):

@@ -26,6 +26,12 @@ public struct Event: Sendable, Equatable {
     public var derefOK: UInt32
     /// QEMU's running coroutine (`Coroutine *`) when the event fired; 0 if unknown or none.
     public var coroutine: UInt64
+    /// The coroutine that entered `coroutine` (QEMU's `Coroutine.caller`); 0 if unknown.
+    public var coroutineCaller: UInt64
+    /// The coroutine's entry argument (for a `blk_aio_*` request: its BlkAioEmAIOCB); 0 if unknown.
+    public var coroutineArg: UInt64
+    /// `opaque` of the BlockAIOCB at `coroutineArg`: the opaque the device passed to `blk_aio_*`.
+    public var coroutineOpaque: UInt64
 
     public var kind: Kind? { Kind(rawValue: rawKind) }
 
@@ -33,7 +39,8 @@ public struct Event: Sendable, Equatable {
     public func hasDeref(_ i: Int) -> Bool { i < derefs.count && derefOK & (1 << UInt32(i)) != 0 }
 
     public init(timestamp: UInt64, pid: UInt32, tid: UInt32, cpu: UInt32, kind: Kind, probeID: UInt16,
-                args: [UInt64] = [], derefs: [UInt64] = [], derefOK: UInt32 = 0, coroutine: UInt64 = 0) {
+                args: [UInt64] = [], derefs: [UInt64] = [], derefOK: UInt32 = 0, coroutine: UInt64 = 0,
+                coroutineCaller: UInt64 = 0, coroutineArg: UInt64 = 0, coroutineOpaque: UInt64 = 0) {
         self.timestamp = timestamp
         self.pid = pid
         self.tid = tid
@@ -44,6 +51,9 @@ public struct Event: Sendable, Equatable {
         self.derefs = derefs + Array(repeating: 0, count: max(0, Event.derefCount - derefs.count))
         self.derefOK = derefOK
         self.coroutine = coroutine
+        self.coroutineCaller = coroutineCaller
+        self.coroutineArg = coroutineArg
+        self.coroutineOpaque = coroutineOpaque
     }
 
     /// Size of the C struct this build reads and writes.
@@ -69,6 +79,9 @@ public struct Event: Sendable, Equatable {
         derefs = [d.0, d.1, d.2, d.3]
         derefOK = raw.deref_ok
         coroutine = raw.coroutine
+        coroutineCaller = raw.coroutine_caller
+        coroutineArg = raw.coroutine_arg
+        coroutineOpaque = raw.coroutine_opaque
     }
 
     /// Encodes the event as `struct syncamp_event` bytes, as the BPF program would.
@@ -84,6 +97,9 @@ public struct Event: Sendable, Equatable {
         raw.derefs = (derefs[0], derefs[1], derefs[2], derefs[3])
         raw.deref_ok = derefOK
         raw.coroutine = coroutine
+        raw.coroutine_caller = coroutineCaller
+        raw.coroutine_arg = coroutineArg
+        raw.coroutine_opaque = coroutineOpaque
         return withUnsafeBytes(of: &raw) { Array($0) }
     }
 }

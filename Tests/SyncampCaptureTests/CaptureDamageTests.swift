@@ -138,7 +138,7 @@ final class CaptureDamageTests: CaptureTestCase {
         XCTAssertEqual(CaptureFixtures.readAll(&r), [.event(CaptureFixtures.uprobe(0))])
         let damage = try XCTUnwrap(r.damage)
         XCTAssertEqual(damage.offset, badAt)
-        XCTAssertTrue(damage.reason.contains("has 128 bytes, the manifest says 120"), damage.reason)
+        XCTAssertTrue(damage.reason.contains("has 152 bytes, the manifest says 144"), damage.reason)
         XCTAssertTrue(damage.reason.contains("damaged"), damage.reason)
     }
 

@@ -105,18 +105,18 @@ final class CaptureRoundTripTests: CaptureTestCase {
         XCTAssertEqual(CaptureFixtures.u32(bytes, 16), CaptureFormat.RecordType.manifest.rawValue)
         let manifestLength = Int(CaptureFixtures.u32(bytes, 20))
         let json = try JSONSerialization.jsonObject(with: Data(bytes[24 ..< 24 + manifestLength])) as? [String: Any]
-        XCTAssertEqual(json?["eventSize"] as? Int, 120)
+        XCTAssertEqual(json?["eventSize"] as? Int, 144)
         XCTAssertEqual(json?["tool"] as? String, "syncamp-collector 0.1.0")
     }
 
     // MARK: - Event encoding
 
     func testEventSizeMatchesTheCStruct() {
-        XCTAssertEqual(Event.size, 120)
+        XCTAssertEqual(Event.size, 144)
         XCTAssertEqual(Event.argCount, 6)
         XCTAssertEqual(Event.derefCount, 4)
         XCTAssertEqual(Event.layoutVersion, 2)
-        XCTAssertEqual(CaptureFixtures.uprobe(1).encoded().count, 120)
+        XCTAssertEqual(CaptureFixtures.uprobe(1).encoded().count, 144)
     }
 
     func testEventEncodedDecodesToTheSameEvent() throws {
@@ -129,7 +129,7 @@ final class CaptureRoundTripTests: CaptureTestCase {
     func testEventFieldOffsetsAreLittleEndianCLayout() throws {
         let e = Event(timestamp: 0x0102_0304_0506_0708, pid: 0x1111_2222, tid: 0x3333_4444, cpu: 7, kind: .syscallExit,
                       probeID: 0xABCD, args: [1, 2, 3, 4, 5, 6], derefs: [10, 11, 12, 13], derefOK: 0b1010,
-                      coroutine: 0x5630_9b00_1000)
+                      coroutine: 0x5630_9b00_1000, coroutineCaller: 0x5630_9b00_2000, coroutineArg: 0x7f00_0000_0030, coroutineOpaque: 0x7f00_0000_0040)
         let b = e.encoded()
         XCTAssertEqual(Array(b[0..<8]), [8, 7, 6, 5, 4, 3, 2, 1], "ts_ns at 0")
         XCTAssertEqual(CaptureFixtures.u32(b, 8), 0x1111_2222, "pid at 8")
@@ -142,8 +142,11 @@ final class CaptureRoundTripTests: CaptureTestCase {
         XCTAssertEqual(b[96], 13, "derefs[3] at 96")
         XCTAssertEqual(CaptureFixtures.u32(b, 104), 0x9b00_1000, "coroutine at 104 (low half)")
         XCTAssertEqual(CaptureFixtures.u32(b, 108), 0x5630, "coroutine at 104 (high half)")
-        XCTAssertEqual(CaptureFixtures.u32(b, 112), 0b1010, "deref_ok at 112")
-        XCTAssertEqual(CaptureFixtures.u32(b, 116), 0, "reserved")
+        XCTAssertEqual(CaptureFixtures.u32(b, 112), 0x9b00_2000, "coroutine_caller at 112")
+        XCTAssertEqual(CaptureFixtures.u32(b, 120), 0x30, "coroutine_arg at 120")
+        XCTAssertEqual(CaptureFixtures.u32(b, 128), 0x40, "coroutine_opaque at 128")
+        XCTAssertEqual(CaptureFixtures.u32(b, 136), 0b1010, "deref_ok at 136")
+        XCTAssertEqual(CaptureFixtures.u32(b, 140), 0, "reserved")
     }
 
     func testShortArgumentListsArePaddedWithZeros() {
