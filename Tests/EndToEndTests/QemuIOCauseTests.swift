@@ -1,0 +1,170 @@
+import Foundation
+import XCTest
+
+/// The cause of every host sync, over a battery of real qemu-io scenarios on the testbed QEMU 7.2.
+///
+/// Expected counts come from the workload and QEMU 7.2's flush rules as the
+/// flush-sites reference derives and measures them (§1 table, §2 model, §5
+/// cases), not from syncamp's own output. Every scenario also checks the
+/// total against strace's count of the same workload run again, and that no
+/// host sync is unattributed.
+final class QemuIOCauseTests: XCTestCase {
+    struct Scenario {
+        var image = "1G"
+        var options: String?
+        var cache = "writeback"
+        var commands: [String]
+        var binary = Harness.qemuIO
+        /// Host syncs per cause.
+        var causes: [String: Int]
+    }
+
+    /// Traces the scenario, checks totals and causes, and returns the report.
+    @discardableResult
+    func check(_ s: Scenario, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let traced = try Harness.makeImage(dir, name: "traced.qcow2", size: s.image, options: s.options)
+        let args = Harness.qemuIOArgs(cache: s.cache, commands: s.commands, image: traced)
+        let (json, _) = try Harness.traceAndReport(dir, binary: s.binary, args: args)
+        let counted = try Harness.makeImage(dir, name: "counted.qcow2", size: s.image, options: s.options)
+        let strace = try Harness.straceSyncCount(binary: s.binary, args: Harness.qemuIOArgs(cache: s.cache, commands: s.commands, image: counted), dir: dir)
+        let expectedTotal = s.causes.values.reduce(0, +)
+        XCTAssertEqual(strace, expectedTotal, "strace disagrees with the reference model for this workload", file: file, line: line)
+        XCTAssertEqual(json.int("totals.host_fdatasyncs"), strace, file: file, line: line)
+        XCTAssertEqual(json.int("totals.unattributed_host_syncs"), 0, file: file, line: line)
+        XCTAssertEqual(json["causes"] as? [String: Int], s.causes, file: file, line: line)
+        // Every host-sync node carries the cause its op counts.
+        var fromNodes: [String: Int] = [:]
+        func walk(_ n: [String: Any]) {
+            if n["kind"] as? String == "host_sync" { fromNodes[n["cause"] as? String ?? "missing", default: 0] += 1 }
+            for c in n["children"] as? [[String: Any]] ?? [] { walk(c) }
+        }
+        for op in json.array("ops") { for c in op["children"] as? [[String: Any]] ?? [] { walk(c) } }
+        XCTAssertEqual(fromNodes, s.causes, "causes on the nodes", file: file, line: line)
+        return json
+    }
+
+    func ops(_ json: [String: Any], _ kind: String) -> [[String: Any]] {
+        json.array("ops").filter { $0["kind"] as? String == kind }
+    }
+
+    func testFreshImage() throws {
+        try check(Scenario(commands: ["write 0 4k", "flush"],
+                           causes: ["l2_table_alloc": 3, "refcount_dependency": 1, "guest_flush": 1]))
+    }
+
+    func testOverwrite() throws {
+        let json = try check(Scenario(commands: ["write 0 4k", "flush", "write 0 4k", "flush"],
+                                      causes: ["l2_table_alloc": 3, "refcount_dependency": 1, "guest_flush": 2]))
+        XCTAssertEqual(ops(json, "flush").last?["causes"] as? [String: Int], ["guest_flush": 1])
+    }
+
+    /// (e) A write into the second 512 MiB region allocates a second L2 table.
+    func testNewL2TableBeyondTheFirst512MiB() throws {
+        let json = try check(Scenario(image: "2G", commands: ["write 0 4k", "write 512M 4k", "flush"],
+                                      causes: ["l2_table_alloc": 6, "refcount_dependency": 1, "guest_flush": 1]))
+        XCTAssertEqual(ops(json, "write").map { $0["causes"] as? [String: Int] }, [["l2_table_alloc": 3], ["l2_table_alloc": 3]])
+    }
+
+    /// 4 KiB clusters: a refcount block covers 8 MiB of host file; 5 L2 tables (2 MiB each) and one new
+    /// refcount block: its refcount flush and table entry (F8) plus the cross-dependency flush (F10a).
+    func testRefcountBlockBoundary() throws {
+        try check(Scenario(image: "64M", options: "cluster_size=4096",
+                           commands: ["write 0 2M", "write 2M 2M", "write 4M 2M", "write 6M 2M", "write 8M 1M", "flush"],
+                           causes: ["l2_table_alloc": 15, "refcount_block_alloc": 2, "dependency_cross_flush": 1,
+                                    "refcount_dependency": 1, "guest_flush": 1]))
+    }
+
+    /// (f) lazy_refcounts: no refcount pre-flush; the dirty bit costs one sync; close writes refcounts and the header.
+    func testLazyRefcounts() throws {
+        let json = try check(Scenario(options: "lazy_refcounts=on", commands: ["write 0 4k", "flush"],
+                                      causes: ["l2_table_alloc": 3, "lazy_dirty_bit": 1, "guest_flush": 1, "image_close": 2]))
+        XCTAssertEqual(ops(json, "image_close").map { $0["host_fdatasyncs"] as? Int }, [2])
+    }
+
+    /// preallocation=metadata: every table exists, so each flush costs only its own sync.
+    func testPreallocationMetadata() throws {
+        try check(Scenario(options: "preallocation=metadata",
+                           commands: ["write 0 4k", "flush", "write 64k 4k", "flush", "write 128k 4k", "flush"],
+                           causes: ["guest_flush": 3]))
+    }
+
+    /// (g) write-through: the FUA emulation flushes inside the write; the explicit flush finds nothing.
+    func testWritethrough() throws {
+        let json = try check(Scenario(cache: "writethrough", commands: ["write 0 4k", "flush"],
+                                      causes: ["l2_table_alloc": 3, "refcount_dependency": 1, "writethrough": 1]))
+        XCTAssertEqual(ops(json, "flush").map { $0["host_fdatasyncs"] as? Int }, [0])
+    }
+
+    /// (h) cache=unsafe: no host sync at all, though the metadata is written.
+    func testUnsafe() throws {
+        let json = try check(Scenario(cache: "unsafe", commands: ["write 0 4k", "flush"], causes: [:]))
+        XCTAssertEqual(json.int("totals.guest_flushes"), 1)
+    }
+
+    /// 4 KiB clusters, 10 allocating write+flush pairs in one L2 table: 3 + 10 x 2.
+    func testFourKiBClusters() throws {
+        let commands = (0..<10).flatMap { ["write \($0 * 64)k 4k", "flush"] }
+        try check(Scenario(options: "cluster_size=4096", commands: commands,
+                           causes: ["l2_table_alloc": 3, "refcount_dependency": 10, "guest_flush": 10]))
+    }
+
+    /// Concurrent requests: four aio_writes in flight on one thread, three of them allocating an L2 table
+    /// each. Each allocation's three syncs land under its own request, whose L1 index matches its offset.
+    func testConcurrentRequests() throws {
+        let json = try check(Scenario(image: "2G",
+                                      commands: ["aio_write 0 4k", "aio_write 512M 4k", "aio_write 64k 4k", "aio_write 1G 4k",
+                                                 "aio_flush", "flush"],
+                                      causes: ["l2_table_alloc": 9, "refcount_dependency": 1, "guest_flush": 1]))
+        try checkConcurrentTrees(json)
+    }
+
+    /// The same on Debian's stripped qemu-io: coroutines from qemu_coroutine_switch, requests by their AIOCB's opaque.
+    func testConcurrentRequestsOnStockBinary() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Harness.stockQemuIO) || Harness.inCI,
+                          "Debian's qemu-utils is not installed (root/testbed: scripts/testbed.sh --deps installs it)")
+        let json = try check(Scenario(image: "2G",
+                                      commands: ["aio_write 0 4k", "aio_write 512M 4k", "aio_write 64k 4k", "aio_write 1G 4k",
+                                                 "aio_flush", "flush"],
+                                      binary: Harness.stockQemuIO,
+                                      causes: ["l2_table_alloc": 9, "refcount_dependency": 1, "guest_flush": 1]))
+        XCTAssertEqual(json["coroutine_source"] as? String, "uprobe qemu_coroutine_switch")
+        try checkConcurrentTrees(json)
+    }
+
+    private func checkConcurrentTrees(_ json: [String: Any], file: StaticString = #filePath, line: UInt = #line) throws {
+        let writes = ops(json, "write")
+        XCTAssertEqual(writes.count, 4, file: file, line: line)
+        for w in writes {
+            let offset = try XCTUnwrap(w["offset"] as? Int)
+            let allocates = offset % (512 << 20) == 0
+            XCTAssertEqual(w["host_fdatasyncs"] as? Int, allocates ? 3 : 0, "write at \(offset)", file: file, line: line)
+            let l1 = (w["children"] as? [[String: Any]] ?? []).filter { $0["kind"] as? String == "qcow2_write_l1_entry" }
+                .compactMap { ($0["details"] as? [String: String])?["l1_index"] }
+            XCTAssertEqual(l1, allocates ? [String(offset / (512 << 20))] : [], "L1 entry of the write at \(offset)", file: file, line: line)
+        }
+    }
+
+    /// Two images in one process (a quorum of two qcow2 children): per-image totals, each with its own syncs.
+    func testTwoImagesInOneProcess() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let a = try Harness.makeImage(dir, name: "a.qcow2")
+        let b = try Harness.makeImage(dir, name: "b.qcow2")
+        let opts = "driver=quorum,vote-threshold=2,children.0.driver=qcow2,children.0.file.filename=\(a),"
+            + "children.1.driver=qcow2,children.1.file.filename=\(b)"
+        let (json, _) = try Harness.traceAndReport(dir, binary: Harness.qemuIO,
+                                                   args: ["-t", "writeback", "--image-opts", opts, "-c", "write 0 4k", "-c", "flush"])
+        XCTAssertEqual(json.int("totals.host_fdatasyncs"), 10)
+        XCTAssertEqual(json.int("totals.unattributed_host_syncs"), 0)
+        let images = json.array("images")
+        XCTAssertEqual(Set(images.compactMap { $0["path"] as? String }), [a, b])
+        for image in images {
+            XCTAssertEqual(image["host_fdatasyncs"] as? Int, 5, "\(image)")
+            XCTAssertEqual(image["guest_writes"] as? Int, 1)
+            XCTAssertEqual(image["guest_flushes"] as? Int, 1)
+            XCTAssertEqual(image["causes"] as? [String: Int], ["l2_table_alloc": 3, "refcount_dependency": 1, "guest_flush": 1])
+        }
+    }
+}
