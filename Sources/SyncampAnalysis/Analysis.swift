@@ -90,6 +90,13 @@ public struct Analysis: Sendable {
                         images: images)
     }
 
+    /// Uprobe hits in the capture, and per guest request: what tracing cost (a hit is about 5 us here).
+    public var probeHitsTotal: Int { probeHits.values.reduce(0, +) }
+    public var probeHitsPerGuestOp: Double? {
+        let requests = totals.guestWrites + totals.guestFlushes
+        return requests > 0 ? Double(probeHitsTotal) / Double(requests) : nil
+    }
+
     /// Warnings every report shows: lost events, damage, unplaced syncs, missing probes.
     public var warnings: [String] {
         var w: [String] = []

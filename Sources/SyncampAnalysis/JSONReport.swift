@@ -32,7 +32,8 @@ public enum JSONReport {
                               lost_per_cpu: Dictionary(uniqueKeysWithValues: a.capture.lostPerCPU.map { (String($0.key), $0.value) }),
                               duration_ns: a.capture.durationNs, cut_short: a.capture.damage != nil,
                               damage: a.capture.damage, end_reason: a.capture.trailerReason,
-                              reordered_events: a.capture.reorderedEvents, late_events: a.capture.lateEvents)
+                              reordered_events: a.capture.reorderedEvents, late_events: a.capture.lateEvents,
+                              probe_hits: a.probeHitsTotal, probe_hits_per_guest_op: a.probeHitsPerGuestOp)
             target = Target(pid: m.target.pid, mode: m.target.mode, command: m.target.command, binary: m.target.binaryPath,
                             build_id: m.target.buildID, has_symtab: m.target.hasSymtab)
             kernel_probe = m.kernelProbe
@@ -75,6 +76,8 @@ public enum JSONReport {
         var end_reason: String?
         var reordered_events: UInt64
         var late_events: UInt64
+        var probe_hits: Int
+        var probe_hits_per_guest_op: Double?
     }
 
     struct Target: Encodable {

@@ -16,6 +16,8 @@ public enum TextReport {
             + ", coroutines via \(m.coroutineSource ?? "none")\n"
         out += "  capture  \(a.capture.events) events, \(a.capture.lostEvents) lost, \(ms(a.capture.durationNs)), "
             + "ended: \(a.capture.trailerReason ?? "cut short (no trailer)")\n"
+        out += "  cost     \(a.probeHitsTotal) uprobe hits"
+            + (a.probeHitsPerGuestOp.map { String(format: ", %.1f per guest request", $0) } ?? "") + "\n"
         for w in a.warnings { out += "  WARNING  \(w)\n" }
         out += "\n"
         for op in a.ops {

@@ -157,6 +157,15 @@ struct Trace {
     var now: UInt64 = AnalysisFixtures.startNs + 100_000
     var events: [Event] = []
     var step: UInt64 = 1_000
+    /// The QEMU coroutine the next main-thread uprobes run in (what the BPF side reads at each probe).
+    var running = Running()
+
+    struct Running {
+        var coroutine: UInt64 = 0
+        var caller: UInt64 = 0
+        var arg: UInt64 = 0
+        var opaque: UInt64 = 0
+    }
 
     init(manifest: Manifest) { self.manifest = manifest }
 
@@ -182,8 +191,10 @@ struct Trace {
             if !unread.contains(name) { ok |= 1 << UInt32(slot) }
         }
         now += step
+        let r = tid == AnalysisFixtures.mainTid ? running : Running()
         let e = Event(timestamp: now, pid: AnalysisFixtures.pid, tid: tid, cpu: Self.cpu(tid), kind: .uprobe,
-                      probeID: UInt16(p.id), args: args, derefs: values, derefOK: ok)
+                      probeID: UInt16(p.id), args: args, derefs: values, derefOK: ok, coroutine: r.coroutine,
+                      coroutineCaller: r.caller, coroutineArg: r.arg, coroutineOpaque: r.opaque)
         events.append(e)
         return e
     }
