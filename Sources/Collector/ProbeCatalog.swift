@@ -81,7 +81,7 @@ enum ProbeCatalog {
         CatalogEntry(role: .qcow2CacheWrite, symbols: ["qcow2_cache_write"], derefs: cacheDerefs,
                      required: false, whenMissing: "metadata cache write-back is not shown in the trees"),
         CatalogEntry(role: .qcow2CacheEntryFlush, symbols: ["qcow2_cache_entry_flush"], derefs: cacheDerefs,
-                     required: false, whenMissing: "per-entry cache writes are not shown; qcow2_cache_write stands for them"),
+                     required: false, whenMissing: "per-entry cache writes are not shown and evictions (F11) cannot be told from plain cache flushes; qcow2_cache_write's depends stands in for the dependency checks"),
         CatalogEntry(role: .qcow2WriteL1Entry, symbols: ["qcow2_write_l1_entry"], derefs: [],
                      required: false, whenMissing: "new L2 tables are not marked in the trees"),
         CatalogEntry(role: .nodeFlush, symbols: ["bdrv_co_flush"], derefs: [formatDeref],
