@@ -122,27 +122,33 @@ struct TreeBuilder {
         resolver.observe(e)
         guard let entry = probes.entry(e), let role = entry.role else { return }
         let t = rel(e.timestamp)
+        // The op this probe hit is counted for.
+        let hitOp: Op?
         switch role {
         case .guestWriteAIO:
             let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: probes.value("bytes", of: e) ?? 0)
             resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[5])  // (blk, offset, qiov, flags, cb, opaque)
+            hitOp = op
         case .guestWriteCo:
             let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
             resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
+            hitOp = op
         case .guestFlushAIO:
             let op = newOp(.flush, e, entry: entry.symbol)
             resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[2])  // (blk, cb, opaque)
+            hitOp = op
         case .guestFlushCo:
             let op = newOp(.flush, e, entry: entry.symbol)
             resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
+            hitOp = op
         case .backendUnref where !ops.contains(where: \.value.isGuestRequest):
             // Opening an image releases temporary BlockBackends: still open work.
-            owner(e).value.probeHits += 1
-            return
+            hitOp = owner(e)
         case .backendUnref, .closeAll:
             if resolver.group?.value.kind != .imageClose {
                 resolver.close(newOp(.imageClose, e, entry: entry.symbol))
             }
+            hitOp = resolver.group
         case .threadPoolSubmit:
             submit(e, entry)
             return
@@ -158,8 +164,9 @@ struct TreeBuilder {
             track(role, e, in: op.causes)
             op.add(Node(CausalNode(kind: role.rawValue, timeNs: t, tid: e.tid, symbol: entry.symbol,
                                    details: details(role, e))), at: t)
+            hitOp = op
         }
-        if let op = resolver.owner(of: e) ?? resolver.group { op.value.probeHits += 1 }
+        hitOp?.value.probeHits += 1
     }
 
     /// Feeds an op's cause tracker.
