@@ -19,21 +19,24 @@ let package = Package(
         // event layouts without linking libbpf.
         .target(name: "CBPF", path: "Sources/CBPF"),
 
+        // qcow2 image metadata, read-only: the reference model's starting state.
+        .target(name: "SyncampQcow2"),
+
         // Capture file format and event model: pure Swift, no privileges.
-        .target(name: "SyncampCapture", dependencies: ["CBPF"]),
+        .target(name: "SyncampCapture", dependencies: ["CBPF", "SyncampQcow2"]),
 
         // ELF symbol tables, build-ids and file offsets for uprobes.
         .target(name: "SyncampELF"),
 
         // Causal trees, totals and report rendering over a capture.
-        .target(name: "SyncampAnalysis", dependencies: ["SyncampCapture"]),
+        .target(name: "SyncampAnalysis", dependencies: ["SyncampCapture", "SyncampQcow2"]),
 
         .plugin(name: "BPFCompiler", capability: .buildTool()),
 
         .executableTarget(
             name: "Collector",
             dependencies: [
-                "CBPF", "SyncampCapture", "SyncampELF",
+                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
@@ -49,7 +52,8 @@ let package = Package(
 
         .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
         .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
-        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["SyncampCapture", "SyncampELF"]),
+        .testTarget(name: "SyncampQcow2Tests", dependencies: ["SyncampQcow2"]),
+        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["SyncampCapture", "SyncampELF", "SyncampQcow2"]),
     ]
 )

@@ -129,11 +129,15 @@ struct CollectorCommand: ParsableCommand {
         var manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
         manifest.coroutineSource = coroutines.manifestDescription
         let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
+        // The images as they are before the target touches them (spawn) or when tracing starts (attach).
+        let images = target.mode == "spawn" ? ImageDiscovery.fromCommand(target.command) : ImageDiscovery.fromProcess(target.pid)
+        for image in images { try writer.appendImage(image) }
         let fallbacks = plan.planned.filter(\.isFallback).map(\.symbol.name)
         note("tracing pid \(target.pid) (\(target.binaryPath), build-id \(elf.buildID ?? "none")): "
              + "\(plan.planned.count) uprobes"
              + (fallbacks.isEmpty ? "" : ", exported fallbacks \(fallbacks.joined(separator: ", "))")
              + (plan.missing.isEmpty ? "" : ", missing \(plan.missing.map(\.role).joined(separator: ", "))"))
+        if !images.isEmpty { note("image state recorded for \(images.map(\.path).joined(separator: ", "))") }
         note("fdatasync/fsync traced with \(bpf.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints (kprobes unavailable or not requested)")")
 
         StopSignal.install()

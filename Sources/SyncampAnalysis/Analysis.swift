@@ -1,4 +1,5 @@
 import SyncampCapture
+import SyncampQcow2
 
 /// Everything a report shows about one capture.
 public struct Analysis: Sendable {
@@ -32,6 +33,8 @@ public struct Analysis: Sendable {
         public var lateEvents: UInt64 = 0
         public var unknownRecords = 0
         public var notes: [CaptureNote] = []
+        /// qcow2 images as they were when the capture started.
+        public var images: [ImageState] = []
     }
 
     public var manifest: Manifest
@@ -45,9 +48,15 @@ public struct Analysis: Sendable {
     public var probeHits: [Int: Int]
     /// Totals per image file, in first-seen order.
     public var images: [ImageTotals]
+    /// The reference model's predictions, when the image state is known.
+    public var model: ModelComparison?
 
     /// Reads every record of a capture and builds the trees.
-    public static func run(_ reader: inout CaptureReader, reorderWindow: Int = 4096) -> Analysis {
+    /// - Parameters:
+    ///   - images: image states to use instead of (or where missing from) the capture's own.
+    ///   - cache: the cache mode QEMU ran with, when its command line does not say.
+    public static func run(_ reader: inout CaptureReader, reorderWindow: Int = 4096, images extraImages: [ImageState] = [],
+                           options: ModelOptions? = nil) -> Analysis {
         let manifest = reader.manifest
         var info = CaptureInfo(path: reader.path)
         var window = ReorderWindow(capacity: reorderWindow)
@@ -69,6 +78,8 @@ public struct Analysis: Sendable {
             case let .trailer(t):
                 info.trailerReason = t.reason
                 last = max(last, t.endMonotonicNs)
+            case let .image(state):
+                info.images.append(state)
             case .unknown:
                 info.unknownRecords += 1
             }
@@ -85,9 +96,26 @@ public struct Analysis: Sendable {
         let images = ImageTotals.assign(&ops, unattributed: unattributed.map(\.0), notes: info.notes)
         var totals = Totals(ops: ops, unattributed: unattributed.map(\.0))
         totals.hostSyncs = hostSyncs
+        var known = info.images
+        for extra in extraImages {
+            known.removeAll { $0.path == extra.path }
+            known.append(extra)
+        }
+        var model: ModelComparison?
+        if !known.isEmpty, let options = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
+            // Ops name images by the path behind their fds; states name them as the target did.
+            let named = known.map { state -> ImageState in
+                var s = state
+                if let match = images.first(where: { $0.path == state.path || $0.path.hasSuffix("/" + state.path) || state.path.hasSuffix("/" + $0.path) }) {
+                    s.path = match.path
+                }
+                return s
+            }
+            model = ModelComparison.run(ops: ops, images: named, options: options)
+        }
         return Analysis(manifest: manifest, capture: info, totals: totals, ops: ops,
                         unattributed: unattributed.map { (node: $0.0, reason: $0.1) }, probeHits: hits,
-                        images: images)
+                        images: images, model: model)
     }
 
     /// Uprobe hits in the capture, and per guest request: what tracing cost (a hit is about 5 us here).

@@ -22,6 +22,7 @@ public enum JSONReport {
         var totals: Totals
         var causes: [String: Int]
         var images: [Image]
+        var model: Model?
         var ops: [Op]
         var unattributed: [Unplaced]
         var warnings: [String]
@@ -47,7 +48,12 @@ public enum JSONReport {
             causes = JSONReport.causeCounts(a.totals.causes)
             images = a.images.map { Image(path: $0.path, guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
                                           host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
-            ops = a.ops.map(Op.init)
+            model = a.model.map { Model($0, observed: a.totals) }
+            ops = a.ops.map { op in
+                var o = Op(op)
+                o.predicted = a.model?.predictions[op.index].map(Predicted.init)
+                return o
+            }
             unattributed = a.unattributed.map { Unplaced(reason: $0.reason, node: Node($0.node)) }
             warnings = a.warnings
         }
@@ -55,6 +61,46 @@ public enum JSONReport {
 
     static func causeCounts(_ c: [Cause: Int]) -> [String: Int] {
         Dictionary(uniqueKeysWithValues: c.map { ($0.key.rawValue, $0.value) })
+    }
+
+    struct Model: Encodable {
+        var options: [String: String]
+        var images: [String]
+        var predicted_host_fdatasyncs: Int
+        var predicted_causes: [String: Int]
+        var predicted_sync_amplification: Double?
+        var observed_sync_amplification: Double?
+        var matched_ops: Int
+        var deviating_ops: [Int]
+        var timing_dependent_ops: [Int]
+
+        init(_ m: ModelComparison, observed: Analysis.Totals) {
+            var o = ["cache": m.options.cache.rawValue]
+            if let l = m.options.lazyRefcounts { o["lazy_refcounts"] = l ? "on" : "off" }
+            if let p = m.options.preallocation { o["preallocation"] = p }
+            if let b = m.options.clusterBits { o["cluster_size"] = String(1 << b) }
+            options = o
+            images = m.images.map(\.path)
+            predicted_host_fdatasyncs = m.predictedHostSyncs
+            predicted_causes = JSONReport.causeCounts(m.predictedCauses)
+            predicted_sync_amplification = m.predictedAmplification
+            observed_sync_amplification = observed.syncAmplification
+            matched_ops = m.matchedOps
+            deviating_ops = m.deviatingOps
+            timing_dependent_ops = m.timingDependentOps
+        }
+    }
+
+    struct Predicted: Encodable {
+        var host_fdatasyncs: Int
+        var causes: [String: Int]
+        var timing_dependent: Bool
+
+        init(_ p: ModelComparison.Prediction) {
+            host_fdatasyncs = p.hostSyncs
+            causes = JSONReport.causeCounts(p.causes)
+            timing_dependent = p.timingDependent
+        }
     }
 
     struct Image: Encodable {
@@ -130,6 +176,7 @@ public enum JSONReport {
         var causes: [String: Int]
         var image: String?
         var probe_hits: Int
+        var predicted: Predicted?
         var children: [Node]
 
         init(_ op: GuestOp) {

@@ -53,10 +53,39 @@ public enum TextReport {
         } else {
             out += "  sync amplification   n/a (no guest flush)\n"
         }
+        if let m = a.model { out += model(m, a) }
         return out
     }
 
-    private static func header(_ op: GuestOp) -> String {
+    /// The reference model next to what QEMU did.
+    static func model(_ m: ModelComparison, _ a: Analysis) -> String {
+        var out = "\nreference model (cache=\(m.options.cache.rawValue)"
+        if let l = m.options.lazyRefcounts { out += ", lazy_refcounts=\(l ? "on" : "off")" }
+        if let p = m.options.preallocation { out += ", preallocation=\(p)" }
+        if let b = m.options.clusterBits { out += ", cluster_size=\(1 << b)" }
+        out += ")\n"
+        out += "  host fdatasyncs      predicted \(m.predictedHostSyncs), observed \(a.totals.hostSyncs)\n"
+        let amp = { (v: Double?) in v.map { String(format: "%.2f", $0) } ?? "n/a" }
+        out += "  sync amplification   predicted \(amp(m.predictedAmplification)), observed \(amp(a.totals.syncAmplification))\n"
+        for c in Cause.allCases where m.predictedCauses[c] != nil || a.totals.causes[c] != nil {
+            out += "    \(c.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0)) predicted \(m.predictedCauses[c] ?? 0), observed \(a.totals.causes[c] ?? 0)\n"
+        }
+        out += "  ops                  \(m.matchedOps) as predicted, \(m.deviatingOps.count) deviating"
+            + (m.timingDependentOps.isEmpty ? "" : ", \(m.timingDependentOps.count) timing-dependent (QEMU runs their parts concurrently)") + "\n"
+        for i in m.deviatingOps + m.timingDependentOps {
+            guard let op = a.ops.first(where: { $0.index == i }), let p = m.predictions[i] else { continue }
+            out += "  #\(i) \(header(op))\n"
+            out += "      predicted: \(causeList(p.causes))\n"
+            out += "      observed:  \(causeList(op.causes))\n"
+        }
+        return out
+    }
+
+    static func causeList(_ c: [Cause: Int]) -> String {
+        c.isEmpty ? "no host sync" : Cause.allCases.compactMap { k in c[k].map { "\(k.rawValue) \($0)" } }.joined(separator: ", ")
+    }
+
+    static func header(_ op: GuestOp) -> String {
         let what: String
         switch op.kind {
         case .write: what = "write \(op.offset)+\(op.bytes)"

@@ -26,6 +26,8 @@ public enum CaptureFormat {
         case note = 4
         /// JSON `Trailer`: totals, written last by a collector that ended cleanly.
         case trailer = 5
+        /// JSON `ImageState`: a qcow2 image's metadata when the capture started.
+        case image = 6
     }
 
     /// The largest payload accepted for a record type; anything larger is damage, not data.
@@ -35,6 +37,7 @@ public enum CaptureFormat {
         case .event: return 4096
         case .lost: return 16
         case .note, .trailer: return 1 << 20
+        case .image: return 64 << 20
         }
     }
 }

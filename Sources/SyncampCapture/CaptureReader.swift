@@ -1,4 +1,5 @@
 import Foundation
+import SyncampQcow2
 
 /// One record read from a capture, after the manifest.
 public enum CaptureRecord: Sendable, Equatable {
@@ -7,6 +8,8 @@ public enum CaptureRecord: Sendable, Equatable {
     case lost(cpu: UInt32, count: UInt64)
     case note(CaptureNote)
     case trailer(Trailer)
+    /// A qcow2 image's state when the capture started.
+    case image(ImageState)
     /// A record of a type this build does not know: skipped, counted.
     case unknown(type: UInt32, length: Int)
 }
@@ -141,6 +144,11 @@ public struct CaptureReader {
             }
             trailer = t
             return .trailer(t)
+        case .image:
+            guard let state = try? JSONDecoder().decode(ImageState.self, from: slice(start, length)) else {
+                return fail(recordOffset, "an image record is not valid JSON")
+            }
+            return .image(state)
         case .manifest:
             return fail(recordOffset, "a second manifest record")
         case nil:

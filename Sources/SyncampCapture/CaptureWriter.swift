@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Foundation
+import SyncampQcow2
 
 /// Writes a capture file: header and manifest first, then events, lost counts and notes, then the trailer.
 ///
@@ -72,6 +73,13 @@ public final class CaptureWriter {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try appendRecord(.note, Array(encoder.encode(note)))
+    }
+
+    /// Records a qcow2 image's state at the start of the capture.
+    public func appendImage(_ state: ImageState) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try appendRecord(.image, Array(encoder.encode(state)))
     }
 
     /// Writes the trailer and everything buffered, and closes the file.

@@ -1,0 +1,100 @@
+import SyncampQcow2
+
+/// QEMU's cache modes (`-t`/`cache=`), as far as host syncs go.
+public enum CacheMode: String, Sendable, CaseIterable, Codable {
+    case writeback, writethrough, unsafe, none, directsync
+
+    /// A flush after every write (FUA emulation, io.c:1211-1215).
+    public var writesThrough: Bool { self == .writethrough || self == .directsync }
+    /// BDRV_O_NO_FLUSH: every host flush is a no-op.
+    public var skipsFlushes: Bool { self == .unsafe }
+
+    /// The cache mode the traced command asked for, if its command line says.
+    ///
+    /// qemu-io/qemu-img: `-t MODE`, `--cache=MODE` (qemu-io's default is
+    /// writethrough, `-n` means none); qemu-system: `cache=MODE` in `-drive`
+    /// (default writeback).
+    public static func detect(command: [String]) -> CacheMode? {
+        let tool = command.first?.split(separator: "/").last.map(String.init) ?? ""
+        var mode: CacheMode?
+        var i = 1
+        while i < command.count {
+            let a = command[i]
+            if a == "-t" || a == "--cache", i + 1 < command.count {
+                mode = CacheMode(rawValue: command[i + 1])
+                i += 1
+            } else if a.hasPrefix("--cache=") {
+                mode = CacheMode(rawValue: String(a.dropFirst("--cache=".count)))
+            } else if a == "-n" || a == "--nocache" {
+                mode = mode ?? CacheMode.none
+            } else if !a.hasPrefix("-"), let r = a.range(of: "cache=") {
+                mode = CacheMode(rawValue: String(a[r.upperBound...].prefix { $0 != "," })) ?? mode
+            }
+            i += 1
+        }
+        if let mode { return mode }
+        if tool.hasPrefix("qemu-io") { return .writethrough }
+        if tool.hasPrefix("qemu-system") { return .writeback }
+        return nil
+    }
+}
+
+/// What the reference model simulates: the image as it was, and the options QEMU ran with.
+public struct ModelOptions: Sendable, Equatable {
+    public var cache: CacheMode
+    /// Overrides for what-if questions; nil keeps the image's own setting.
+    public var lazyRefcounts: Bool?
+    /// "metadata" (all L2 tables and data clusters exist), or "off".
+    public var preallocation: String?
+    /// A different cluster size: the image is simulated as a fresh one of the same virtual size.
+    public var clusterBits: Int?
+
+    public init(cache: CacheMode, lazyRefcounts: Bool? = nil, preallocation: String? = nil, clusterBits: Int? = nil) {
+        self.cache = cache
+        self.lazyRefcounts = lazyRefcounts
+        self.preallocation = preallocation
+        self.clusterBits = clusterBits
+    }
+
+    /// The image state with the what-if options applied.
+    public func apply(to image: ImageState) -> ImageState {
+        var s = image
+        if let bits = clusterBits, bits != image.clusterBits {
+            s = ImageState.fresh(path: image.path, size: image.size, clusterBits: bits, refcountOrder: image.refcountOrder,
+                                 extendedL2: image.extendedL2)
+        }
+        if let lazy = lazyRefcounts { s.lazyRefcounts = lazy }
+        switch preallocation {
+        case "metadata"?, "falloc"?, "full"?:
+            let tables = Int((s.size + s.bytesPerL2Table - 1) / s.bytesPerL2Table)
+            s.l2Tables = Array(0..<tables)
+            s.allocatedClusters = [.init(start: 0, end: (s.size + s.clusterSize - 1) / s.clusterSize)]
+            let dataClusters = (s.size + s.clusterSize - 1) / s.clusterSize
+            s.hostClusters = max(s.hostClusters, 4 + UInt64(tables) + dataClusters)
+            let perBlock = s.clustersPerRefcountBlock
+            s.refcountBlocks = Array(0...Int((s.hostClusters + perBlock) / perBlock))
+        case "off"?:
+            if image.allocatedClusters == [.init(start: 0, end: (image.size + image.clusterSize - 1) / image.clusterSize)] {
+                s = ImageState.fresh(path: s.path, size: s.size, clusterBits: s.clusterBits, refcountOrder: s.refcountOrder,
+                                     extendedL2: s.extendedL2, lazyRefcounts: s.lazyRefcounts)
+            }
+        default:
+            break
+        }
+        return s
+    }
+}
+
+extension ImageState {
+    /// A freshly created image (`qemu-img create`): header, refcount table, one refcount block, L1; nothing allocated.
+    public static func fresh(path: String, size: UInt64, clusterBits: Int = 16, refcountOrder: Int = 4,
+                             extendedL2: Bool = false, lazyRefcounts: Bool = false) -> ImageState {
+        let cluster = UInt64(1) << UInt64(clusterBits)
+        let perTable = cluster * (cluster / (extendedL2 ? 16 : 8))
+        let l1Size = Int((size + perTable - 1) / perTable)
+        let l1Clusters = max(1, (UInt64(l1Size) * 8 + cluster - 1) / cluster)
+        return ImageState(path: path, size: size, clusterBits: clusterBits, refcountOrder: refcountOrder,
+                          lazyRefcounts: lazyRefcounts, extendedL2: extendedL2, l1Size: l1Size,
+                          refcountTableEntries: Int(cluster / 8), hostClusters: 3 + l1Clusters, fileSize: (3 + l1Clusters) * cluster)
+    }
+}

@@ -1,0 +1,232 @@
+import SyncampQcow2
+
+/// A small simulation of qcow2 metadata and QEMU 7.2's flush ordering: predicts each guest op's host syncs by cause.
+///
+/// The state machine of the flush-sites reference (§2), written from QEMU
+/// 7.2's block/qcow2*.c and io.c:
+/// - the file node is dirty after any write and a host flush is skipped when
+///   it is clean (io.c:2983) or under cache=unsafe;
+/// - each metadata cache (L2, refcount) is dirty or clean and may depend on
+///   the other or on a flush (qcow2-cache.c:37-46): writing it back first
+///   flushes what it depends on (F2/F3), `set_dependency` flushes a pending
+///   opposite dependency (F10);
+/// - a write into a region without an L2 table allocates one (F4-F6), an
+///   allocation past the last refcount block allocates a block (F8, and the
+///   undo that sets the refcount->L2 dependency), an allocating write sets
+///   L2->refcount (or the lazy dirty bit, F12);
+/// - a guest flush writes back L2 then refcounts and flushes (F1); write-through
+///   does so after every write (F14); close flushes what is left (F13).
+/// Cause names follow syncamp's tracker: a pre-flush made while writing back
+/// a cache is named after the dependency, the flush a step makes itself after
+/// the step.
+public struct Qcow2Model {
+    enum Which { case l2, refcount }
+
+    struct CacheState {
+        var dirty = false
+        var depends: Which?
+        var dependsOnFlush = false
+    }
+
+    public let options: ModelOptions
+    public let image: ImageState
+    private var l2 = CacheState()
+    private var refcount = CacheState()
+    private var fileDirty = false
+    private var lazyDirty: Bool
+    private var l2Tables: Set<Int>
+    private var allocated: ClusterSet
+    /// Extended L2: allocated subclusters (32 per cluster); nil for standard L2 entries.
+    private var subclusters: ClusterSet?
+    private var refcountBlocks: Set<Int>
+    private var nextFree: UInt64
+    private var counts: [Cause: Int] = [:]
+
+    public init(image: ImageState, options: ModelOptions) {
+        let state = options.apply(to: image)
+        self.image = state
+        self.options = options
+        lazyDirty = state.dirty
+        l2Tables = Set(state.l2Tables)
+        allocated = ClusterSet(state.allocatedClusters)
+        if state.extendedL2 {
+            subclusters = ClusterSet(state.allocatedSubclusters
+                ?? state.allocatedClusters.map { .init(start: $0.start * 32, end: $0.end * 32) })
+        }
+        refcountBlocks = Set(state.refcountBlocks)
+        nextFree = state.hostClusters
+    }
+
+    private var lazy: Bool { image.lazyRefcounts }
+
+    // MARK: Guest operations
+
+    /// A guest write of `bytes` at `offset`: returns the host syncs it causes, by cause.
+    public mutating func write(offset: UInt64, bytes: UInt64) -> [Cause: Int] {
+        counts = [:]
+        let cs = image.clusterSize
+        let entries = image.bytesPerL2Table / cs
+        guard bytes > 0 else { return counts }
+        let first = offset / cs, last = (offset + bytes - 1) / cs
+        for table in (first / entries)...(last / entries) {
+            if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
+            let lo = max(first, table * entries), hi = min(last + 1, (table + 1) * entries)
+            let missing = allocated.missing(lo, hi)
+            if missing > 0 { allocateHost(missing) }
+            fileWrite()  // the data, with any zero-filled COW areas (skip_cow, qcow2.c:2469-2525)
+            // Extended L2: writing unallocated subclusters of an allocated cluster also goes through link_l2.
+            var newSubclusters = false
+            if var sc = subclusters {
+                let sub = cs / 32
+                let sLo = max(offset / sub, lo * 32), sHi = min((offset + bytes - 1) / sub + 1, hi * 32)
+                newSubclusters = sc.missing(sLo, sHi) > 0
+                sc.insert(sLo, sHi)
+                subclusters = sc
+            }
+            if missing > 0 || newSubclusters {
+                // qcow2_alloc_cluster_link_l2: the dirty bit or the L2 -> refcount dependency, then the L2 entry.
+                if lazy {
+                    if !lazyDirty {  // qcow2_mark_dirty: a synced header write (F12)
+                        fileWrite()
+                        hostFlush(.lazyDirtyBit)
+                        lazyDirty = true
+                    }
+                } else {
+                    setDependency(.l2, on: .refcount)
+                }
+                l2.dirty = true
+                allocated.insert(lo, hi)
+            }
+        }
+        if options.cache.writesThrough { flush(final: .writethrough) }
+        return counts
+    }
+
+    /// A guest flush: returns its host syncs by cause.
+    public mutating func flush() -> [Cause: Int] {
+        counts = [:]
+        flush(final: .guestFlush)
+        return counts
+    }
+
+    /// Closing the image (qemu-io exit, device unplug): qcow2_inactivate and bdrv_close.
+    public mutating func close() -> [Cause: Int] {
+        counts = [:]
+        flush(final: .imageClose)
+        cacheFlush(.l2, .imageClose)
+        cacheFlush(.refcount, .imageClose)
+        if lazyDirty {  // qcow2_mark_clean: write everything, then the header
+            lazyDirty = false
+            cacheWrite(.l2)
+            cacheWrite(.refcount)
+            hostFlush(.imageClose)
+            fileWrite()
+        }
+        hostFlush(.imageClose)
+        // Everything at close is close work, whatever step flushed (as the tracker names group syncs).
+        let total = counts.values.reduce(0, +)
+        return total > 0 ? [.imageClose: total] : [:]
+    }
+
+    // MARK: Steps
+
+    private mutating func flush(final: Cause) {
+        cacheWrite(.l2)
+        if !lazyDirty { cacheWrite(.refcount) }
+        hostFlush(final)
+    }
+
+    /// l2_allocate (qcow2-cluster.c:271-378): refcount flush, L2 flush, synced L1 entry.
+    private mutating func allocateL2Table(_ index: Int) {
+        allocateHost(1)
+        cacheFlush(.refcount, .l2TableAlloc)
+        l2.dirty = true
+        cacheFlush(.l2, .l2TableAlloc)
+        fileWrite()
+        hostFlush(.l2TableAlloc)
+        l2Tables.insert(index)
+    }
+
+    /// qcow2_alloc_clusters: `n` host clusters at the end of the file; a refcount block where none covers them.
+    private mutating func allocateHost(_ n: UInt64) {
+        let per = image.clustersPerRefcountBlock
+        var start = nextFree
+        let blocks = (start / per)...((start + n - 1) / per)
+        for block in blocks where !refcountBlocks.contains(Int(block)) {
+            allocateRefcountBlock(Int(block))
+            // The new block takes the first cluster it covers; the allocation is retried after it.
+            start = max(start, block * per + 1)
+        }
+        refcount.dirty = true
+        nextFree = start + n
+    }
+
+    /// alloc_refcount_block (qcow2-refcount.c:304-513), self-describing case, then the EAGAIN undo.
+    private mutating func allocateRefcountBlock(_ index: Int) {
+        cacheFlush(.l2, .refcountBlockAlloc)
+        refcount.dirty = true
+        cacheFlush(.refcount, .refcountBlockAlloc)
+        if index >= image.refcountTableEntries {  // qcow2_refcount_area: grow the table (F9)
+            cacheFlush(.refcount, .refcountTableGrow)
+            fileWrite()
+            hostFlush(.refcountTableGrow)
+            fileWrite()
+            hostFlush(.refcountTableGrow)
+        }
+        fileWrite()
+        hostFlush(.refcountBlockAlloc)  // the refcount-table entry, bdrv_pwrite_sync
+        refcountBlocks.insert(index)
+        // The partial increment is undone: update_refcount(decrease) sets refcount -> L2.
+        refcount.dirty = true
+        setDependency(.refcount, on: .l2)
+    }
+
+    private mutating func hostFlush(_ cause: Cause) {
+        guard !options.cache.skipsFlushes, fileDirty else { return }
+        counts[cause, default: 0] += 1
+        fileDirty = false
+    }
+
+    private mutating func fileWrite() { fileDirty = true }
+
+    private subscript(_ w: Which) -> CacheState {
+        get { w == .l2 ? l2 : refcount }
+        set { if w == .l2 { l2 = newValue } else { refcount = newValue } }
+    }
+
+    /// qcow2_cache_entry_flush for the dirty entries of a cache (qcow2-cache.c:180-254).
+    private mutating func cacheWrite(_ w: Which) {
+        guard self[w].dirty else { return }
+        if let dep = self[w].depends {
+            cacheFlush(dep, w == .l2 ? .refcountDependency : .dependencyCrossFlush)
+            self[w].depends = nil
+            self[w].dependsOnFlush = false
+        } else if self[w].dependsOnFlush {
+            hostFlush(.cowDependsOnFlush)
+            self[w].dependsOnFlush = false
+        }
+        fileWrite()
+        self[w].dirty = false
+    }
+
+    /// qcow2_cache_flush: write back, then flush the file.
+    private mutating func cacheFlush(_ w: Which, _ cause: Cause) {
+        cacheWrite(w)
+        hostFlush(cause)
+    }
+
+    /// qcow2_cache_set_dependency (qcow2-cache.c:270-291).
+    private mutating func setDependency(_ c: Which, on x: Which) {
+        if let d = self[x].depends {
+            cacheFlush(d, .dependencyCrossFlush)
+            self[x].depends = nil
+            self[x].dependsOnFlush = false
+        }
+        if let d = self[c].depends, d != x {
+            cacheFlush(d, .dependencyCrossFlush)
+            self[c].depends = nil
+            self[c].dependsOnFlush = false
+        }
+        self[c].depends = x
+    }
+}

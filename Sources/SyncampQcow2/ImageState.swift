@@ -1,0 +1,76 @@
+/// What a qcow2 image holds when a capture starts: the metadata the reference model needs.
+///
+/// Read from the image file (never written); recorded in the capture so the
+/// analysis does not depend on the image still being there or unchanged.
+public struct ImageState: Codable, Sendable, Equatable {
+    /// The image file as the traced process named it.
+    public var path: String
+    /// Virtual disk size in bytes.
+    public var size: UInt64
+    public var clusterBits: Int
+    /// log2 of the refcount width in bits (4 = 16-bit refcounts, the default).
+    public var refcountOrder: Int
+    public var version: Int
+    /// Compatible feature bit 0.
+    public var lazyRefcounts: Bool
+    /// Incompatible feature bit 4: 128-bit L2 entries with subcluster bitmaps.
+    public var extendedL2: Bool
+    /// Incompatible feature bit 0: the image was left dirty (lazy refcounts).
+    public var dirty: Bool
+    public var hasBackingFile: Bool
+    public var encrypted: Bool
+    public var l1Size: Int
+    /// L1 indexes whose L2 table exists and is not shared (COPIED).
+    public var l2Tables: [Int]
+    /// Guest cluster ranges (start, end exclusive) whose data cluster is allocated and not shared,
+    /// so a write to them needs no allocation.
+    public var allocatedClusters: [ClusterRange]
+    /// Extended L2 only: allocated subcluster ranges (32 subclusters per cluster), from the L2 bitmaps.
+    public var allocatedSubclusters: [ClusterRange]?
+    /// Refcount-table indexes whose refcount block exists.
+    public var refcountBlocks: [Int]
+    public var refcountTableEntries: Int
+    /// Host clusters in use: one past the highest cluster with a non-zero refcount.
+    public var hostClusters: UInt64
+    public var fileSize: UInt64
+
+    /// A run of guest clusters.
+    public struct ClusterRange: Codable, Sendable, Equatable {
+        public var start: UInt64
+        public var end: UInt64
+        public init(start: UInt64, end: UInt64) {
+            self.start = start
+            self.end = end
+        }
+    }
+
+    public var clusterSize: UInt64 { 1 << UInt64(clusterBits) }
+    /// Guest bytes one L2 table maps: cluster_size^2 / 8 (/ 16 with extended L2).
+    public var bytesPerL2Table: UInt64 { clusterSize * (clusterSize / (extendedL2 ? 16 : 8)) }
+    /// Host clusters one refcount block covers: 8 * cluster_size / refcount_bits.
+    public var clustersPerRefcountBlock: UInt64 { clusterSize * 8 / (UInt64(1) << UInt64(refcountOrder)) }
+
+    public init(path: String, size: UInt64, clusterBits: Int, refcountOrder: Int = 4, version: Int = 3,
+                lazyRefcounts: Bool = false, extendedL2: Bool = false, dirty: Bool = false,
+                hasBackingFile: Bool = false, encrypted: Bool = false, l1Size: Int, l2Tables: [Int] = [],
+                allocatedClusters: [ClusterRange] = [], refcountBlocks: [Int] = [0], refcountTableEntries: Int,
+                hostClusters: UInt64, fileSize: UInt64) {
+        self.path = path
+        self.size = size
+        self.clusterBits = clusterBits
+        self.refcountOrder = refcountOrder
+        self.version = version
+        self.lazyRefcounts = lazyRefcounts
+        self.extendedL2 = extendedL2
+        self.dirty = dirty
+        self.hasBackingFile = hasBackingFile
+        self.encrypted = encrypted
+        self.l1Size = l1Size
+        self.l2Tables = l2Tables
+        self.allocatedClusters = allocatedClusters
+        self.refcountBlocks = refcountBlocks
+        self.refcountTableEntries = refcountTableEntries
+        self.hostClusters = hostClusters
+        self.fileSize = fileSize
+    }
+}
