@@ -11,9 +11,10 @@ struct AnalyzerCommand: ParsableCommand {
           analyzer report run.syncamp                      # text report on stdout
           analyzer report run.syncamp --format json        # JSON for scripts (docs/report-format.md)
           analyzer report run.syncamp -o report.txt        # write to a file
+          analyzer whatif run.syncamp --lazy-refcounts on  # would lazy_refcounts help?
         """,
         version: "0.1.0",
-        subcommands: [ReportCommand.self],
+        subcommands: [ReportCommand.self, WhatIfCommand.self],
         defaultSubcommand: ReportCommand.self
     )
 }

@@ -23,15 +23,26 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write the report to this file instead of stdout.")
     var output: String?
 
-    func run() throws {
-        var reader: CaptureReader
+    @OptionGroup var source: ModelSource
+
+    /// Opens a capture, or exits with the reader's one-sentence error.
+    static func open(_ capture: String) throws -> CaptureReader {
         do {
-            reader = try CaptureReader(path: capture)
+            return try CaptureReader(path: capture)
         } catch let error as CaptureError {
-            FileHandle.standardError.write(Data("analyzer: error: \(error)\n".utf8))
-            throw ExitCode(1)
+            throw fail(error.description)
         }
-        let analysis = Analysis.run(&reader)
+    }
+
+    /// Prints `analyzer: error: ...` and returns the exit code to throw.
+    static func fail(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("analyzer: error: \(message)\n".utf8))
+        return ExitCode(1)
+    }
+
+    func run() throws {
+        var reader = try Self.open(capture)
+        let analysis = Analysis.run(&reader, images: try source.images(), options: source.options())
         let text: String
         switch format {
         case .text: text = TextReport.render(analysis)

@@ -75,6 +75,19 @@ public final class CaptureWriter {
         try appendRecord(.note, Array(encoder.encode(note)))
     }
 
+    /// Appends any record as read back from a capture (for tools that rewrite captures, and tests).
+    public func append(_ record: CaptureRecord) throws {
+        switch record {
+        case let .event(e): try appendEvent(e)
+        case let .lost(cpu, count): try appendLost(cpu: cpu, count: count)
+        case let .note(n): try appendNote(n)
+        case let .image(state): try appendImage(state)
+        case let .trailer(t): try finish(trailer: t)
+        case let .unknown(type, _):
+            throw CaptureError.writeFailed(path: path, reason: "a record of unknown type \(type) cannot be written again")
+        }
+    }
+
     /// Records a qcow2 image's state at the start of the capture.
     public func appendImage(_ state: ImageState) throws {
         let encoder = JSONEncoder()

@@ -71,13 +71,7 @@ final class CaptureRoundTripTests: CaptureTestCase {
         try CaptureFixtures.write(records, to: a)
         let w = try CaptureWriter(path: b, manifest: CaptureFixtures.manifest(), bufferLimit: 1)
         for r in records {
-            switch r {
-            case let .event(e): try w.appendEvent(e)
-            case let .lost(cpu, count): try w.appendLost(cpu: cpu, count: count)
-            case let .note(n): try w.appendNote(n)
-            case let .trailer(t): try w.finish(trailer: t)
-            case .unknown: break
-            }
+            try w.append(r)
         }
         XCTAssertEqual(w.eventCount, 15)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: a)), try Data(contentsOf: URL(fileURLWithPath: b)))
