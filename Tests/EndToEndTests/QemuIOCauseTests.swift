@@ -17,6 +17,8 @@ final class QemuIOCauseTests: XCTestCase {
         var binary = Harness.qemuIO
         /// Host syncs per cause.
         var causes: [String: Int]
+        /// Ops whose count QEMU's own concurrency makes timing-dependent: the model flags them instead of matching.
+        var timingDependentOps = 0
     }
 
     /// Traces the scenario, checks totals and causes, and returns the report.
@@ -42,6 +44,21 @@ final class QemuIOCauseTests: XCTestCase {
         }
         for op in json.array("ops") { for c in op["children"] as? [[String: Any]] ?? [] { walk(c) } }
         XCTAssertEqual(fromNodes, s.causes, "causes on the nodes", file: file, line: line)
+        // The reference model, from the image state the collector recorded, predicts every op.
+        let model = json.dict("model")
+        XCTAssertFalse(model.isEmpty, "no model in the report", file: file, line: line)
+        XCTAssertEqual(model["deviating_ops"] as? [Int], [], "ops the model does not explain", file: file, line: line)
+        XCTAssertEqual((model["timing_dependent_ops"] as? [Int])?.count, s.timingDependentOps, file: file, line: line)
+        let predictedOps = json.array("ops").filter { $0["predicted"] != nil }
+        XCTAssertEqual(model["matched_ops"] as? Int, predictedOps.count - s.timingDependentOps, file: file, line: line)
+        if s.timingDependentOps == 0 {
+            XCTAssertEqual(model["predicted_host_fdatasyncs"] as? Int, expectedTotal, file: file, line: line)
+            for op in predictedOps {
+                let predicted = op["predicted"] as? [String: Any]
+                XCTAssertEqual(predicted?["causes"] as? [String: Int], op["causes"] as? [String: Int],
+                               "op \(op["index"] ?? "?")", file: file, line: line)
+            }
+        }
         return json
     }
 
@@ -144,6 +161,51 @@ final class QemuIOCauseTests: XCTestCase {
                 .compactMap { ($0["details"] as? [String: String])?["l1_index"] }
             XCTAssertEqual(l1, allocates ? [String(offset / (512 << 20))] : [], "L1 entry of the write at \(offset)", file: file, line: line)
         }
+    }
+
+    /// refcount_bits=1 and 64, 2 MiB clusters, preallocation=falloc: the same rules with other geometry.
+    func testRefcountWidthsClusterSizeAndFalloc() throws {
+        let pairs = ["write 0 4k", "flush", "write 64k 4k", "flush"]
+        try check(Scenario(options: "refcount_bits=1", commands: pairs,
+                           causes: ["l2_table_alloc": 3, "refcount_dependency": 2, "guest_flush": 2]))
+        try check(Scenario(options: "refcount_bits=64", commands: pairs,
+                           causes: ["l2_table_alloc": 3, "refcount_dependency": 2, "guest_flush": 2]))
+        // Both writes fall into one 2 MiB cluster: only the first allocates.
+        try check(Scenario(options: "cluster_size=2M", commands: pairs,
+                           causes: ["l2_table_alloc": 3, "refcount_dependency": 1, "guest_flush": 2]))
+        try check(Scenario(options: "preallocation=falloc", commands: pairs, causes: ["guest_flush": 2]))
+    }
+
+    /// A random pattern over 2 GiB: four L2 regions touched once each, one overwrite.
+    func testRandomPattern() throws {
+        try check(Scenario(image: "2G",
+                           commands: ["write 700M 4k", "flush", "write 3M 4k", "flush", "write 1500M 4k", "flush",
+                                      "write 100M 4k", "flush", "write 700M 4k", "flush"],
+                           causes: ["l2_table_alloc": 9, "refcount_dependency": 4, "guest_flush": 5]))
+    }
+
+    /// extended_l2: a new subcluster of an allocated cluster links the L2 entry again (+1 dependency flush).
+    func testExtendedL2Subcluster() throws {
+        try check(Scenario(options: "extended_l2=on", commands: ["write 0 4k", "flush", "write 32k 4k", "flush"],
+                           causes: ["l2_table_alloc": 3, "refcount_dependency": 2, "guest_flush": 2]))
+    }
+
+    /// One 9 MiB request over five 2 MiB L2 tables runs as parallel tasks: QEMU's count varies (21 or 22
+    /// measured), so the model marks the op timing-dependent and predicts the sequential 18.
+    func testOneRequestOverSeveralL2TablesIsTimingDependent() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let img = try Harness.makeImage(dir, size: "64M", options: "cluster_size=4096")
+        let (json, _) = try Harness.traceAndReport(dir, binary: Harness.qemuIO,
+                                                   args: Harness.qemuIOArgs(cache: "writeback", commands: ["write 0 9M", "flush"], image: img))
+        let model = json.dict("model")
+        let write = try XCTUnwrap(ops(json, "write").first)
+        XCTAssertEqual(model["timing_dependent_ops"] as? [Int], [write["index"] as? Int ?? -1])
+        XCTAssertEqual(model["deviating_ops"] as? [Int], [])
+        let observed = try XCTUnwrap(write["host_fdatasyncs"] as? Int)
+        let predicted = try XCTUnwrap((write["predicted"] as? [String: Any])?["host_fdatasyncs"] as? Int)
+        XCTAssertTrue((predicted...predicted + 4).contains(observed), "observed \(observed), model's lower bound \(predicted)")
+        XCTAssertEqual((write["predicted"] as? [String: Any])?["timing_dependent"] as? Bool, true)
     }
 
     /// Two images in one process (a quorum of two qcow2 children): per-image totals, each with its own syncs.

@@ -84,17 +84,3 @@ public struct ModelOptions: Sendable, Equatable {
         return s
     }
 }
-
-extension ImageState {
-    /// A freshly created image (`qemu-img create`): header, refcount table, one refcount block, L1; nothing allocated.
-    public static func fresh(path: String, size: UInt64, clusterBits: Int = 16, refcountOrder: Int = 4,
-                             extendedL2: Bool = false, lazyRefcounts: Bool = false) -> ImageState {
-        let cluster = UInt64(1) << UInt64(clusterBits)
-        let perTable = cluster * (cluster / (extendedL2 ? 16 : 8))
-        let l1Size = Int((size + perTable - 1) / perTable)
-        let l1Clusters = max(1, (UInt64(l1Size) * 8 + cluster - 1) / cluster)
-        return ImageState(path: path, size: size, clusterBits: clusterBits, refcountOrder: refcountOrder,
-                          lazyRefcounts: lazyRefcounts, extendedL2: extendedL2, l1Size: l1Size,
-                          refcountTableEntries: Int(cluster / 8), hostClusters: 3 + l1Clusters, fileSize: (3 + l1Clusters) * cluster)
-    }
-}
