@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds the QEMU 7.2 testbed (qemu-io and qemu-img with symbols) from Debian's
-# `qemu` source package into .testbed/ (ignored by git), reusing it when present.
+# Builds the QEMU 7.2 testbed from Debian's `qemu` source package into .testbed/
+# (ignored by git), reusing what is there: qemu-io and qemu-img with symbols,
+# qemu-system-x86_64 with symbols, and a tiny guest (Debian's kernel, a busybox
+# initramfs running scripts/guest/init.sh, SeaBIOS and QEMU's option ROMs).
 #
-#   scripts/testbed.sh          # build what is missing, print the bin folder
-#   scripts/testbed.sh --deps   # only install the apt packages the project needs
+#   scripts/testbed.sh              # build what is missing, print the bin folder
+#   scripts/testbed.sh --deps       # only install the apt packages the project needs
+#   scripts/testbed.sh --tools-only # qemu-io and qemu-img only
 #
 # The deb-src entry is derived from the machine's own apt sources at run time:
 # no registry host is written into the repository.
@@ -24,7 +27,7 @@ need_root() {
 deps=(libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool strace
       qemu-utils dpkg-dev xz-utils ninja-build meson pkg-config python3-venv
       libglib2.0-dev libpixman-1-dev liburing-dev libaio-dev flex bison
-      e2fsprogs)
+      libfdt-dev e2fsprogs)
 
 install_deps() {
   mkdir -p "$bed"
@@ -91,7 +94,59 @@ build_qemu() {
   cp "$srcdir/build/qemu-io" "$srcdir/build/qemu-img" "$bin/"
 }
 
+# qemu-system-x86_64 7.2 with symbols, from the same source tree.
+build_qemu_system() {
+  [ -x "$bin/qemu-system-x86_64" ] && return 0
+  local srcdir
+  srcdir=$(find "$bed/src" -maxdepth 1 -type d -name 'qemu-7.2*' | head -1)
+  # Debian's dfsg source drops the EDK2 firmware; meson only needs the files to exist
+  # (they are never built: only the qemu-system-x86_64 target is).
+  for f in aarch64-code arm-code arm-vars i386-code i386-secure-code i386-vars x86_64-code x86_64-secure-code; do
+    [ -e "$srcdir/pc-bios/edk2-$f.fd.bz2" ] || touch "$srcdir/pc-bios/edk2-$f.fd.bz2"
+  done
+  echo "testbed: building qemu-system-x86_64 in $srcdir/build-system (several minutes)" >&2
+  mkdir -p "$srcdir/build-system"
+  (cd "$srcdir/build-system" \
+    && PATH=/usr/bin:$PATH PYTHON=/usr/bin/python3 ../configure --meson=/usr/bin/meson \
+         --target-list=x86_64-softmmu --disable-user --disable-tools --disable-docs \
+         --disable-install-blobs --enable-linux-io-uring --enable-linux-aio --disable-sdl \
+         --disable-gtk --disable-vnc --disable-opengl --disable-spice --audio-drv-list= \
+         --disable-xen --extra-cflags=-g >"$bed/sys-configure.log" 2>&1 \
+    && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-system-x86_64 >"$bed/sys-build.log" 2>&1) || {
+      echo "testbed: qemu-system build failed; see $bed/sys-configure.log and $bed/sys-build.log" >&2; exit 1; }
+  cp "$srcdir/build-system/qemu-system-x86_64" "$bin/"
+}
+
+# The guest: Debian's kernel and virtio/ext4 modules, busybox, firmware, from Debian packages.
+build_guest() {
+  local g="$bed/guest"
+  [ -f "$g/vmlinuz" ] && [ -f "$g/initrd.gz" ] && [ -f "$g/fw/bios-256k.bin" ] \
+    && [ "$g/initrd.gz" -nt "$top/scripts/guest/init.sh" ] && return 0
+  mkdir -p "$g/debs" "$g/fw"
+  local kpkg
+  kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$kpkg" ] || { echo "testbed: cannot find Debian's linux-image package" >&2; exit 1; }
+  (cd "$g/debs" && rm -rf ex && apt-get download -qq "$kpkg" busybox-static seabios qemu-system-data >&2 2>/dev/null \
+    && for d in *.deb; do dpkg-deb -x "$d" ex; done)
+  local kver=${kpkg#linux-image-}
+  local mods="$g/debs/ex/lib/modules/$kver/kernel"
+  cp "$g/debs/ex/boot/vmlinuz-$kver" "$g/vmlinuz"
+  cp "$g/debs/ex/usr/share/seabios/bios-256k.bin" "$g/fw/"
+  cp "$g/debs/ex/usr/share/qemu/linuxboot_dma.bin" "$g/debs/ex/usr/share/qemu/kvmvapic.bin" "$g/fw/"
+  python3 "$top/scripts/guest/mkinitramfs.py" "$g/initrd.gz" "$g/debs/ex/bin/busybox" "$top/scripts/guest/init.sh" \
+    "$mods/drivers/virtio/virtio_ring.ko" "$mods/drivers/virtio/virtio.ko" \
+    "$mods/drivers/virtio/virtio_pci_legacy_dev.ko" "$mods/drivers/virtio/virtio_pci_modern_dev.ko" \
+    "$mods/drivers/virtio/virtio_pci.ko" "$mods/drivers/block/virtio_blk.ko" \
+    "$mods/lib/crc16.ko" "$mods/fs/mbcache.ko" "$mods/fs/jbd2/jbd2.ko" "$mods/crypto/crc32c_generic.ko" \
+    "$mods/fs/ext4/ext4.ko"
+  rm -rf "$g/debs/ex"
+}
+
 install_deps
 [ "${1:-}" = "--deps" ] && exit 0
 build_qemu
+if [ "${1:-}" != "--tools-only" ]; then
+  build_qemu_system
+  build_guest
+fi
 echo "$bin"

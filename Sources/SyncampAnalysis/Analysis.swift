@@ -12,6 +12,11 @@ public struct Analysis: Sendable {
         public var unattributedHostSyncs = 0
         /// Host syncs per cause.
         public var causes: [Cause: Int] = [:]
+        /// Host syncs of the guest requests up to and including the first guest flush (the first
+        /// allocating write + fsync pays for new metadata); nil without a guest flush.
+        public var firstFlushHostSyncs: Int?
+        /// Host syncs per guest flush after the first one.
+        public var steadyStateAmplification: Double?
         /// host syncs / guest flushes; nil without guest flushes.
         public var syncAmplification: Double? {
             guestFlushes > 0 ? Double(hostSyncs) / Double(guestFlushes) : nil

@@ -85,5 +85,15 @@ extension Analysis.Totals {
         for op in ops { for (c, n) in op.causes { causes[c, default: 0] += n } }
         for node in unattributed { node.causes(into: &causes) }
         unattributedHostSyncs = unattributed.reduce(0) { $0 + $1.hostSyncs }
+        // The first guest flush (and the writes before it) apart from the steady state after it.
+        let requests = ops.filter(\.isGuestRequest)
+        if let first = requests.firstIndex(where: { $0.kind == GuestOp.Kind.flush }) {
+            firstFlushHostSyncs = requests[...first].reduce(0) { $0 + $1.hostSyncs }
+            let rest = requests[(first + 1)...]
+            let flushes = rest.filter { $0.kind == GuestOp.Kind.flush }.count
+            if flushes > 0 {
+                steadyStateAmplification = Double(rest.reduce(0) { $0 + $1.hostSyncs }) / Double(flushes)
+            }
+        }
     }
 }

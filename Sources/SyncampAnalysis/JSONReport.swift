@@ -44,7 +44,9 @@ public enum JSONReport {
             missing_probes = m.missingProbes
             totals = Totals(guest_writes: a.totals.guestWrites, guest_flushes: a.totals.guestFlushes,
                             host_fdatasyncs: a.totals.hostSyncs, unattributed_host_syncs: a.totals.unattributedHostSyncs,
-                            sync_amplification: a.totals.syncAmplification)
+                            sync_amplification: a.totals.syncAmplification,
+                            first_guest_flush_host_fdatasyncs: a.totals.firstFlushHostSyncs,
+                            steady_state_sync_amplification: a.totals.steadyStateAmplification)
             causes = JSONReport.causeCounts(a.totals.causes)
             images = a.images.map { Image(path: $0.path, guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
                                           host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
@@ -150,6 +152,8 @@ public enum JSONReport {
         var host_fdatasyncs: Int
         var unattributed_host_syncs: Int
         var sync_amplification: Double?
+        var first_guest_flush_host_fdatasyncs: Int?
+        var steady_state_sync_amplification: Double?
 
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -158,9 +162,14 @@ public enum JSONReport {
             try c.encode(host_fdatasyncs, forKey: .host_fdatasyncs)
             try c.encode(unattributed_host_syncs, forKey: .unattributed_host_syncs)
             try c.encode(sync_amplification, forKey: .sync_amplification)  // null when there is no guest flush
+            try c.encode(first_guest_flush_host_fdatasyncs, forKey: .first_guest_flush_host_fdatasyncs)
+            try c.encode(steady_state_sync_amplification, forKey: .steady_state_sync_amplification)
         }
 
-        enum CodingKeys: CodingKey { case guest_writes, guest_flushes, host_fdatasyncs, unattributed_host_syncs, sync_amplification }
+        enum CodingKeys: CodingKey {
+            case guest_writes, guest_flushes, host_fdatasyncs, unattributed_host_syncs, sync_amplification
+            case first_guest_flush_host_fdatasyncs, steady_state_sync_amplification
+        }
     }
 
     struct Op: Encodable {

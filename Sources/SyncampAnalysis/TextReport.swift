@@ -53,6 +53,10 @@ public enum TextReport {
         } else {
             out += "  sync amplification   n/a (no guest flush)\n"
         }
+        if let first = t.firstFlushHostSyncs {
+            out += "  first guest flush    \(first) host syncs up to and including it"
+                + (t.steadyStateAmplification.map { String(format: "; then %.2f per guest flush", $0) } ?? "") + "\n"
+        }
         if let m = a.model { out += model(m, a) }
         return out
     }

@@ -1,0 +1,150 @@
+import Foundation
+import XCTest
+
+/// A real QEMU 7.2 system emulator running the busybox test guest (scripts/guest/init.sh).
+///
+/// The guest says SYNCAMP-READY on its serial console, waits for a line, runs
+/// its workload, says SYNCAMP-DONE with the fsyncs it issued, waits for another
+/// line and powers off; so a test can attach the collector to a running VM,
+/// let the guest work, detach while the guest still runs, and then let it go.
+final class TestVM: @unchecked Sendable {
+    struct Disk {
+        var path: String
+        var id: String
+        var iothread = false
+    }
+
+    static var qemu: String { Harness.testbedBin.appendingPathComponent("qemu-system-x86_64").path }
+    static var guest: URL { Harness.repo.appendingPathComponent(".testbed/guest") }
+
+    let process = Process()
+    private let input = Pipe()
+    private let outputPipe = Pipe()
+    private let lock = NSLock()
+    private var buffer = ""
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// Skips (or fails under CI) unless the system emulator and the guest are built.
+    static func require() throws {
+        try Harness.requireTracing()
+        let missing = [qemu, guest.appendingPathComponent("vmlinuz").path, guest.appendingPathComponent("initrd.gz").path]
+            .filter { !FileManager.default.fileExists(atPath: $0) }
+        guard !missing.isEmpty else { return }
+        let reason = "the VM testbed is missing \(missing.joined(separator: ", ")) (root/testbed: run scripts/testbed.sh)"
+        if Harness.inCI { XCTFail("CI=true: " + reason) }
+        throw XCTSkip(reason)
+    }
+
+    init(disks: [Disk], workload: String, n: Int) throws {
+        var args = ["-L", Self.guest.appendingPathComponent("fw").path, "-accel", "kvm", "-accel", "tcg",
+                    "-m", "256", "-nographic", "-no-reboot", "-vga", "none", "-nic", "none",
+                    "-kernel", Self.guest.appendingPathComponent("vmlinuz").path,
+                    "-initrd", Self.guest.appendingPathComponent("initrd.gz").path,
+                    "-append", "console=ttyS0 quiet panic=-1 syncamp.workload=\(workload) syncamp.n=\(n) syncamp.disks=\(disks.count)"]
+        if disks.contains(where: \.iothread) { args += ["-object", "iothread,id=io0"] }
+        for d in disks {
+            args += ["-drive", "file=\(d.path),format=qcow2,if=none,id=\(d.id),cache=writeback,aio=threads",
+                     "-device", "virtio-blk-pci,drive=\(d.id)" + (d.iothread ? ",iothread=io0" : "")]
+        }
+        process.executableURL = URL(fileURLWithPath: Self.qemu)
+        process.arguments = args
+        process.standardInput = input
+        process.standardOutput = outputPipe
+        process.standardError = outputPipe
+        outputPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let data = h.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.buffer += String(decoding: data, as: UTF8.self)
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    deinit {
+        if process.isRunning { process.terminate() }
+        outputPipe.fileHandleForReading.readabilityHandler = nil
+    }
+
+    /// Everything the VM printed so far.
+    var output: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return buffer
+    }
+
+    /// Waits for a console line containing `marker` and returns it.
+    func waitFor(_ marker: String, timeout: TimeInterval = 180) throws -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let line = output.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
+            if !process.isRunning { break }
+            usleep(100_000)
+        }
+        throw VMError(message: "no \(marker) from the guest within \(Int(timeout)) s; console:\n\(output.suffix(3000))")
+    }
+
+    /// Types a line on the guest's console.
+    func send(_ line: String) { input.fileHandleForWriting.write(Data((line + "\n").utf8)) }
+
+    /// Lets the guest power off and waits for QEMU to exit.
+    func finish() {
+        send("bye")
+        let deadline = Date().addingTimeInterval(60)
+        while process.isRunning && Date() < deadline { usleep(100_000) }
+        if process.isRunning { process.terminate() }
+    }
+
+    struct VMError: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}
+
+/// A background process whose stderr is collected (collector, strace).
+final class Background: @unchecked Sendable {
+    let process = Process()
+    private let err = Pipe()
+    private let lock = NSLock()
+    private var buffer = ""
+
+    init(_ path: String, _ args: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = args
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        err.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let data = h.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.buffer += String(decoding: data, as: UTF8.self)
+            self.lock.unlock()
+        }
+        try process.run()
+    }
+
+    var stderr: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return buffer
+    }
+
+    func waitFor(_ marker: String, timeout: TimeInterval = 60) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if stderr.contains(marker) { return true }
+            if !process.isRunning { return stderr.contains(marker) }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    /// SIGINT, then waits for the exit; returns the exit status.
+    func interrupt() -> Int32 {
+        if process.isRunning { process.interrupt() }
+        process.waitUntilExit()
+        err.fileHandleForReading.readabilityHandler = nil
+        return process.terminationStatus
+    }
+}

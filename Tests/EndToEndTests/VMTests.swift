@@ -1,0 +1,111 @@
+import Foundation
+import XCTest
+
+/// A real guest: a Linux VM on the testbed's qemu-system-x86_64 doing fsync on virtio-blk qcow2 disks,
+/// traced by pid while it runs, with strace counting the same window independently.
+final class VMTests: XCTestCase {
+    struct Run {
+        var json: [String: Any]
+        var guestFsyncs: Int
+        var strace: Int
+    }
+
+    /// Boots the guest, attaches the collector and strace, lets the guest work, detaches, lets it go.
+    func traceVM(disks: [TestVM.Disk], workload: String, n: Int, dir: URL) throws -> Run {
+        let vm = try TestVM(disks: disks, workload: workload, n: n)
+        defer { vm.finish() }
+        _ = try vm.waitFor("SYNCAMP-READY")
+        let capture = dir.appendingPathComponent("vm.syncamp").path
+        let collector = try Background(Harness.collector, ["-p", String(vm.pid), "-o", capture])
+        XCTAssertTrue(collector.waitFor("fdatasync/fsync traced"), collector.stderr)
+        // strace on every thread that exists now, and (-f) every thread they create.
+        let tids = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(vm.pid)/task")
+        let log = dir.appendingPathComponent("strace.log").path
+        let strace = try Background("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o", log]
+                                    + tids.flatMap { ["-p", $0] })
+        usleep(500_000)  // strace attaches asynchronously
+        vm.send("go")
+        let done = try vm.waitFor("SYNCAMP-DONE", timeout: 300)
+        usleep(300_000)
+        _ = strace.interrupt()
+        XCTAssertEqual(collector.interrupt(), 0, "the collector detaches cleanly on SIGINT: \(collector.stderr)")
+        XCTAssertTrue(vm.process.isRunning, "the guest keeps running after the collector detached")
+        let fsyncs = Int(done.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "") ?? -1
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let straced = text.split(separator: "\n").filter {
+            ($0.contains("fdatasync(") || $0.contains("fsync(")) && !$0.contains("resumed>")
+        }.count
+        return Run(json: try Harness.report(capture), guestFsyncs: fsyncs, strace: straced)
+    }
+
+    /// Workload (a): N x (4 KiB to a new cluster of the raw virtio disk + fsync).
+    func testRawDiskAllocatingWritesWithFsync() throws {
+        try TestVM.require()
+        let dir = try Harness.tempDir(self)
+        let disk = try Harness.makeImage(dir, name: "vm.qcow2")
+        let r = try traceVM(disks: [.init(path: disk, id: "disk0")], workload: "raw-alloc", n: 8, dir: dir)
+        XCTAssertEqual(r.guestFsyncs, 8)
+        XCTAssertEqual(r.json.int("totals.guest_flushes"), r.guestFsyncs, "one virtio flush per guest fsync")
+        XCTAssertGreaterThanOrEqual(r.json.int("totals.guest_writes") ?? 0, 8)
+        XCTAssertEqual(r.json.int("totals.host_fdatasyncs"), r.strace, "host syncs against strace over the same window")
+        XCTAssertEqual(r.json.int("totals.unattributed_host_syncs"), 0)
+        // The first allocating write + fsync pays for a new L2 table; then 2 per fsync (F2 + F1).
+        XCTAssertEqual(r.json.int("totals.first_guest_flush_host_fdatasyncs"), 5)
+        XCTAssertEqual((r.json.dict("totals")["steady_state_sync_amplification"] as? NSNumber)?.doubleValue, 2.0)
+        XCTAssertEqual(r.json["causes"] as? [String: Int], ["l2_table_alloc": 3, "refcount_dependency": 8, "guest_flush": 8])
+        let entries = Set(r.json.array("ops").compactMap { $0["entry"] as? String })
+        XCTAssertTrue(entries.isSuperset(of: ["blk_aio_flush"]), "\(entries)")
+        XCTAssertEqual(r.json.dict("target")["mode"] as? String, "attach")
+    }
+
+    /// Workload (c): overwrite the same 4 KiB + fsync: one host sync per guest fsync after the first.
+    func testRawDiskOverwriteWithFsync() throws {
+        try TestVM.require()
+        let dir = try Harness.tempDir(self)
+        let disk = try Harness.makeImage(dir, name: "vm.qcow2")
+        let r = try traceVM(disks: [.init(path: disk, id: "disk0")], workload: "overwrite", n: 6, dir: dir)
+        XCTAssertEqual(r.json.int("totals.guest_flushes"), 6)
+        XCTAssertEqual(r.json.int("totals.host_fdatasyncs"), r.strace)
+        XCTAssertEqual(r.json.int("totals.unattributed_host_syncs"), 0)
+        XCTAssertEqual((r.json.dict("totals")["steady_state_sync_amplification"] as? NSNumber)?.doubleValue, 1.0)
+    }
+
+    /// Workload (b): new files on ext4 inside the guest: the guest journal adds its own flushes,
+    /// so QEMU sees more flush requests than the guest issued fsyncs.
+    func testExt4InTheGuest() throws {
+        try TestVM.require()
+        let dir = try Harness.tempDir(self)
+        let raw = dir.appendingPathComponent("fs.raw").path
+        XCTAssertEqual(try Harness.run("/sbin/mkfs.ext4", ["-q", "-F", raw, "256M"]).status, 0)
+        let disk = dir.appendingPathComponent("fs.qcow2").path
+        XCTAssertEqual(try Harness.run(Harness.qemuImg, ["convert", "-O", "qcow2", raw, disk]).status, 0)
+        let r = try traceVM(disks: [.init(path: disk, id: "disk0")], workload: "ext4", n: 6, dir: dir)
+        XCTAssertEqual(r.guestFsyncs, 6)
+        XCTAssertGreaterThan(r.json.int("totals.guest_flushes") ?? 0, r.guestFsyncs,
+                             "ext4's journal commit sends flushes of its own")
+        XCTAssertEqual(r.json.int("totals.host_fdatasyncs"), r.strace)
+        XCTAssertEqual(r.json.int("totals.unattributed_host_syncs"), 0)
+    }
+
+    /// Two virtio disks, one on an iothread: each disk's syncs are counted under its own image.
+    func testTwoDisksOneOnAnIothread() throws {
+        try TestVM.require()
+        let dir = try Harness.tempDir(self)
+        let a = try Harness.makeImage(dir, name: "a.qcow2")
+        let b = try Harness.makeImage(dir, name: "b.qcow2")
+        let r = try traceVM(disks: [.init(path: a, id: "disk0"), .init(path: b, id: "disk1", iothread: true)],
+                            workload: "raw-alloc", n: 4, dir: dir)
+        XCTAssertEqual(r.guestFsyncs, 8)
+        XCTAssertEqual(r.json.int("totals.guest_flushes"), 8)
+        XCTAssertEqual(r.json.int("totals.host_fdatasyncs"), r.strace)
+        XCTAssertEqual(r.json.int("totals.unattributed_host_syncs"), 0)
+        let images = Dictionary(uniqueKeysWithValues: r.json.array("images").compactMap { i in
+            (i["path"] as? String).map { ($0, i) }
+        })
+        for path in [a, b] {
+            let image = try XCTUnwrap(images[path], "no totals for \(path): \(images.keys)")
+            XCTAssertEqual(image["guest_flushes"] as? Int, 4, path)
+            XCTAssertEqual(image["host_fdatasyncs"] as? Int, 3 + 4 * 2, path)
+        }
+    }
+}
