@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/busybox sh
 # syncamp test guest: the init of a busybox initramfs. Loads the virtio and ext4
 # modules, says SYNCAMP-READY on the console, waits for a line ("go"), runs the
 # workload named on the kernel command line, says what it did (SYNCAMP-DONE
