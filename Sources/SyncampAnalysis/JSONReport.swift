@@ -178,6 +178,8 @@ public enum JSONReport {
         var entry: String
         var offset: UInt64
         var bytes: UInt64
+        /// The guest's 512-byte sector of a write (as virtio-blk requests count).
+        var sector: UInt64?
         var start_ns: UInt64
         var end_ns: UInt64
         var tid: UInt32
@@ -194,6 +196,7 @@ public enum JSONReport {
             entry = op.entry
             offset = op.offset
             bytes = op.bytes
+            sector = op.kind == .write ? op.offset / 512 : nil
             start_ns = op.startNs
             end_ns = op.endNs
             tid = op.tid
