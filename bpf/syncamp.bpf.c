@@ -46,6 +46,89 @@ struct task_struct {
 	struct thread_struct thread;
 } __attribute__((preserve_access_index));
 
+/* Tracepoint records of the storage stack (fields as in tracefs' format files). */
+struct trace_event_raw_ext4_sync_file_enter {
+	struct trace_entry ent;
+	unsigned int dev;
+	unsigned long ino;
+	unsigned long parent;
+	int datasync;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_ext4_sync_file_exit {
+	struct trace_entry ent;
+	unsigned int dev;
+	unsigned long ino;
+	int ret;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_jbd2_commit {
+	struct trace_entry ent;
+	unsigned int dev;
+	char sync_commit;
+	unsigned int transaction;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_jbd2_end_commit {
+	struct trace_entry ent;
+	unsigned int dev;
+	char sync_commit;
+	unsigned int transaction;
+	unsigned int head;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_jbd2_run_stats {
+	struct trace_entry ent;
+	unsigned int dev;
+	unsigned int tid;
+	unsigned long wait;
+	unsigned long request_delay;
+	unsigned long running;
+	unsigned long locked;
+	unsigned long flushing;
+	unsigned long logging;
+	unsigned int handle_count;
+	unsigned int blocks;
+	unsigned int blocks_logged;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_block_rq {
+	struct trace_entry ent;
+	unsigned int dev;
+	unsigned long long sector;
+	unsigned int nr_sector;
+	unsigned int bytes;
+	unsigned short ioprio;
+	char rwbs[10];
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_block_rq_completion {
+	struct trace_entry ent;
+	unsigned int dev;
+	unsigned long long sector;
+	unsigned int nr_sector;
+	int error;
+	unsigned short ioprio;
+	char rwbs[10];
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_io_uring_submit_req {
+	struct trace_entry ent;
+	void *ctx;
+	void *req;
+	unsigned long long user_data;
+	unsigned char opcode;
+	unsigned long long flags;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_io_uring_complete {
+	struct trace_entry ent;
+	void *ctx;
+	void *req;
+	unsigned long long user_data;
+	int res;
+} __attribute__((preserve_access_index));
+
 /* Set by the collector before load. */
 const volatile __u32 target_tgid = 0;
 const volatile __u32 co_mode = SYNCAMP_CO_NONE;
@@ -56,6 +139,22 @@ const volatile long long co_caller_offset = 16;
 const volatile long long co_entry_arg_offset = 8;
 /* Offset of `opaque` in BlockAIOCB (include/block/aio.h: aiocb_info, bs, cb, opaque). */
 const volatile long long aiocb_opaque_offset = 24;
+
+/* Devices whose journal commits and flush/FUA requests are recorded (the images' file systems). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SYNCAMP_MAX_DEVICES);
+	__type(key, __u32);
+	__type(value, __u8);
+} watched_devs SEC(".maps");
+
+/* io_uring fsync requests of the target still in flight, to record their completion only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} uring_fsyncs SEC(".maps");
 
 /* The running coroutine per thread, in SYNCAMP_CO_SWITCH mode. */
 struct {
@@ -86,11 +185,20 @@ struct {
 	__type(value, struct syncamp_probe_spec);
 } probe_specs SEC(".maps");
 
+static __always_inline struct syncamp_event *reserve_any(__u16 kind, __u16 probe_id);
+
 static __always_inline struct syncamp_event *reserve(__u16 kind, __u16 probe_id)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if ((__u32)(id >> 32) != target_tgid)
 		return NULL;
+	return reserve_any(kind, probe_id);
+}
+
+/* Reserves an event whatever thread runs (journal threads, block completions). */
+static __always_inline struct syncamp_event *reserve_any(__u16 kind, __u16 probe_id)
+{
+	__u64 id = bpf_get_current_pid_tgid();
 	struct syncamp_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__u32 zero = 0;
@@ -275,6 +383,171 @@ SEC("tracepoint/syscalls/sys_exit_fsync")
 int syncamp_tp_exit_fsync(struct trace_event_raw_sys_exit *ctx)
 {
 	return sys_exit(SYNCAMP_SYS_FSYNC, BPF_CORE_READ(ctx, ret));
+}
+
+/* Below QEMU: the file system, its journal and the device. */
+
+SEC("tracepoint/ext4/ext4_sync_file_enter")
+int syncamp_fs_sync_enter(struct trace_event_raw_ext4_sync_file_enter *ctx)
+{
+	struct syncamp_event *e = reserve(SYNCAMP_EV_FS_SYNC_ENTER, 0);
+	if (!e)
+		return 0;
+	e->args[0] = BPF_CORE_READ(ctx, dev);
+	e->args[1] = BPF_CORE_READ(ctx, ino);
+	e->args[2] = BPF_CORE_READ(ctx, datasync);
+	e->coroutine = running_coroutine(e->tid);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/ext4/ext4_sync_file_exit")
+int syncamp_fs_sync_exit(struct trace_event_raw_ext4_sync_file_exit *ctx)
+{
+	struct syncamp_event *e = reserve(SYNCAMP_EV_FS_SYNC_EXIT, 0);
+	if (!e)
+		return 0;
+	e->args[0] = BPF_CORE_READ(ctx, dev);
+	e->args[1] = BPF_CORE_READ(ctx, ino);
+	e->args[2] = (__u64)(long)BPF_CORE_READ(ctx, ret);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+static __always_inline int watched(__u32 dev)
+{
+	return bpf_map_lookup_elem(&watched_devs, &dev) != NULL;
+}
+
+static __always_inline int journal(__u16 kind, unsigned int dev, unsigned int tid, char sync)
+{
+	if (!watched(dev))
+		return 0;
+	struct syncamp_event *e = reserve_any(kind, 0);
+	if (!e)
+		return 0;
+	e->args[0] = dev;
+	e->args[1] = tid;
+	e->args[2] = sync;
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/jbd2/jbd2_start_commit")
+int syncamp_journal_start(struct trace_event_raw_jbd2_commit *ctx)
+{
+	return journal(SYNCAMP_EV_JOURNAL_START, BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, transaction),
+		       BPF_CORE_READ(ctx, sync_commit));
+}
+
+SEC("tracepoint/jbd2/jbd2_commit_flushing")
+int syncamp_journal_flushing(struct trace_event_raw_jbd2_commit *ctx)
+{
+	return journal(SYNCAMP_EV_JOURNAL_FLUSHING, BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, transaction),
+		       BPF_CORE_READ(ctx, sync_commit));
+}
+
+SEC("tracepoint/jbd2/jbd2_end_commit")
+int syncamp_journal_end(struct trace_event_raw_jbd2_end_commit *ctx)
+{
+	return journal(SYNCAMP_EV_JOURNAL_END, BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, transaction),
+		       BPF_CORE_READ(ctx, sync_commit));
+}
+
+SEC("tracepoint/jbd2/jbd2_run_stats")
+int syncamp_journal_stats(struct trace_event_raw_jbd2_run_stats *ctx)
+{
+	unsigned int dev = BPF_CORE_READ(ctx, dev);
+	if (!watched(dev))
+		return 0;
+	struct syncamp_event *e = reserve_any(SYNCAMP_EV_JOURNAL_STATS, 0);
+	if (!e)
+		return 0;
+	e->args[0] = dev;
+	e->args[1] = BPF_CORE_READ(ctx, tid);
+	e->args[2] = BPF_CORE_READ(ctx, blocks);
+	e->args[3] = BPF_CORE_READ(ctx, blocks_logged);
+	e->args[4] = BPF_CORE_READ(ctx, handle_count);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* rwbs: a leading 'F' is a flush request, an 'F' after the operation letter is FUA. */
+static __always_inline int device(__u16 kind, unsigned int dev, __u64 sector, unsigned int nr, __u64 extra, const char *rwbs_src)
+{
+	if (!watched(dev))
+		return 0;
+	char rwbs[8] = {};
+	bpf_probe_read_kernel(rwbs, sizeof(rwbs), rwbs_src);
+	int flagged = 0;
+	for (int i = 0; i < 8; i++)
+		if (rwbs[i] == 'F')
+			flagged = 1;
+	if (!flagged)
+		return 0;
+	struct syncamp_event *e = reserve_any(kind, 0);
+	if (!e)
+		return 0;
+	e->args[0] = dev;
+	e->args[1] = sector;
+	e->args[2] = nr;
+	e->args[3] = extra;
+	__builtin_memcpy(&e->args[4], rwbs, 8);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/block/block_rq_issue")
+int syncamp_device_issue(struct trace_event_raw_block_rq *ctx)
+{
+	return device(SYNCAMP_EV_DEVICE_ISSUE, BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, sector),
+		      BPF_CORE_READ(ctx, nr_sector), BPF_CORE_READ(ctx, bytes), ctx->rwbs);
+}
+
+SEC("tracepoint/block/block_rq_complete")
+int syncamp_device_complete(struct trace_event_raw_block_rq_completion *ctx)
+{
+	return device(SYNCAMP_EV_DEVICE_COMPLETE, BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, sector),
+		      BPF_CORE_READ(ctx, nr_sector), (__u64)(long)BPF_CORE_READ(ctx, error), ctx->rwbs);
+}
+
+SEC("tracepoint/io_uring/io_uring_submit_req")
+int syncamp_uring_submit(struct trace_event_raw_io_uring_submit_req *ctx)
+{
+	if (BPF_CORE_READ(ctx, opcode) != SYNCAMP_IORING_OP_FSYNC)
+		return 0;
+	struct syncamp_event *e = reserve(SYNCAMP_EV_URING_SUBMIT, 0);
+	if (!e)
+		return 0;
+	__u64 req = (__u64)BPF_CORE_READ(ctx, req);
+	__u8 one = 1;
+	bpf_map_update_elem(&uring_fsyncs, &req, &one, BPF_ANY);
+	e->args[0] = (__u64)BPF_CORE_READ(ctx, ctx);
+	e->args[1] = req;
+	e->args[2] = BPF_CORE_READ(ctx, user_data);
+	e->args[3] = BPF_CORE_READ(ctx, opcode);
+	e->args[4] = BPF_CORE_READ(ctx, flags);
+	e->coroutine = running_coroutine(e->tid);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+SEC("tracepoint/io_uring/io_uring_complete")
+int syncamp_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	__u64 req = (__u64)BPF_CORE_READ(ctx, req);
+	if (!bpf_map_lookup_elem(&uring_fsyncs, &req))
+		return 0;
+	bpf_map_delete_elem(&uring_fsyncs, &req);
+	struct syncamp_event *e = reserve_any(SYNCAMP_EV_URING_COMPLETE, 0);
+	if (!e)
+		return 0;
+	e->args[0] = (__u64)BPF_CORE_READ(ctx, ctx);
+	e->args[1] = req;
+	e->args[2] = BPF_CORE_READ(ctx, user_data);
+	e->args[3] = (__u64)(long)BPF_CORE_READ(ctx, res);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
 }
 
 char LICENSE[] SEC("license") = "GPL";

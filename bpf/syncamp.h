@@ -19,7 +19,21 @@ enum syncamp_event_kind {
 	SYNCAMP_EV_UPROBE = 1,        /* entry of a QEMU function; probe_id = manifest probe index */
 	SYNCAMP_EV_SYSCALL_ENTER = 2, /* fdatasync/fsync entered; probe_id = enum syncamp_syscall; args[0] = fd */
 	SYNCAMP_EV_SYSCALL_EXIT = 3,  /* fdatasync/fsync returned; probe_id = enum syncamp_syscall; args[0] = return value */
+	/* Below QEMU. args[] as listed; dev is the kernel's dev_t (major << 20 | minor). */
+	SYNCAMP_EV_FS_SYNC_ENTER = 4,   /* ext4_sync_file_enter (target's threads): dev, ino, datasync */
+	SYNCAMP_EV_FS_SYNC_EXIT = 5,    /* ext4_sync_file_exit: dev, ino, ret */
+	SYNCAMP_EV_JOURNAL_START = 6,   /* jbd2_start_commit (watched devices): dev, transaction, sync_commit */
+	SYNCAMP_EV_JOURNAL_FLUSHING = 7,/* jbd2_commit_flushing: dev, transaction */
+	SYNCAMP_EV_JOURNAL_END = 8,     /* jbd2_end_commit: dev, transaction */
+	SYNCAMP_EV_JOURNAL_STATS = 9,   /* jbd2_run_stats: dev, tid, blocks, blocks_logged, handle_count */
+	SYNCAMP_EV_DEVICE_ISSUE = 10,   /* block_rq_issue of a flush or FUA request (watched devices): dev, sector, nr_sector, bytes, rwbs (8 chars) */
+	SYNCAMP_EV_DEVICE_COMPLETE = 11,/* block_rq_complete of the same: dev, sector, nr_sector, error, rwbs */
+	SYNCAMP_EV_URING_SUBMIT = 12,   /* io_uring_submit_req of IORING_OP_FSYNC (target): ctx, req, user_data, opcode, flags */
+	SYNCAMP_EV_URING_COMPLETE = 13, /* io_uring_complete of a submitted fsync: ctx, req, user_data, res */
 };
+
+#define SYNCAMP_MAX_DEVICES 16
+#define SYNCAMP_IORING_OP_FSYNC 3
 
 /* Which sync system call. */
 enum syncamp_syscall {

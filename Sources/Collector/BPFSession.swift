@@ -118,6 +118,25 @@ final class BPFSession {
         }
     }
 
+    /// Attaches the storage-stack tracepoints that this kernel has; returns (attached, missing) program names.
+    func attachStorageProbes(devices: [UInt32]) -> (attached: [String], missing: [String]) {
+        let fd = bpf_object__find_map_fd_by_name(object, "watched_devs")
+        for var dev in devices {
+            var one: UInt8 = 1
+            bpf_map_update_elem(fd, &dev, &one, 0)
+        }
+        let names = ["syncamp_fs_sync_enter", "syncamp_fs_sync_exit", "syncamp_journal_start", "syncamp_journal_flushing",
+                     "syncamp_journal_end", "syncamp_journal_stats", "syncamp_device_issue", "syncamp_device_complete",
+                     "syncamp_uring_submit", "syncamp_uring_complete"]
+        var attached: [String] = [], missing: [String] = []
+        cbpf_set_quiet(1)
+        defer { cbpf_set_quiet(0) }
+        for name in names {
+            if (try? attachAll([name])) != nil { attached.append(name) } else { missing.append(name) }
+        }
+        return (attached, missing)
+    }
+
     private func attachAll(_ names: [String]) throws {
         var made: [OpaquePointer] = []
         for name in names {

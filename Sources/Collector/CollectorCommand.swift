@@ -126,11 +126,16 @@ struct CollectorCommand: ParsableCommand {
         }
         try bpf.attachKernelProbes(mode: BPFSession.KernelProbeMode(rawValue: kernelProbe)!)
 
-        var manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
-        manifest.coroutineSource = coroutines.manifestDescription
-        let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
         // The images as they are before the target touches them (spawn) or when tracing starts (attach).
         let images = target.mode == "spawn" ? ImageDiscovery.fromCommand(target.command) : ImageDiscovery.fromProcess(target.pid)
+        let devices = ImageDiscovery.devices(of: images, pid: target.mode == "spawn" ? nil : target.pid)
+        let storage = bpf.attachStorageProbes(devices: devices.map(\.dev))
+        var manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
+        manifest.coroutineSource = coroutines.manifestDescription
+        manifest.devices = devices
+        manifest.storageProbes = storage.attached
+        manifest.missingStorageProbes = storage.missing
+        let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
         for image in images { try writer.appendImage(image) }
         let fallbacks = plan.planned.filter(\.isFallback).map(\.symbol.name)
         note("tracing pid \(target.pid) (\(target.binaryPath), build-id \(elf.buildID ?? "none")): "
@@ -138,6 +143,10 @@ struct CollectorCommand: ParsableCommand {
              + (fallbacks.isEmpty ? "" : ", exported fallbacks \(fallbacks.joined(separator: ", "))")
              + (plan.missing.isEmpty ? "" : ", missing \(plan.missing.map(\.role).joined(separator: ", "))"))
         if !images.isEmpty { note("image state recorded for \(images.map(\.path).joined(separator: ", "))") }
+        if !devices.isEmpty {
+            note("journal commits and device flushes recorded on " + devices.map { "\($0.major):\($0.minor)" }.joined(separator: ", ")
+                 + (storage.missing.isEmpty ? "" : " (not attached: \(storage.missing.joined(separator: ", ")))"))
+        }
         note("fdatasync/fsync traced with \(bpf.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints (kprobes unavailable or not requested)")")
 
         StopSignal.install()

@@ -1,5 +1,9 @@
 import Foundation
+import SyncampCapture
 import SyncampQcow2
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Finds the qcow2 images a target uses and reads their state, read-only, before tracing starts.
 ///
@@ -28,6 +32,21 @@ enum ImageDiscovery {
             let absolute = p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p
             return try? Qcow2Reader.read(path: p, name: URL(fileURLWithPath: absolute).resolvingSymlinksInPath().path)
         }
+    }
+
+    /// The block devices holding the images (st_dev), in the kernel's dev_t encoding.
+    static func devices(of images: [ImageState], pid: Int32?) -> [Manifest.Device] {
+        var byDev: [UInt32: Manifest.Device] = [:]
+        for image in images {
+            var st = stat()
+            let path = pid.map { "/proc/\($0)/root" + image.path } ?? image.path
+            guard stat(path, &st) == 0 else { continue }
+            let major = UInt32(truncatingIfNeeded: (st.st_dev >> 8) & 0xfff | ((st.st_dev >> 32) & ~0xfff))
+            let minor = UInt32(truncatingIfNeeded: (st.st_dev & 0xff) | ((st.st_dev >> 12) & ~0xff))
+            let dev = major << 20 | minor
+            byDev[dev, default: Manifest.Device(dev: dev, major: major, minor: minor, images: [])].images.append(image.path)
+        }
+        return byDev.values.sorted { $0.dev < $1.dev }
     }
 
     /// Images a running process has open.

@@ -17,6 +17,14 @@ public struct Analysis: Sendable {
         public var firstFlushHostSyncs: Int?
         /// Host syncs per guest flush after the first one.
         public var steadyStateAmplification: Double?
+        /// Below QEMU, under the target's host syncs: jbd2 commits, device flush requests, FUA writes.
+        public var journalCommits = 0
+        public var deviceFlushes = 0
+        public var deviceFUAWrites = 0
+        /// The same on the watched devices with no sync of the target in progress (other writers).
+        public var unlinkedJournalCommits = 0
+        public var unlinkedDeviceFlushes = 0
+        public var unlinkedDeviceFUAWrites = 0
         /// host syncs / guest flushes; nil without guest flushes.
         public var syncAmplification: Double? {
             guestFlushes > 0 ? Double(hostSyncs) / Double(guestFlushes) : nil
@@ -97,10 +105,18 @@ public struct Analysis: Sendable {
         info.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
         let hits = builder.uprobeHits
         let hostSyncs = builder.hostSyncs
+        let linker = builder.storage
         var (ops, unattributed) = builder.finish()
         let images = ImageTotals.assign(&ops, unattributed: unattributed.map(\.0), notes: info.notes)
         var totals = Totals(ops: ops, unattributed: unattributed.map(\.0))
         totals.hostSyncs = hostSyncs
+        let all = ops.flatMap(\.children) + unattributed.map(\.0)
+        totals.journalCommits = all.reduce(0) { $0 + $1.count("journal_commit") }
+        totals.deviceFlushes = all.reduce(0) { $0 + $1.count("device_flush") }
+        totals.deviceFUAWrites = all.reduce(0) { $0 + $1.count("device_fua_write") }
+        totals.unlinkedJournalCommits = linker.unlinkedCommits
+        totals.unlinkedDeviceFlushes = linker.unlinkedDeviceFlushes
+        totals.unlinkedDeviceFUAWrites = linker.unlinkedFUAWrites
         var known = info.images
         for extra in extraImages {
             known.removeAll { $0.path == extra.path }

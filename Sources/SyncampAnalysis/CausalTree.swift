@@ -42,6 +42,11 @@ public struct CausalNode: Sendable, Equatable {
         for c in children { c.causes(into: &counts) }
     }
 
+    /// Nodes of a kind in this subtree (journal commits, device flushes, ...).
+    public func count(_ kind: String) -> Int {
+        (self.kind == kind ? 1 : 0) + children.reduce(0) { $0 + $1.count(kind) }
+    }
+
     /// The file descriptors of the host syncs in this subtree.
     public func syncFDs(into fds: inout [String: Int]) {
         if kind == CausalNode.hostSyncKind, let fd = details["fd"] { fds[fd, default: 0] += 1 }
@@ -81,6 +86,9 @@ public struct GuestOp: Sendable, Equatable {
     public var image: String?
 
     public var hostSyncs: Int { children.reduce(0) { $0 + $1.hostSyncs } }
+
+    /// Nodes of a kind under this op.
+    public func count(_ kind: String) -> Int { children.reduce(0) { $0 + $1.count(kind) } }
 
     /// Host syncs under this op, per cause.
     public var causes: [Cause: Int] {

@@ -46,7 +46,12 @@ public enum JSONReport {
                             host_fdatasyncs: a.totals.hostSyncs, unattributed_host_syncs: a.totals.unattributedHostSyncs,
                             sync_amplification: a.totals.syncAmplification,
                             first_guest_flush_host_fdatasyncs: a.totals.firstFlushHostSyncs,
-                            steady_state_sync_amplification: a.totals.steadyStateAmplification)
+                            steady_state_sync_amplification: a.totals.steadyStateAmplification,
+                            journal_commits: a.totals.journalCommits, device_flushes: a.totals.deviceFlushes,
+                            device_fua_writes: a.totals.deviceFUAWrites,
+                            unlinked_journal_commits: a.totals.unlinkedJournalCommits,
+                            unlinked_device_flushes: a.totals.unlinkedDeviceFlushes,
+                            unlinked_device_fua_writes: a.totals.unlinkedDeviceFUAWrites)
             causes = JSONReport.causeCounts(a.totals.causes)
             images = a.images.map { Image(path: $0.path, guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
                                           host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
@@ -154,6 +159,12 @@ public enum JSONReport {
         var sync_amplification: Double?
         var first_guest_flush_host_fdatasyncs: Int?
         var steady_state_sync_amplification: Double?
+        var journal_commits: Int
+        var device_flushes: Int
+        var device_fua_writes: Int
+        var unlinked_journal_commits: Int
+        var unlinked_device_flushes: Int
+        var unlinked_device_fua_writes: Int
 
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -164,11 +175,19 @@ public enum JSONReport {
             try c.encode(sync_amplification, forKey: .sync_amplification)  // null when there is no guest flush
             try c.encode(first_guest_flush_host_fdatasyncs, forKey: .first_guest_flush_host_fdatasyncs)
             try c.encode(steady_state_sync_amplification, forKey: .steady_state_sync_amplification)
+            try c.encode(journal_commits, forKey: .journal_commits)
+            try c.encode(device_flushes, forKey: .device_flushes)
+            try c.encode(device_fua_writes, forKey: .device_fua_writes)
+            try c.encode(unlinked_journal_commits, forKey: .unlinked_journal_commits)
+            try c.encode(unlinked_device_flushes, forKey: .unlinked_device_flushes)
+            try c.encode(unlinked_device_fua_writes, forKey: .unlinked_device_fua_writes)
         }
 
         enum CodingKeys: CodingKey {
             case guest_writes, guest_flushes, host_fdatasyncs, unattributed_host_syncs, sync_amplification
             case first_guest_flush_host_fdatasyncs, steady_state_sync_amplification
+            case journal_commits, device_flushes, device_fua_writes
+            case unlinked_journal_commits, unlinked_device_flushes, unlinked_device_fua_writes
         }
     }
 

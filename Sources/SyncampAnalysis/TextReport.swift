@@ -53,6 +53,19 @@ public enum TextReport {
         } else {
             out += "  sync amplification   n/a (no guest flush)\n"
         }
+        if t.journalCommits + t.deviceFlushes + t.deviceFUAWrites > 0 || a.manifest.devices?.isEmpty == false {
+            out += "  below QEMU           \(t.journalCommits) journal commits, \(t.deviceFlushes) device flushes, \(t.deviceFUAWrites) FUA writes"
+            if t.guestFlushes > 0 {
+                let g = Double(t.guestFlushes)
+                out += String(format: " (per guest flush: %.2f host syncs -> %.2f commits -> %.2f device flushes)",
+                              Double(t.hostSyncs) / g, Double(t.journalCommits) / g, Double(t.deviceFlushes) / g)
+            }
+            out += "\n"
+            if t.unlinkedJournalCommits + t.unlinkedDeviceFlushes + t.unlinkedDeviceFUAWrites > 0 {
+                out += "  not the target's     \(t.unlinkedJournalCommits) journal commits, \(t.unlinkedDeviceFlushes) device flushes, "
+                    + "\(t.unlinkedDeviceFUAWrites) FUA writes on the same devices with no sync of the target in progress\n"
+            }
+        }
         if let first = t.firstFlushHostSyncs {
             out += "  first guest flush    \(first) host syncs up to and including it"
                 + (t.steadyStateAmplification.map { String(format: "; then %.2f per guest flush", $0) } ?? "") + "\n"
@@ -136,6 +149,10 @@ public enum TextReport {
     }
 
     private static func line(_ n: CausalNode) -> String {
+        if ["fs_sync", "journal_commit", "device_flush", "device_fua_write"].contains(n.kind) {
+            let details = n.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            return "\(n.kind) \(details)" + (n.latencyNs.map { " \(ms($0))" } ?? "") + " tid \(n.tid)"
+        }
         if n.kind == CausalNode.hostSyncKind {
             let lat = n.latencyNs.map { " \(ms($0))" } ?? " (no exit captured)"
             let ret = n.returnValue.map { $0 == 0 ? "" : " = \($0)" } ?? ""

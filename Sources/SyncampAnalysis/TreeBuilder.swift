@@ -67,6 +67,8 @@ struct TreeBuilder {
     private var job: [UInt32: (node: Node, op: Op)] = [:]
     private var openSyscall: [UInt32: (node: Node, op: Op?, start: UInt64)] = [:]
     private let hasEntryFlushProbe: Bool
+    private var pendingUring: [(req: UInt64, node: Node, op: Op?, start: UInt64)] = []
+    let storage = StorageLinker()
 
     static let qemuAIOFlush: UInt64 = 8
     /// `format_name` of the file protocol node, as the 8 little-endian bytes the probe reads.
@@ -84,7 +86,39 @@ struct TreeBuilder {
         case .uprobe: uprobe(e)
         case .syscallEnter: syscallEnter(e)
         case .syscallExit: syscallExit(e)
+        case .uringSubmit: uringSubmit(e)
+        case .uringComplete: uringComplete(e)
+        case .fsSyncEnter, .fsSyncExit, .journalStart, .journalFlushing, .journalEnd, .journalStats,
+             .deviceIssue, .deviceComplete:
+            storage.add(e, rel(e.timestamp), openSync: { tid in self.openSyscall[tid]?.node }, pendingUring: { self.pendingUring.first?.node })
         case nil: break
+        }
+    }
+
+    /// An io_uring fsync (aio=io_uring): a host sync with no fdatasync system call.
+    private mutating func uringSubmit(_ e: Event) {
+        hostSyncs += 1
+        let t = rel(e.timestamp)
+        let node = Node(CausalNode(kind: CausalNode.hostSyncKind, timeNs: t, tid: e.tid, symbol: "io_uring_fsync",
+                                   details: ["syscall": "io_uring_fsync", "req": hex(e.args[1])]))
+        if let op = resolver.owner(of: e) {
+            node.slot = op.causes.submit()
+            op.add(node, at: t)
+            pendingUring.append((e.args[1], node, op, e.timestamp))
+        } else {
+            pendingUring.append((e.args[1], node, nil, e.timestamp))
+        }
+    }
+
+    private mutating func uringComplete(_ e: Event) {
+        guard let i = pendingUring.firstIndex(where: { $0.req == e.args[1] }) else { return }
+        let p = pendingUring.remove(at: i)
+        p.node.value.latencyNs = e.timestamp >= p.start ? e.timestamp - p.start : 0
+        p.node.value.returnValue = Int64(Int32(truncatingIfNeeded: e.args[3]))
+        if let op = p.op {
+            op.touch(rel(e.timestamp))
+        } else {
+            unattributed.append((unplaced(p.node), "io_uring fsync request \(hex(e.args[1])) submitted outside any QEMU request"))
         }
     }
 
@@ -357,6 +391,10 @@ struct TreeBuilder {
             unattributed.append((unplaced(open.node), "sync on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
         }
         openSyscall.removeAll()
+        for p in pendingUring where p.op == nil {
+            unattributed.append((unplaced(p.node), "io_uring fsync request \(hex(p.req)) submitted outside any QEMU request (no completion captured)"))
+        }
+        pendingUring.removeAll()
         for op in ops { op.causes.endFullFlush() }
         let frozen = ops.map { op -> GuestOp in
             var v = op.value

@@ -7,6 +7,16 @@ public struct Event: Sendable, Equatable {
         case uprobe = 1
         case syscallEnter = 2
         case syscallExit = 3
+        case fsSyncEnter = 4
+        case fsSyncExit = 5
+        case journalStart = 6
+        case journalFlushing = 7
+        case journalEnd = 8
+        case journalStats = 9
+        case deviceIssue = 10
+        case deviceComplete = 11
+        case uringSubmit = 12
+        case uringComplete = 13
     }
 
     /// Monotonic time in nanoseconds (`bpf_ktime_get_ns`).

@@ -28,6 +28,28 @@ public struct Manifest: Codable, Sendable, Equatable {
     public var ringBufferBytes: Int
     /// How events' `coroutine` was found: "tls co_tls_current at fs-8", "uprobe qemu_coroutine_switch" or "none".
     public var coroutineSource: String?
+    /// Devices whose journal commits and flush/FUA requests were recorded (the images' file systems).
+    public var devices: [Device]?
+    /// Storage-stack tracepoints attached (ext4, jbd2, block, io_uring), and those that could not be.
+    public var storageProbes: [String]?
+    public var missingStorageProbes: [String]?
+
+    /// A block device, as the kernel's tracepoints name it.
+    public struct Device: Codable, Sendable, Equatable {
+        /// The kernel's dev_t: major << 20 | minor.
+        public var dev: UInt32
+        public var major: UInt32
+        public var minor: UInt32
+        /// The image files on it.
+        public var images: [String]
+
+        public init(dev: UInt32, major: UInt32, minor: UInt32, images: [String]) {
+            self.dev = dev
+            self.major = major
+            self.minor = minor
+            self.images = images
+        }
+    }
 
     /// The traced process.
     public struct Target: Codable, Sendable, Equatable {
