@@ -35,24 +35,32 @@ final class StorageStackTests: XCTestCase {
         return Int(fields[15]) ?? -1
     }
 
+    /// Transactions the journal committed so far (/proc/fs/jbd2/loopN-8/info: "N transactions (M requested), ...").
+    func journalTransactions() throws -> Int {
+        let name = URL(fileURLWithPath: loop).lastPathComponent
+        let info = try String(contentsOfFile: "/proc/fs/jbd2/\(name)-8/info", encoding: .utf8)
+        return Int(info.split(separator: " ").first ?? "") ?? -1
+    }
+
     let commands = (0..<20).flatMap { ["write \($0 * 64)k 4k", "flush"] }
 
-    func trace(aio: String, cache: String) throws -> (json: [String: Any], deviceDelta: Int) {
+    func trace(aio: String, cache: String) throws -> (json: [String: Any], deviceDelta: Int, commitDelta: Int) {
         let image = mount + "/img-\(aio).qcow2"
         XCTAssertEqual(try Harness.run(Harness.qemuImg, ["create", "-q", "-f", "qcow2", image, "1G"]).status, 0)
         XCTAssertEqual(try Harness.run("/bin/sync", []).status, 0)
         let before = try deviceFlushes()
+        let commitsBefore = try journalTransactions()
         let capture = mount + "/../run-\(aio).syncamp"
         let c = try Harness.run(Harness.collector, ["-o", capture, "--", Harness.qemuIO, "-f", "qcow2", "-t", cache, "-i", aio]
                                 + commands.flatMap { ["-c", $0] } + [image])
         XCTAssertEqual(c.status, 0, c.stderr)
         let after = try deviceFlushes()
-        return (try Harness.report(capture), after - before)
+        return (try Harness.report(capture), after - before, try journalTransactions() - commitsBefore)
     }
 
     /// aio=threads: 3 + 20 x 2 fdatasyncs; the allocating (F2) one commits the journal, the final one does not.
     func testThreadsJournalAndDeviceFlushes() throws {
-        let (json, delta) = try trace(aio: "threads", cache: "writeback")
+        let (json, delta, commitDelta) = try trace(aio: "threads", cache: "writeback")
         XCTAssertEqual(json.int("totals.host_fdatasyncs"), 43)
         XCTAssertEqual(json.int("totals.unattributed_host_syncs"), 0)
         let linked = try XCTUnwrap(json.int("totals.device_flushes"))
@@ -60,6 +68,8 @@ final class StorageStackTests: XCTestCase {
         XCTAssertEqual(linked + unlinked, delta, "device flushes against the device's own count")
         XCTAssertGreaterThanOrEqual(linked, 43, "every fdatasync flushes the device at least once")
         let commits = try XCTUnwrap(json.int("totals.journal_commits"))
+        XCTAssertEqual(commits + (json.int("totals.unlinked_journal_commits") ?? 0), commitDelta,
+                       "journal commits against the journal's own transaction count")
         XCTAssertGreaterThanOrEqual(commits, 20, "each allocating flush grew the file: a journal commit")
         XCTAssertLessThan(commits, 43, "overwrite-only fdatasyncs need no commit")
         // Each commit sits under a host sync's file-system sync, on the loop device.
