@@ -50,6 +50,9 @@ let package = Package(
             ]
         ),
 
+        // Mutation fuzzer for the capture reader and the analyzer pipeline (scripts/fuzz.sh).
+        .executableTarget(name: "SyncampFuzz", dependencies: ["SyncampCapture", "SyncampAnalysis"]),
+
         .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
         .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
         .testTarget(name: "SyncampQcow2Tests", dependencies: ["SyncampQcow2"]),

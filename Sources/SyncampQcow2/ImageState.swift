@@ -44,6 +44,14 @@ public struct ImageState: Codable, Sendable, Equatable {
         }
     }
 
+    /// Whether the fields are within what qcow2 allows (a state read from a damaged capture may not be).
+    public var isPlausible: Bool {
+        (9...21).contains(clusterBits) && (0...6).contains(refcountOrder) && size <= 1 << 60
+            && hostClusters <= 1 << 50 && l1Size >= 0 && refcountTableEntries >= 0
+            && allocatedClusters.allSatisfy { $0.start <= $0.end && $0.end <= 1 << 52 }
+            && (allocatedSubclusters ?? []).allSatisfy { $0.start <= $0.end && $0.end <= 1 << 57 }
+    }
+
     public var clusterSize: UInt64 { 1 << UInt64(clusterBits) }
     /// Guest bytes one L2 table maps: cluster_size^2 / 8 (/ 16 with extended L2).
     public var bytesPerL2Table: UInt64 { clusterSize * (clusterSize / (extendedL2 ? 16 : 8)) }

@@ -32,6 +32,7 @@ public struct ModelComparison: Sendable {
     /// Replays the ops through one model per image.
     public static func run(ops: [GuestOp], images: [ImageState], options: ModelOptions) -> ModelComparison {
         var models: [String: Qcow2Model] = [:]
+        let images = images.filter(\.isPlausible)
         for image in images { models[image.path] = Qcow2Model(image: image, options: options) }
         let only = images.count == 1 ? images[0].path : nil
         var result = ModelComparison(options: options, images: images, predictions: [:], predictedHostSyncs: 0,
@@ -56,7 +57,8 @@ public struct ModelComparison: Sendable {
             case .write:
                 causes = model.write(offset: op.offset, bytes: op.bytes)
                 let perTable = model.image.bytesPerL2Table
-                timing = op.bytes > 0 && op.offset / perTable != (op.offset + op.bytes - 1) / perTable
+                let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
+                timing = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
             case .flush:
                 causes = model.flush()
             case .imageClose:

@@ -59,6 +59,7 @@ public struct ModelOptions: Sendable, Equatable {
     /// The image state with the what-if options applied.
     public func apply(to image: ImageState) -> ImageState {
         var s = image
+        guard image.isPlausible else { return s }
         if let bits = clusterBits, bits != image.clusterBits {
             s = ImageState.fresh(path: image.path, size: image.size, clusterBits: bits, refcountOrder: image.refcountOrder,
                                  extendedL2: image.extendedL2)

@@ -66,7 +66,8 @@ public struct Qcow2Model {
         counts = [:]
         let cs = image.clusterSize
         let entries = image.bytesPerL2Table / cs
-        guard bytes > 0 else { return counts }
+        // A request outside the virtual disk is refused by QEMU before qcow2 sees it.
+        guard bytes > 0, offset < image.size, bytes <= image.size - offset else { return counts }
         let first = offset / cs, last = (offset + bytes - 1) / cs
         for table in (first / entries)...(last / entries) {
             if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
