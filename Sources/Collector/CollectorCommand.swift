@@ -52,6 +52,9 @@ struct CollectorCommand: ParsableCommand {
     @Option(help: "Ring buffer size in MiB (a power of two).")
     var ringBufferMB: Int = 16
 
+    @Option(help: ArgumentHelp("Ring buffer size in KiB instead (a power of two, at least 4): small buffers lose events under load, which tests use.", visibility: .hidden))
+    var ringBufferKB: Int?
+
     @Flag(name: .shortAndLong, help: "Show libbpf's messages.")
     var verbose = false
 
@@ -67,6 +70,9 @@ struct CollectorCommand: ParsableCommand {
         }
         if ringBufferMB < 1 || ringBufferMB & (ringBufferMB - 1) != 0 {
             throw ValidationError("--ring-buffer-mb must be a power of two, at least 1")
+        }
+        if let kb = ringBufferKB, kb < 4 || kb & (kb - 1) != 0 {
+            throw ValidationError("--ring-buffer-kb must be a power of two, at least 4")
         }
     }
 
@@ -114,7 +120,7 @@ struct CollectorCommand: ParsableCommand {
         }
         let coroutines = CoroutineSource(binary: elf)
         let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
-                                 ringBufferBytes: ringBufferMB << 20, coroutines: coroutines, verbose: verbose)
+                                 ringBufferBytes: ringBufferBytes, coroutines: coroutines, verbose: verbose)
         try bpf.setProbeSpecs(plan.planned.map(\.entry.derefs))
         for (id, p) in plan.planned.enumerated() {
             try bpf.attachUprobe(binary: target.binaryForProbes, fileOffset: p.fileOffset, pid: target.pid,
@@ -160,6 +166,8 @@ struct CollectorCommand: ParsableCommand {
         note("wrote \(trailer.events) events to \(output) (\(trailer.reason))")
     }
 
+    private var ringBufferBytes: Int { ringBufferKB.map { $0 << 10 } ?? ringBufferMB << 20 }
+
     private func makeManifest(target: Target, elf: ELFFile, plan: ProbePlan, kernelProbe: String) -> Manifest {
         var u = utsname()
         uname(&u)
@@ -173,7 +181,7 @@ struct CollectorCommand: ParsableCommand {
             target: .init(pid: target.pid, mode: target.mode, command: target.command, binaryPath: target.binaryPath,
                           buildID: elf.buildID, hasSymtab: elf.hasSymtab),
             kernelProbe: kernelProbe, probes: plan.manifestProbes, missingProbes: plan.missing,
-            ringBufferBytes: ringBufferMB << 20)
+            ringBufferBytes: ringBufferBytes)
     }
 
     private func note(_ s: String) {

@@ -1,0 +1,163 @@
+import Foundation
+import XCTest
+
+/// The collector under faults: signals, SIGKILL, a full disk, a flood, no root, two collectors at once.
+final class FaultTests: XCTestCase {
+    /// A qemu-io that runs idle until `go` exists, then does `commands` and exits.
+    struct IdleTarget {
+        var shell: Process
+        var pid: Int32
+        var go: String
+
+        func release() { FileManager.default.createFile(atPath: go, contents: Data()) }
+    }
+
+    func idleQemuIO(_ dir: URL, commands: [String] = ["write 0 4k", "flush", "write 64k 4k", "flush"]) throws -> IdleTarget {
+        let image = try Harness.makeImage(dir, name: "idle-\(UUID().uuidString.prefix(6)).qcow2")
+        let go = dir.appendingPathComponent("go-\(UUID().uuidString.prefix(6))").path
+        let pidFile = go + ".pid"
+        let input = commands.map { $0 + "\\n" }.joined() + "quit\\n"
+        let script = "(while [ ! -e '\(go)' ]; do sleep 0.05; done; printf '\(input)') | '\(Harness.qemuIO)' -f qcow2 -t writeback '\(image)' >/dev/null & echo $! > '\(pidFile)'; wait"
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", script]
+        try shell.run()
+        addTeardownBlock {
+            FileManager.default.createFile(atPath: go, contents: Data())
+            shell.waitUntilExit()
+        }
+        var pid: Int32?
+        let deadline = Date().addingTimeInterval(30)
+        while pid == nil && Date() < deadline {
+            pid = Int32(((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
+            if pid == nil { usleep(50_000) }
+        }
+        return IdleTarget(shell: shell, pid: try XCTUnwrap(pid, "qemu-io did not start"), go: go)
+    }
+
+    func attach(_ target: IdleTarget, _ capture: String, extra: [String] = []) throws -> Background {
+        let c = try Background(Harness.collector, ["-p", String(target.pid), "-o", capture] + extra)
+        XCTAssertTrue(c.waitFor("fdatasync/fsync traced"), c.stderr)
+        return c
+    }
+
+    /// Names of BPF programs loaded now (bpftool).
+    func loadedSyncampPrograms() throws -> [String] {
+        let r = try Harness.run("/usr/sbin/bpftool", ["prog", "show"])
+        return r.stdout.split(separator: "\n").filter { $0.contains("name syncamp_") }.map(String.init)
+    }
+
+    /// SIGTERM: clean detach, trailer written, exit 0; the target goes on and finishes its work.
+    func testSigtermDetachesCleanly() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let target = try idleQemuIO(dir)
+        let capture = dir.appendingPathComponent("term.syncamp").path
+        let c = try attach(target, capture)
+        kill(c.process.processIdentifier, SIGTERM)
+        XCTAssertEqual(c.interrupt(), 0, c.stderr)
+        XCTAssertEqual(kill(target.pid, 0), 0, "the target keeps running")
+        let json = try Harness.report(capture)
+        XCTAssertEqual(json.dict("capture")["end_reason"] as? String, "signal")
+        XCTAssertEqual(json.dict("capture")["cut_short"] as? Bool, false)
+        XCTAssertEqual(try loadedSyncampPrograms(), [], "no program stays loaded after a clean detach")
+        target.release()
+        target.shell.waitUntilExit()
+        XCTAssertEqual(target.shell.terminationStatus, 0, "the target finished its work unharmed")
+    }
+
+    /// SIGKILL of the collector: the kernel drops every probe with its fds; the target runs on; the cut capture reads.
+    func testSigkillLeavesNoProbesAndTheCaptureReads() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let target = try idleQemuIO(dir, commands: (0..<40).flatMap { ["write \($0 * 64)k 4k", "flush"] })
+        let capture = dir.appendingPathComponent("kill.syncamp").path
+        let c = try attach(target, capture)
+        kill(c.process.processIdentifier, SIGKILL)
+        c.process.waitUntilExit()
+        usleep(200_000)
+        target.release()
+        XCTAssertEqual(try loadedSyncampPrograms(), [], "no BPF program or link outlives the collector")
+        let uprobes = (try? String(contentsOfFile: "/sys/kernel/tracing/uprobe_events", encoding: .utf8)) ?? ""
+        XCTAssertFalse(uprobes.contains("qemu"), "no uprobe stays registered: \(uprobes)")
+        target.shell.waitUntilExit()
+        XCTAssertEqual(target.shell.terminationStatus, 0, "the target finished unharmed")
+        let r = try Harness.run(Harness.analyzer, ["report", capture, "--format", "json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json.dict("capture")["cut_short"] as? Bool, true)
+        XCTAssertTrue(r.stderr.contains("cut short"), r.stderr)
+    }
+
+    /// A full output disk: one clear error, exit 1; what was written reads.
+    func testOutputDiskFull() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let small = dir.appendingPathComponent("small").path
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        XCTAssertEqual(try Harness.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", small]).status, 0)
+        addTeardownBlock { _ = try? Harness.run("/bin/umount", [small]) }
+        let image = try Harness.makeImage(dir)
+        let capture = small + "/full.syncamp"
+        let commands = (0..<200).flatMap { ["write \($0 * 64)k 4k", "flush"] }
+        let r = try Harness.run(Harness.collector, ["-o", capture, "--", Harness.qemuIO]
+                                + Harness.qemuIOArgs(cache: "writeback", commands: commands, image: image))
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("No space left on device"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("stays readable"), r.stderr)
+        let report = try Harness.run(Harness.analyzer, ["report", capture, "--format", "json"])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssertTrue(report.stdout.contains("\"cut_short\" : true"), report.stdout.prefix(500).description)
+    }
+
+    /// A flood far beyond a 4 KiB ring buffer: lost events are counted per CPU, written, and warned about;
+    /// with a large buffer the same workload loses nothing, and the counts add up.
+    func testRingBufferOverflowIsCounted() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let commands = Array(repeating: "write 0 512", count: 1500)
+        func run(_ extra: [String]) throws -> [String: Any] {
+            let image = try Harness.makeImage(dir, name: "flood-\(UUID().uuidString.prefix(6)).qcow2")
+            return try Harness.traceAndReport(dir, binary: Harness.qemuIO,
+                                              args: Harness.qemuIOArgs(cache: "writeback", commands: commands, image: image),
+                                              extra: extra).json
+        }
+        let small = try run(["--ring-buffer-kb", "4"])
+        let big = try run([])
+        let lost = try XCTUnwrap(small.int("capture.lost_events"))
+        XCTAssertGreaterThan(lost, 0, "a 4 KiB ring buffer should overflow under this flood")
+        XCTAssertEqual(big.int("capture.lost_events"), 0)
+        XCTAssertEqual((small.int("capture.events") ?? 0) + lost, big.int("capture.events"), "captured + lost = all events")
+        XCTAssertTrue((small["warnings"] as? [String] ?? []).contains { $0.contains("lost") })
+        XCTAssertFalse((small.dict("capture")["lost_per_cpu"] as? [String: Any] ?? [:]).isEmpty)
+    }
+
+    /// Without root: one sentence on what is missing and what to do.
+    func testNotRoot() throws {
+        try Harness.requireTracing()
+        let r = try Harness.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--",
+                                                     Harness.collector, "-o", "/tmp/never.syncamp", "--", "/bin/true"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("needs root") && r.stderr.contains("sudo"), r.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/never.syncamp"))
+    }
+
+    /// Two collectors on one pid both work and agree.
+    func testTwoCollectorsOnOnePid() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let target = try idleQemuIO(dir)
+        let a = dir.appendingPathComponent("a.syncamp").path, b = dir.appendingPathComponent("b.syncamp").path
+        let ca = try attach(target, a), cb = try attach(target, b)
+        target.release()
+        target.shell.waitUntilExit()
+        ca.process.waitUntilExit()
+        cb.process.waitUntilExit()
+        XCTAssertEqual(ca.process.terminationStatus, 0, ca.stderr)
+        XCTAssertEqual(cb.process.terminationStatus, 0, cb.stderr)
+        let ja = try Harness.report(a), jb = try Harness.report(b)
+        XCTAssertEqual(ja.int("totals.host_fdatasyncs"), 3 + 2 + 2)
+        XCTAssertEqual(jb.int("totals.host_fdatasyncs"), 3 + 2 + 2)
+        XCTAssertEqual(ja["causes"] as? [String: Int], jb["causes"] as? [String: Int])
+    }
+}
