@@ -92,8 +92,8 @@ func mutate(_ base: [UInt8], _ other: [UInt8], _ rng: inout Rng) -> [UInt8] {
                 d.insert(contentsOf: other[from..<from + len], at: at)
             }
         default:  // an event's kind, probe id or pointer fields
-            if let h = headers.randomElement(using: &rng), h + 8 + 40 <= d.count {
-                let field = [20, 21, 22, 23, 24, 32, 104, 112][rng.below(8)]
+            let field = [20, 21, 22, 23, 24, 32, 104, 112][rng.below(8)]
+            if let h = headers.randomElement(using: &rng), h + 8 + field < d.count {
                 d[h + 8 + field] = UInt8(truncatingIfNeeded: rng.next())
             }
         }

@@ -19,9 +19,7 @@ final class TestVM: @unchecked Sendable {
 
     let process = Process()
     private let input = Pipe()
-    private let outputPipe = Pipe()
-    private let lock = NSLock()
-    private var buffer = ""
+    private let console = OutputBuffer()
 
     var pid: Int32 { process.processIdentifier }
 
@@ -52,29 +50,18 @@ final class TestVM: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.qemu)
         process.arguments = args
         process.standardInput = input
-        process.standardOutput = outputPipe
-        process.standardError = outputPipe
-        outputPipe.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let data = h.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.lock()
-            self.buffer += String(decoding: data, as: UTF8.self)
-            self.lock.unlock()
-        }
+        process.standardOutput = console.pipe
+        process.standardError = console.pipe
         try process.run()
     }
 
     deinit {
         if process.isRunning { process.terminate() }
-        outputPipe.fileHandleForReading.readabilityHandler = nil
+        console.stop()
     }
 
     /// Everything the VM printed so far.
-    var output: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return buffer
-    }
+    var output: String { console.text }
 
     /// Waits for a console line containing `marker` and returns it.
     func waitFor(_ marker: String, timeout: TimeInterval = 180) throws -> String {
@@ -107,30 +94,17 @@ final class TestVM: @unchecked Sendable {
 /// A background process whose stderr is collected (collector, strace).
 final class Background: @unchecked Sendable {
     let process = Process()
-    private let err = Pipe()
-    private let lock = NSLock()
-    private var buffer = ""
+    private let err = OutputBuffer()
 
     init(_ path: String, _ args: [String]) throws {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = args
-        process.standardError = err
+        process.standardError = err.pipe
         process.standardOutput = FileHandle.nullDevice
-        err.fileHandleForReading.readabilityHandler = { [weak self] h in
-            let data = h.availableData
-            guard let self, !data.isEmpty else { return }
-            self.lock.lock()
-            self.buffer += String(decoding: data, as: UTF8.self)
-            self.lock.unlock()
-        }
         try process.run()
     }
 
-    var stderr: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return buffer
-    }
+    var stderr: String { err.text }
 
     func waitFor(_ marker: String, timeout: TimeInterval = 60) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
@@ -146,7 +120,33 @@ final class Background: @unchecked Sendable {
     func interrupt() -> Int32 {
         if process.isRunning { process.interrupt() }
         process.waitUntilExit()
-        err.fileHandleForReading.readabilityHandler = nil
+        err.stop()
         return process.terminationStatus
     }
+}
+
+/// A pipe whose output is collected as it comes, readable at any time.
+final class OutputBuffer: @unchecked Sendable {
+    let pipe = Pipe()
+    private let lock = NSLock()
+    private var buffer = ""
+
+    init() {
+        pipe.fileHandleForReading.readabilityHandler = { [weak self] h in
+            let data = h.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.lock()
+            self.buffer += String(decoding: data, as: UTF8.self)
+            self.lock.unlock()
+        }
+    }
+
+    /// Everything read so far.
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return buffer
+    }
+
+    func stop() { pipe.fileHandleForReading.readabilityHandler = nil }
 }
