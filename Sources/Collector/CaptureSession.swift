@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SyncampCapture
 
 /// Runs one capture: drains the ring buffer into the capture file until the target exits, the duration ends or a signal arrives.
@@ -11,6 +14,9 @@ final class CaptureSession {
     private var perProbe: [Int: UInt64] = [:]
     private var lastLost: [UInt64] = []
     private var knownFDs: Set<UInt64> = []
+
+    /// Sleep between polls (a hidden test knob: a slow consumer makes a small ring buffer overflow for sure).
+    var pollDelayMs: UInt32 = 0
 
     init(bpf: BPFSession, writer: CaptureWriter, target: Target, duration: Double?) {
         self.bpf = bpf
@@ -41,6 +47,7 @@ final class CaptureSession {
         var lastLostCheck = start
         while reason.isEmpty {
             bpf.poll(timeoutMs: 100)
+            if pollDelayMs > 0 { usleep(pollDelayMs * 1000) }
             if let e = writeError { throw e }
             let now = Clock.monotonicNs()
             if StopSignal.received != 0 {

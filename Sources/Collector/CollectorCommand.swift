@@ -55,6 +55,9 @@ struct CollectorCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Ring buffer size in KiB instead (a power of two, at least 4): small buffers lose events under load, which tests use.", visibility: .hidden))
     var ringBufferKB: Int?
 
+    @Option(help: ArgumentHelp("Sleep this many ms between ring-buffer polls (tests: a slow consumer).", visibility: .hidden))
+    var pollDelayMs: UInt32 = 0
+
     @Flag(name: .shortAndLong, help: "Show libbpf's messages.")
     var verbose = false
 
@@ -157,6 +160,7 @@ struct CollectorCommand: ParsableCommand {
 
         StopSignal.install()
         let session = CaptureSession(bpf: bpf, writer: writer, target: target, duration: duration)
+        session.pollDelayMs = pollDelayMs
         started = false  // from here the target runs on its own; it is not killed at the end
         let trailer = try session.run()
         bpf.close()

@@ -122,7 +122,7 @@ final class FaultTests: XCTestCase {
                                               args: Harness.qemuIOArgs(cache: "writeback", commands: commands, image: image),
                                               extra: extra).json
         }
-        let small = try run(["--ring-buffer-kb", "4"])
+        let small = try run(["--ring-buffer-kb", "4", "--poll-delay-ms", "50"])
         let big = try run([])
         let lost = try XCTUnwrap(small.int("capture.lost_events"))
         XCTAssertGreaterThan(lost, 0, "a 4 KiB ring buffer should overflow under this flood")
