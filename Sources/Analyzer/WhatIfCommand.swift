@@ -111,11 +111,7 @@ struct WhatIfReport: Encodable {
         var predicted_causes: [String: Int]
 
         init(_ m: ModelComparison) {
-            var o = ["cache": m.options.cache.rawValue]
-            if let l = m.options.lazyRefcounts { o["lazy_refcounts"] = l ? "on" : "off" }
-            if let p = m.options.preallocation { o["preallocation"] = p }
-            if let b = m.options.clusterBits { o["cluster_size"] = String(1 << b) }
-            options = o
+            options = m.options.summary
             predicted_host_fdatasyncs = m.predictedHostSyncs
             predicted_sync_amplification = m.predictedAmplification
             predicted_causes = Dictionary(uniqueKeysWithValues: m.predictedCauses.map { ($0.key.rawValue, $0.value) })

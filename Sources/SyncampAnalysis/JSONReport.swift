@@ -82,11 +82,7 @@ public enum JSONReport {
         var timing_dependent_ops: [Int]
 
         init(_ m: ModelComparison, observed: Analysis.Totals) {
-            var o = ["cache": m.options.cache.rawValue]
-            if let l = m.options.lazyRefcounts { o["lazy_refcounts"] = l ? "on" : "off" }
-            if let p = m.options.preallocation { o["preallocation"] = p }
-            if let b = m.options.clusterBits { o["cluster_size"] = String(1 << b) }
-            options = o
+            options = m.options.summary
             images = m.images.map(\.path)
             predicted_host_fdatasyncs = m.predictedHostSyncs
             predicted_causes = JSONReport.causeCounts(m.predictedCauses)

@@ -56,6 +56,15 @@ public struct ModelOptions: Sendable, Equatable {
         self.clusterBits = clusterBits
     }
 
+    /// The options as reports name them: cache, and any what-if override.
+    public var summary: [String: String] {
+        var o = ["cache": cache.rawValue]
+        if let l = lazyRefcounts { o["lazy_refcounts"] = l ? "on" : "off" }
+        if let p = preallocation { o["preallocation"] = p }
+        if let b = clusterBits { o["cluster_size"] = String(1 << b) }
+        return o
+    }
+
     /// The image state with the what-if options applied.
     public func apply(to image: ImageState) -> ImageState {
         var s = image
