@@ -23,6 +23,28 @@ struct CatalogEntry: Sendable {
     /// Attach this entry only when `role` resolved to an exported fallback: the
     /// preferred symbol of `role` already covers what this entry sees.
     var onlyWhenFallbackFor: ProbeRole? = nil
+    /// Attach this entry (in any set) only when no probe of `role` was planned.
+    var onlyWhenMissing: ProbeRole? = nil
+    /// Whether the default (minimal) probe set attaches it; `--detail` attaches every entry.
+    var inMinimalSet: MinimalRule = .always
+}
+
+/// When an entry belongs to the minimal probe set, the default.
+///
+/// A uprobe hit costs a trap into the kernel (about 5 us on a VM), so the
+/// default set leaves out the probes that fire many times per guest request
+/// and add detail the causes do not need.
+enum MinimalRule: Sendable, Equatable {
+    case always
+    /// Only with `--detail`.
+    case detailOnly
+    /// In the minimal set only when no probe of these roles was planned (it stands in for them).
+    case whenNoneOf([ProbeRole])
+}
+
+/// Which probes a capture attaches: `minimal` (the default) or `detail` (`--detail`).
+enum ProbeSet: String, Sendable {
+    case minimal, detail
 }
 
 /// The probes syncamp attaches to QEMU 7.2, as data.
@@ -76,32 +98,48 @@ enum ProbeCatalog {
                      required: true, whenMissing: "device flush requests are not seen"),
         CatalogEntry(role: .guestFlushCo, symbols: ["blk_co_flush"], derefs: [],
                      required: true, whenMissing: "synchronous flushes (qemu-io flush) are not seen"),
+        // Detail only: one hit per write request, and the op already starts at the guest entry point.
         CatalogEntry(role: .qcow2Write, symbols: ["qcow2_co_pwritev_part", "qcow2_alloc_host_offset"], derefs: [],
-                     required: false, whenMissing: "qcow2 write work is not shown in the trees"),
+                     required: false, whenMissing: "qcow2 write work is not shown in the trees",
+                     inMinimalSet: .detailOnly),
         CatalogEntry(role: .qcow2CacheWrite, symbols: ["qcow2_cache_write"], derefs: cacheDerefs,
                      required: false, whenMissing: "metadata cache write-back is not shown in the trees"),
         CatalogEntry(role: .qcow2CacheEntryFlush, symbols: ["qcow2_cache_entry_flush"], derefs: cacheDerefs,
-                     required: false, whenMissing: "per-entry cache writes are not shown and evictions (F11) cannot be told from plain cache flushes; qcow2_cache_write's depends stands in for the dependency checks"),
+                     required: false, whenMissing: "per-entry cache writes are not shown and evictions (F11) cannot be told from plain cache flushes; qcow2_cache_write's depends stands in for the dependency checks",
+                     // Detail only: called for every cache entry, clean ones included (about 20 hits per guest flush).
+                     inMinimalSet: .detailOnly),
         CatalogEntry(role: .qcow2WriteL1Entry, symbols: ["qcow2_write_l1_entry"], derefs: [],
                      required: false, whenMissing: "new L2 tables are not marked in the trees"),
         CatalogEntry(role: .nodeFlush, symbols: ["bdrv_co_flush"], derefs: [formatDeref],
                      required: false, whenMissing: "node flushes are not shown in the trees"),
+        // Where a host sync starts: one hit per sync, none per data write. Static, so stock
+        // binaries lack it and use thread_pool_submit_aio (hit by every data write too).
+        CatalogEntry(role: .rawFlush, symbols: ["raw_co_flush_to_disk"],
+                     derefs: [DerefSpec(name: "fd", arg: 0, offsets: [bsOpaque, 0], size: 4)],
+                     required: false, whenMissing: "thread_pool_submit_aio links host syncs instead (one more hit per data write)"),
         CatalogEntry(role: .threadPoolSubmit, symbols: ["thread_pool_submit_aio"],
                      derefs: [
                         DerefSpec(name: "coroutine", arg: 4, offsets: [0], size: 8),
                         DerefSpec(name: "aio_type", arg: 2, offsets: [aiocbType], size: 4),
                         DerefSpec(name: "fd", arg: 2, offsets: [aiocbFd], size: 4),
                      ],
-                     required: true, whenMissing: "host syncs cannot be linked to the request that submitted them"),
+                     required: true, whenMissing: "host syncs cannot be linked to the request that submitted them",
+                     onlyWhenMissing: .rawFlush),
         CatalogEntry(role: .workerFlush, symbols: ["handle_aiocb_flush"],
                      derefs: [
                         DerefSpec(name: "aio_type", arg: 0, offsets: [aiocbType], size: 4),
                         DerefSpec(name: "fd", arg: 0, offsets: [aiocbFd], size: 4),
                         DerefSpec(name: "bs", arg: 0, offsets: [0], size: 8),
                      ],
-                     required: false, whenMissing: "worker flushes are linked to their submit in FIFO order instead of by pointer"),
+                     required: false, whenMissing: "worker flushes are linked to their submit in FIFO order instead of by pointer",
+                     // raw_co_flush_to_disk's fd links the worker's system call by itself.
+                     inMinimalSet: .whenNoneOf([.rawFlush])),
+        // raw_co_flush_to_disk's fd or the worker flush already links the system call to its
+        // request; qemu_fdatasync is needed only where neither has a symbol (stock binaries),
+        // for the FIFO link by fd.
         CatalogEntry(role: .qemuFdatasync, symbols: ["qemu_fdatasync"], derefs: [],
-                     required: true, whenMissing: "host syncs are seen only at the system call"),
+                     required: true, whenMissing: "host syncs are seen only at the system call",
+                     inMinimalSet: .whenNoneOf([.rawFlush, .workerFlush])),
         CatalogEntry(role: .qcow2SetDependency, symbols: ["qcow2_cache_set_dependency"],
                      derefs: [
                         DerefSpec(name: "l2_table_cache", arg: 0, offsets: [bsOpaque, l2TableCache], size: 8),

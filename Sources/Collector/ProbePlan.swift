@@ -14,10 +14,21 @@ struct ProbePlan {
     var missing: [Manifest.MissingProbe] = []
     /// Entries left out on purpose because another probe covers them.
     var skipped: [Manifest.MissingProbe] = []
+    let set: ProbeSet
 
     /// Resolves every catalog entry against the binary: the preferred symbol where it exists, else an exported equivalent.
-    init(binary: ELFFile, catalog: [CatalogEntry] = ProbeCatalog.entries) {
+    init(binary: ELFFile, catalog: [CatalogEntry] = ProbeCatalog.entries, set: ProbeSet = .detail) {
+        self.set = set
         for entry in catalog {
+            if let role = entry.onlyWhenMissing, let covering = planned.first(where: { $0.entry.role == role }) {
+                skipped.append(Manifest.MissingProbe(role: entry.role.rawValue, symbolsTried: [],
+                                                     reason: "not needed: \(covering.symbol.name) covers it"))
+                continue
+            }
+            if set == .minimal, let reason = leftOutOfMinimal(entry) {
+                skipped.append(Manifest.MissingProbe(role: entry.role.rawValue, symbolsTried: [], reason: reason))
+                continue
+            }
             if let other = entry.onlyWhenFallbackFor,
                let covering = planned.first(where: { $0.entry.role == other }), !covering.isFallback {
                 skipped.append(Manifest.MissingProbe(role: entry.role.rawValue, symbolsTried: [],
@@ -35,6 +46,19 @@ struct ProbePlan {
                 missing.append(Manifest.MissingProbe(role: entry.role.rawValue, symbolsTried: entry.symbols,
                                                      reason: "no such function in the binary: \(entry.whenMissing)"))
             }
+        }
+    }
+
+    /// Why the minimal set leaves this entry out, or nil when it attaches it.
+    private func leftOutOfMinimal(_ entry: CatalogEntry) -> String? {
+        switch entry.inMinimalSet {
+        case .always:
+            return nil
+        case .detailOnly:
+            return "left out of the minimal probe set (--detail attaches it)"
+        case let .whenNoneOf(roles):
+            guard let covering = planned.first(where: { roles.contains($0.entry.role) }) else { return nil }
+            return "left out of the minimal probe set: \(covering.symbol.name) covers it (--detail attaches it)"
         }
     }
 

@@ -17,8 +17,11 @@ public enum JSONReport {
         var target: Target
         var kernel_probe: String
         var coroutine_source: String
+        /// "minimal", "detail", or nil for captures made before probe sets existed.
+        var probe_set: String?
         var probes: [Probe]
         var missing_probes: [Manifest.MissingProbe]
+        var skipped_probes: [Manifest.MissingProbe]
         var totals: Totals
         var causes: [String: Int]
         var images: [Image]
@@ -42,6 +45,8 @@ public enum JSONReport {
             probes = m.probes.map { Probe(id: $0.id, role: $0.role, symbol: $0.symbol, table: $0.table,
                                           fallback: $0.isFallback, hits: a.probeHits[$0.id] ?? 0) }
             missing_probes = m.missingProbes
+            probe_set = m.probeSet
+            skipped_probes = m.skippedProbes ?? []
             totals = Totals(guest_writes: a.totals.guestWrites, guest_flushes: a.totals.guestFlushes,
                             host_fdatasyncs: a.totals.hostSyncs, unattributed_host_syncs: a.totals.unattributedHostSyncs,
                             sync_amplification: a.totals.syncAmplification,

@@ -11,7 +11,8 @@ public enum TextReport {
         out += "  binary   \(m.target.binaryPath), build-id \(m.target.buildID ?? "none"), "
             + (m.target.hasSymtab ? "full symbol table" : "exported symbols only") + "\n"
         let fallbacks = m.probes.filter(\.isFallback).map(\.symbol)
-        out += "  probes   \(m.probes.count) uprobes" + (fallbacks.isEmpty ? "" : " (exported fallbacks: \(fallbacks.joined(separator: ", ")))")
+        let set = m.probeSet.map { $0 == "minimal" ? " (minimal set; --detail for per-entry cache flushes)" : " (\($0) set)" } ?? ""
+        out += "  probes   \(m.probes.count) uprobes\(set)" + (fallbacks.isEmpty ? "" : " (exported fallbacks: \(fallbacks.joined(separator: ", ")))")
             + ", fdatasync/fsync via \(m.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints")"
             + ", coroutines via \(m.coroutineSource ?? "none")\n"
         out += "  capture  \(a.capture.events) events, \(a.capture.lostEvents) lost, \(ms(a.capture.durationNs)), "

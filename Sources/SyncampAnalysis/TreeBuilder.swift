@@ -6,7 +6,12 @@ import SyncampCapture
 /// - QEMU work on a submitting thread goes to the op that owns the coroutine
 ///   it ran in (`OpResolver`). Without coroutine information it goes to the
 ///   latest op, which is exact only for one request at a time.
-/// - A flush job handed to the thread pool is linked to its worker by pointer:
+/// - A host sync started by `raw_co_flush_to_disk(bs)` is linked to the next
+///   sync on that node's fd (its worker's fdatasync, found by fd, or by
+///   `handle_aiocb_flush`'s aiocb->bs), or to the io_uring fsync the same
+///   request submits next. Flushes of one node are serialized by
+///   `bdrv_co_flush`, so one is pending per node at most.
+/// - Without it (stock binaries), a flush job handed to the thread pool is linked to its worker by pointer:
 ///   `thread_pool_submit_aio`'s `arg` is `handle_aiocb_flush`'s first argument.
 ///   Without `handle_aiocb_flush` (stock binaries) the worker's
 ///   `qemu_fdatasync(fd)` takes the oldest pending flush submit for that fd.
@@ -64,6 +69,8 @@ struct TreeBuilder {
     private var resolver: OpResolver
     private var pendingByArg: [UInt64: PendingSubmit] = [:]
     private var pendingFIFO: [UInt64] = []
+    /// `raw_co_flush_to_disk` calls waiting for their sync, by file node.
+    private var pendingRaw: [UInt64: PendingSubmit] = [:]
     private var job: [UInt32: (node: Node, op: Op)] = [:]
     private var openSyscall: [UInt32: (node: Node, op: Op?, start: UInt64)] = [:]
     private let hasEntryFlushProbe: Bool
@@ -102,8 +109,14 @@ struct TreeBuilder {
         let node = Node(CausalNode(kind: CausalNode.hostSyncKind, timeNs: t, tid: e.tid, symbol: "io_uring_fsync",
                                    details: ["syscall": "io_uring_fsync", "req": hex(e.args[1])]))
         if let op = resolver.owner(of: e) {
-            node.slot = op.causes.submit()
-            op.add(node, at: t)
+            // raw_co_flush_to_disk of this request went to io_uring: the fsync is its sync.
+            if let bs = pendingRaw.first(where: { $0.value.op === op })?.key, let raw = pendingRaw.removeValue(forKey: bs) {
+                raw.node.children.append(node)
+                op.touch(t)
+            } else {
+                node.slot = op.causes.submit()
+                op.add(node, at: t)
+            }
             pendingUring.append((e.args[1], node, op, e.timestamp))
         } else {
             pendingUring.append((e.args[1], node, nil, e.timestamp))
@@ -183,6 +196,9 @@ struct TreeBuilder {
                 resolver.close(newOp(.imageClose, e, entry: entry.symbol))
             }
             hitOp = resolver.group
+        case .rawFlush:
+            rawFlush(e, entry)
+            return
         case .threadPoolSubmit:
             submit(e, entry)
             return
@@ -296,6 +312,28 @@ struct TreeBuilder {
         pendingFIFO.append(e.args[2])
     }
 
+    /// `raw_co_flush_to_disk(bs)`: a host sync of the file node starts; its cause is fixed now, as at a thread-pool submit.
+    private mutating func rawFlush(_ e: Event, _ entry: ProbeIndex.Entry) {
+        let op = owner(e)
+        op.value.probeHits += 1
+        let t = rel(e.timestamp)
+        let fd = probes.value("fd", of: e).map { $0 & 0xffff_ffff }
+        var d = ["bs": hex(e.args[0])]
+        if let fd { d["fd"] = String(fd) }
+        if e.coroutine != 0 { d["co"] = hex(e.coroutine) }
+        let node = Node(CausalNode(kind: "flush_submit", timeNs: t, tid: e.tid, symbol: entry.symbol, details: d),
+                        slot: op.causes.submit())
+        op.add(node, at: t)
+        // An earlier one of this node with no sync (fd_open failed) is replaced.
+        pendingRaw[e.args[0]] = PendingSubmit(node: node, op: op, fd: fd)
+    }
+
+    /// The pending `raw_co_flush_to_disk` of the file with this fd.
+    private mutating func takeRaw(fd: UInt64) -> PendingSubmit? {
+        guard let bs = pendingRaw.first(where: { $0.value.fd == fd })?.key else { return nil }
+        return pendingRaw.removeValue(forKey: bs)
+    }
+
     private mutating func takePending(arg: UInt64) -> PendingSubmit? {
         guard let p = pendingByArg.removeValue(forKey: arg) else { return nil }
         if let i = pendingFIFO.firstIndex(of: arg) { pendingFIFO.remove(at: i) }
@@ -306,7 +344,7 @@ struct TreeBuilder {
         let t = rel(e.timestamp)
         let node = Node(CausalNode(kind: "worker_flush", timeNs: t, tid: e.tid, symbol: entry.symbol,
                                    details: ["arg": hex(e.args[0])]))
-        if let p = takePending(arg: e.args[0]) {
+        if let p = takePending(arg: e.args[0]) ?? probes.value("bs", of: e).flatMap({ pendingRaw.removeValue(forKey: $0) }) {
             p.node.children.append(node)
             p.op.touch(t)
             p.op.value.probeHits += 1
@@ -354,6 +392,10 @@ struct TreeBuilder {
             j.node.children.append(node)
             j.op.touch(t)
             op = j.op
+        } else if let p = takeRaw(fd: e.args[0] & 0xffff_ffff) {
+            p.node.children.append(node)
+            p.op.touch(t)
+            op = p.op
         } else if let o = resolver.owner(of: e), resolver.useCoroutines || o.value.tid == e.tid {
             // A sync made directly on a request's thread, not through the thread pool.
             node.value.cause = o.causes.finalCause

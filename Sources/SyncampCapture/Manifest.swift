@@ -33,6 +33,11 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// Storage-stack tracepoints attached (ext4, jbd2, block, io_uring), and those that could not be.
     public var storageProbes: [String]?
     public var missingStorageProbes: [String]?
+    /// Which probe set ran: "minimal" (the default: the fewest hits per guest request that still
+    /// name every cause) or "detail" (`--detail`: every catalog probe). Nil in older captures.
+    public var probeSet: String?
+    /// Catalog probes left out on purpose (not needed in this probe set, or covered by another probe).
+    public var skippedProbes: [MissingProbe]?
 
     /// A block device, as the kernel's tracepoints name it.
     public struct Device: Codable, Sendable, Equatable {

@@ -22,6 +22,10 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     case qcow2WriteL1Entry = "qcow2_write_l1_entry"
     /// `bdrv_co_flush(bs)`: a flush of one node (qcow2, then file).
     case nodeFlush = "bdrv_co_flush"
+    /// `raw_co_flush_to_disk(bs)`: file-posix starts a host sync of the file node `bs` (fdatasync
+    /// through the thread pool, or an io_uring fsync). Flushes of one node are serialized
+    /// (`bdrv_co_flush` waits on `active_flush_req`), so the sync that follows on the node's fd is this one's.
+    case rawFlush = "raw_co_flush_to_disk"
     /// `thread_pool_submit_aio(pool, func, arg, cb, opaque)`: work handed to a worker thread.
     case threadPoolSubmit = "thread_pool_submit_aio"
     /// `handle_aiocb_flush(aiocb)`: a worker runs a flush job; aiocb == the submit's arg.
