@@ -146,6 +146,20 @@ public struct Analysis: Sendable {
         return requests > 0 ? Double(probeHitsTotal) / Double(requests) : nil
     }
 
+    /// Host syncs grouped as housekeeping that started between the first guest request and the last one's end.
+    ///
+    /// Work a request hands to a helper coroutine (quorum children, block jobs) is
+    /// linked to the request through the coroutine's caller, which is seen only
+    /// before the helper first yields. The minimal probe set may see the helper
+    /// only after that, and the work then counts as housekeeping.
+    public var housekeepingSyncsDuringRequests: Int {
+        // A request's end is only its last event seen, so the span of all requests is used.
+        let requests = ops.filter(\.isGuestRequest)
+        guard let first = requests.map(\.startNs).min(), let last = requests.map(\.endNs).max() else { return 0 }
+        return ops.filter { $0.kind == .housekeeping && $0.hostSyncs > 0 && first <= $0.startNs && $0.startNs <= last }
+            .reduce(0) { $0 + $1.hostSyncs }
+    }
+
     /// Warnings every report shows: lost events, damage, unplaced syncs, missing probes.
     public var warnings: [String] {
         var w: [String] = []
@@ -166,6 +180,13 @@ public struct Analysis: Sendable {
         }
         if totals.unattributedHostSyncs > 0 {
             w.append("\(totals.unattributedHostSyncs) host syncs could not be placed under a guest request or open/close: see `unattributed`")
+        }
+        let helper = housekeepingSyncsDuringRequests
+        if helper > 0 {
+            w.append("\(helper) host syncs ran outside any request's coroutine while guest requests were being served, and count as housekeeping: "
+                     + (manifest.probeSet == "minimal"
+                        ? "if the requests hand work to helper coroutines (quorum, block jobs), capture with --detail to link it to them"
+                        : "work of helper coroutines that could not be linked to a request"))
         }
         for m in manifest.missingProbes {
             w.append("probe \(m.role) was not attached (tried \(m.symbolsTried.joined(separator: ", "))): \(m.reason)")

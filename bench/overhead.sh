@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# Collector overhead: one qemu-io workload run untraced, traced by syncamp's
+# collector (minimal and --detail probe sets) and traced by bpftrace with the
+# same probes as the minimal set, in alternating rounds. Prints, per workload
+# and tracer, the median run time, the median of the per-round slowdown ratios
+# (traced / untraced of the same round) and the uprobe hits per guest request.
+#
+#   bench/overhead.sh                 # full: 10 rounds of workloads (a) and (b)
+#   bench/overhead.sh --quick         # CI smoke: 3 rounds of smaller workloads;
+#                                     # fails if hits per request or lost events regress
+#   bench/overhead.sh --rounds 20 --workload flush --no-peer
+#
+# Workloads (qemu-io reads them from a pipe; the tracer attaches with -p after
+# the image is open, and the clock runs from the first command to qemu-io's exit):
+#   flush  (a) 2,000 x (4 KiB write to a new cluster + flush)
+#   write  (b) 50,000 sequential 4 KiB aio_writes, aio_flush + flush every 1,000
+# Run as root on an idle machine; results/ keeps the raw times.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+rounds=10 quick=0 peer=1 workloads="flush write" pairs=2000 writes=50000
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 rounds=3 pairs=200 writes=5000 ;;
+    --rounds) rounds=$2; shift ;;
+    --workload) workloads=$2; shift ;;
+    --no-peer) peer=0 ;;
+    *) echo "overhead: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$(id -u)" = 0 ] || { echo "overhead: needs root (uprobes, BPF); run it with sudo" >&2; exit 1; }
+bin=$("$top/scripts/testbed.sh" --tools-only)
+[ -e /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
+if [ $peer = 1 ] && ! command -v bpftrace >/dev/null; then
+  echo "overhead: bpftrace is not installed (apt-get install bpftrace); running without the peer" >&2
+  peer=0
+fi
+(cd "$top" && swift build -c release --product collector >/dev/null && swift build -c release --product analyzer >/dev/null)
+collector="$top/.build/release/collector"
+analyzer="$top/.build/release/analyzer"
+work=$(mktemp -d /var/tmp/syncamp-overhead.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+python3 - "$work" "$pairs" "$writes" <<'PY'
+import sys
+work, pairs, writes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+with open(f"{work}/flush.cmds", "w") as f:
+    for i in range(pairs):
+        f.write(f"write -q {i * 65536} 4k\nflush\n")
+with open(f"{work}/write.cmds", "w") as f:
+    for i in range(writes):
+        f.write(f"aio_write -q {i * 4096} 4k\n")
+        if (i + 1) % 1000 == 0:
+            f.write("aio_flush\nflush\n")
+PY
+ops_of() { grep -cE '^(write|aio_write|flush)' "$work/$1.cmds"; }
+
+wait_for() {  # file pattern pid: until the file holds the pattern (or the process died)
+  for _ in $(seq 200); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { echo "overhead: tracer exited early:" >&2; cat "$1" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "overhead: timed out waiting for '$2' in $1" >&2; exit 1
+}
+
+# bpftrace with the minimal set's uprobes (names taken from a syncamp capture) and the
+# same system-call tracepoints, printing each hit's time, thread and arguments.
+write_peer_script() {
+  local capture=$1 out=$work/peer.bt
+  "$analyzer" report "$capture" --format json 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin); qemu = sys.argv[1]
+for p in r["probes"]:
+    print("uprobe:%s:%s { printf(\"%%llu %%d %s %%lx %%lx %%lx %%lx %%lx %%lx\\n\", nsecs, tid, arg0, arg1, arg2, arg3, arg4, arg5); }" % (qemu, p["symbol"], p["symbol"]))
+for sc in ("fdatasync", "fsync"):
+    print("tracepoint:syscalls:sys_enter_%s /pid == $1/ { printf(\"%%llu %%d enter_%s %%d\\n\", nsecs, tid, args->fd); }" % (sc, sc))
+    print("tracepoint:syscalls:sys_exit_%s /pid == $1/ { printf(\"%%llu %%d exit_%s %%d\\n\", nsecs, tid, args->ret); }" % (sc, sc))
+print("interval:ms:100 { printf(\"tick\\n\"); }")
+' "$bin/qemu-io" > "$out"
+}
+
+run() {  # mode workload -> run time in microseconds on stdout
+  local mode=$1 wl=$2 img=$work/img.qcow2 fifo=$work/cmds.fifo tpid="" d=""
+  rm -f "$img" "$fifo" "$work/run.syncamp" "$work/bt.out" "$work/tracer.err"
+  "$bin/qemu-img" create -q -f qcow2 "$img" 4G
+  mkfifo "$fifo"
+  "$bin/qemu-io" -f qcow2 -t writeback "$img" < "$fifo" > /dev/null 2> "$work/qemu.err" &
+  local qpid=$!
+  exec 3> "$fifo"
+  for _ in $(seq 200); do ls -l "/proc/$qpid/fd" 2>/dev/null | grep -q "$img" && break; sleep 0.02; done
+  case $mode in
+    untraced) ;;
+    syncamp|syncamp-detail)
+      [ "$mode" = syncamp-detail ] && d=--detail
+      "$collector" $d -p "$qpid" -o "$work/run.syncamp" --force 2> "$work/tracer.err" &
+      tpid=$!
+      wait_for "$work/tracer.err" "tracing pid" "$tpid" ;;
+    bpftrace)
+      bpftrace -o "$work/bt.out" "$work/peer.bt" "$qpid" -p "$qpid" 2> "$work/tracer.err" &
+      tpid=$!
+      wait_for "$work/bt.out" "^tick" "$tpid" ;;
+  esac
+  local t0 t1
+  t0=$(date +%s%N)
+  cat "$work/$wl.cmds" >&3
+  exec 3>&-
+  wait "$qpid"
+  t1=$(date +%s%N)
+  if [ -n "$tpid" ]; then
+    [ "$mode" = bpftrace ] && kill -INT "$tpid" 2>/dev/null
+    wait "$tpid" || true
+  fi
+  echo $(( (t1 - t0) / 1000 ))
+}
+
+hits() {  # mode workload -> uprobe hits per guest request, lost events
+  case $1 in
+    syncamp|syncamp-detail)
+      "$analyzer" report "$work/run.syncamp" --format json 2>/dev/null | python3 -c '
+import json, sys
+r = json.load(sys.stdin); c = r["capture"]
+print("%.2f %d" % (c["probe_hits"] / int(sys.argv[1]), c["lost_events"]))' "$(ops_of "$2")" ;;
+    bpftrace)
+      python3 - "$work/bt.out" "$work/tracer.err" "$(ops_of "$2")" <<'PY'
+import re, sys
+text = open(sys.argv[1], errors="replace").read() + open(sys.argv[2], errors="replace").read()
+lines = text.splitlines()
+uprobes = sum(1 for l in lines if re.match(r"^\d+ \d+ (?!enter_|exit_)\S+ ", l))
+lost = sum(int(n) for n in re.findall(r"Lost (\d+) events", text))
+print("%.2f %d" % (uprobes / int(sys.argv[3]), lost))
+PY
+      ;;
+    *) echo "0 0" ;;
+  esac
+}
+
+results=$top/bench/results
+mkdir -p "$results"
+raw=$results/overhead-$(date +%Y%m%d-%H%M%S)$([ $quick = 1 ] && echo -quick).tsv
+printf 'workload\tround\tmode\tus\thits_per_op\tlost\n' > "$raw"
+status=0
+for wl in $workloads; do
+  modes=(untraced syncamp syncamp-detail)
+  if [ $peer = 1 ]; then
+    run syncamp "$wl" > /dev/null   # one capture to learn which symbols the minimal set attaches
+    write_peer_script "$work/run.syncamp"
+    modes+=(bpftrace)
+  fi
+  for r in $(seq 1 "$rounds"); do
+    # rotate the order each round so that no tracer always runs first
+    n=${#modes[@]}
+    for k in $(seq 0 $((n - 1))); do
+      mode=${modes[$(( (k + r) % n ))]}
+      us=$(run "$mode" "$wl")
+      read -r h lost < <(hits "$mode" "$wl")
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$r" "$mode" "$us" "$h" "$lost" >> "$raw"
+    done
+    echo "overhead: $wl round $r/$rounds done" >&2
+  done
+done
+
+python3 - "$raw" "$quick" "$pairs" "$writes" <<'PY' || status=1
+import csv, statistics, sys
+raw, quick = sys.argv[1], sys.argv[2] == "1"
+rows = list(csv.DictReader(open(raw), delimiter="\t"))
+names = {"flush": f"(a) flush-heavy, {sys.argv[3]} x (write 4k to a new cluster + flush)",
+         "write": f"(b) write-heavy, {sys.argv[4]} aio 4k writes, flush every 1000"}
+# A regression gate on counts, not times: hits per guest request of the minimal set.
+limits = {"flush": 6.0, "write": 1.5}
+failed = False
+for wl in dict.fromkeys(r["workload"] for r in rows):
+    w = [r for r in rows if r["workload"] == wl]
+    base = {r["round"]: int(r["us"]) for r in w if r["mode"] == "untraced"}
+    print(f"\n{names.get(wl, wl)}: {len(base)} rounds")
+    print("| tracer | median run time | median slowdown (per-round ratio) | uprobe hits per guest request | lost events |")
+    print("|---|---|---|---|---|")
+    for mode in dict.fromkeys(r["mode"] for r in w):
+        m = [r for r in w if r["mode"] == mode]
+        t = statistics.median(int(r["us"]) for r in m) / 1e6
+        ratios = [int(r["us"]) / base[r["round"]] for r in m if r["round"] in base]
+        ratio = statistics.median(ratios)
+        h = statistics.median(float(r["hits_per_op"]) for r in m)
+        lost = sum(int(r["lost"] or 0) for r in m)
+        slow = "—" if mode == "untraced" else f"{ratio:.3f} ({(ratio - 1) * 100:+.1f}%)"
+        print(f"| {mode} | {t:.3f} s | {slow} | {h:.2f} | {lost} |")
+        if mode == "syncamp" and quick:
+            if h > limits.get(wl, 1e9):
+                print(f"REGRESSION: {wl}: {h:.2f} uprobe hits per guest request, more than {limits[wl]}")
+                failed = True
+            if lost:
+                print(f"REGRESSION: {wl}: {lost} events lost with the default ring buffer")
+                failed = True
+sys.exit(1 if failed else 0)
+PY
+echo "overhead: raw times in ${raw#$top/}" >&2
+exit $status
