@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "collector", targets: ["Collector"]),
         .executable(name: "analyzer", targets: ["Analyzer"]),
+        .executable(name: "syncamp-bench", targets: ["SyncampBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,6 +49,12 @@ let package = Package(
                 "SyncampCapture", "SyncampAnalysis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+
+        // Benchmark tools (bench/): a generator of large captures from recorded ones.
+        .executableTarget(
+            name: "SyncampBench",
+            dependencies: ["SyncampCapture", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Mutation fuzzer for the capture reader and the analyzer pipeline (scripts/fuzz.sh).

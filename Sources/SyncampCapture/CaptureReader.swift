@@ -35,58 +35,55 @@ public struct CaptureReader {
     /// Set once the trailer has been read.
     public private(set) var trailer: Trailer?
     /// Bytes in the file.
-    public var fileSize: Int { data.count }
+    public var fileSize: Int { window.size }
     /// Bytes consumed so far.
     public private(set) var offset: Int
 
-    private let data: Data
+    private let window: ByteWindow
 
-    /// Opens a capture file and reads its header and manifest.
+    /// Opens a capture file and reads its header and manifest; records are then read in chunks.
     public init(path: String) throws {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            let reason = (error as NSError).localizedDescription
-            throw CaptureError.cannotOpen(path: path, reason: reason)
-        }
-        try self.init(data: data, path: path)
+        try self.init(window: ByteWindow(path: path), path: path)
     }
 
     /// Reads a capture held in memory.
     public init(data: Data, path: String = "<memory>") throws {
+        try self.init(window: ByteWindow(data: data), path: path)
+    }
+
+    private init(window: ByteWindow, path: String) throws {
         self.path = path
-        self.data = data
+        self.window = window
         let magic = CaptureFormat.magic
-        if data.count < magic.count || !data.prefix(magic.count).elementsEqual(magic) {
-            if data.count < magic.count && data.elementsEqual(magic.prefix(data.count)) {
-                throw CaptureError.emptyOrTruncatedHeader(path: path, bytes: data.count)
+        let head = window.ensure(0, min(window.size, CaptureFormat.fileHeaderSize)) ? window.data(0, min(window.size, CaptureFormat.fileHeaderSize)) : Data()
+        if head.count < magic.count || !head.prefix(magic.count).elementsEqual(magic) {
+            if head.count < magic.count && head.elementsEqual(magic.prefix(head.count)) {
+                throw CaptureError.emptyOrTruncatedHeader(path: path, bytes: head.count)
             }
             throw CaptureError.notACapture(path: path)
         }
-        guard data.count >= CaptureFormat.fileHeaderSize else {
-            throw CaptureError.emptyOrTruncatedHeader(path: path, bytes: data.count)
+        guard window.size >= CaptureFormat.fileHeaderSize else {
+            throw CaptureError.emptyOrTruncatedHeader(path: path, bytes: window.size)
         }
-        let version = Self.u32(data, 8)
+        let version = window.u32(8)
         guard version == CaptureFormat.version else {
             throw CaptureError.unsupportedVersion(path: path, found: version)
         }
         offset = CaptureFormat.fileHeaderSize
-        guard data.count - offset >= CaptureFormat.recordHeaderSize else {
+        guard window.ensure(offset, CaptureFormat.recordHeaderSize) else {
             throw CaptureError.badManifest(path: path, reason: "the file ends before the manifest record")
         }
-        let type = Self.u32(data, offset)
-        let length = Int(Self.u32(data, offset + 4))
+        let type = window.u32(offset)
+        let length = Int(window.u32(offset + 4))
         guard type == CaptureFormat.RecordType.manifest.rawValue else {
             throw CaptureError.badManifest(path: path, reason: "the first record has type \(type), not the manifest")
         }
-        guard length <= CaptureFormat.maxPayload(for: .manifest),
-              length <= data.count - offset - CaptureFormat.recordHeaderSize else {
+        let start = offset + CaptureFormat.recordHeaderSize
+        guard length <= CaptureFormat.maxPayload(for: .manifest), window.ensure(start, length) else {
             throw CaptureError.badManifest(path: path, reason: "its length \(length) runs past the end of the file")
         }
-        let start = data.startIndex + offset + CaptureFormat.recordHeaderSize
         do {
-            manifest = try JSONDecoder().decode(Manifest.self, from: data[start ..< start + length])
+            manifest = try JSONDecoder().decode(Manifest.self, from: window.data(start, length))
         } catch {
             throw CaptureError.badManifest(path: path, reason: "invalid JSON: \(error)")
         }
@@ -99,7 +96,7 @@ public struct CaptureReader {
     /// Returns the next record, or nil at the end of the file or at the first damage.
     public mutating func next() -> CaptureRecord? {
         guard damage == nil else { return nil }
-        let remaining = data.count - offset
+        let remaining = window.size - offset
         if remaining == 0 {
             if trailer == nil { damage = CaptureDamage(offset: offset, reason: "the file ends without a trailer: the capture was cut short") }
             return nil
@@ -108,8 +105,12 @@ public struct CaptureReader {
             damage = CaptureDamage(offset: offset, reason: "the file ends inside a record header: the capture was cut short")
             return nil
         }
-        let rawType = Self.u32(data, offset)
-        let length = Int(Self.u32(data, offset + 4))
+        guard window.ensure(offset, CaptureFormat.recordHeaderSize) else {
+            damage = CaptureDamage(offset: offset, reason: "the file could not be read here (it shrank while being read?)")
+            return nil
+        }
+        let rawType = window.u32(offset)
+        let length = Int(window.u32(offset + 4))
         let type = CaptureFormat.RecordType(rawValue: rawType)
         let limit = type.map(CaptureFormat.maxPayload(for:)) ?? CaptureFormat.maxPayload(for: .note)
         guard length <= limit else {
@@ -121,6 +122,10 @@ public struct CaptureReader {
             return nil
         }
         let start = offset + CaptureFormat.recordHeaderSize
+        guard window.ensure(start, length) else {
+            damage = CaptureDamage(offset: offset, reason: "the last record (\(length) bytes) could not be read: the capture was cut short")
+            return nil
+        }
         let recordOffset = offset
         offset = start + length
         switch type {
@@ -128,11 +133,11 @@ public struct CaptureReader {
             guard length == manifest.eventSize else {
                 return fail(recordOffset, "an event record has \(length) bytes, the manifest says \(manifest.eventSize)")
             }
-            let event = data.withUnsafeBytes { Event(bytes: UnsafeRawBufferPointer(rebasing: $0[start ..< start + length])) }
+            let event = window.withBytes(start, length) { Event(bytes: $0) }
             return event.map(CaptureRecord.event)
         case .lost:
             guard length == 16 else { return fail(recordOffset, "a lost-events record has \(length) bytes, not 16") }
-            return .lost(cpu: Self.u32(data, start), count: Self.u64(data, start + 8))
+            return .lost(cpu: window.u32(start), count: window.u64(start + 8))
         case .note:
             guard let note = try? JSONDecoder().decode(CaptureNote.self, from: slice(start, length)) else {
                 return fail(recordOffset, "a note record is not valid JSON")
@@ -162,14 +167,6 @@ public struct CaptureReader {
     }
 
     private func slice(_ start: Int, _ length: Int) -> Data {
-        data[data.startIndex + start ..< data.startIndex + start + length]
-    }
-
-    private static func u32(_ d: Data, _ at: Int) -> UInt32 {
-        d.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) }.littleEndian
-    }
-
-    private static func u64(_ d: Data, _ at: Int) -> UInt64 {
-        d.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt64.self) }.littleEndian
+        window.data(start, length)
     }
 }

@@ -29,9 +29,9 @@ public struct Event: Sendable, Equatable {
     /// Uprobe: index into the manifest's probes. Syscalls: `Syscall` raw value.
     public var probeID: UInt16
     /// Argument registers at function entry (rdi, rsi, rdx, rcx, r8, r9); syscalls: fd or return value in args[0].
-    public var args: [UInt64]
+    public var args: InlineWords
     /// Values read through the probe's pointer paths (manifest `derefs`).
-    public var derefs: [UInt64]
+    public var derefs: InlineWords
     /// Bit i set when derefs[i] was read.
     public var derefOK: UInt32
     /// QEMU's running coroutine (`Coroutine *`) when the event fired; 0 if unknown or none.
@@ -57,8 +57,8 @@ public struct Event: Sendable, Equatable {
         self.cpu = cpu
         self.rawKind = kind.rawValue
         self.probeID = probeID
-        self.args = args + Array(repeating: 0, count: max(0, Event.argCount - args.count))
-        self.derefs = derefs + Array(repeating: 0, count: max(0, Event.derefCount - derefs.count))
+        self.args = InlineWords(args, count: Event.argCount)
+        self.derefs = InlineWords(derefs, count: Event.derefCount)
         self.derefOK = derefOK
         self.coroutine = coroutine
         self.coroutineCaller = coroutineCaller

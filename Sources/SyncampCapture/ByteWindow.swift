@@ -1,0 +1,92 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The bytes of a capture, read through a window that slides forward over the file.
+///
+/// A capture can hold billions of bytes; the reader keeps only the record it is
+/// decoding and the chunk around it in memory, so memory does not grow with
+/// the capture. A capture held in memory (tests, the fuzzer) is one window.
+final class ByteWindow {
+    /// Total bytes: the file's size when it was opened, or the data's count.
+    let size: Int
+    private var bytes: [UInt8]
+    /// Offset in the capture of `bytes[0]`.
+    private var base = 0
+    private let fd: Int32
+    private let chunk: Int
+
+    init(data: Data) {
+        bytes = Array(data)
+        size = bytes.count
+        fd = -1
+        chunk = 0
+    }
+
+    init(path: String, chunk: Int = 4 << 20) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CaptureError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw CaptureError.cannotOpen(path: path, reason: reason)
+        }
+        if st.st_mode & S_IFMT == S_IFDIR {
+            close(fd)
+            throw CaptureError.cannotOpen(path: path, reason: "it is a directory")
+        }
+        self.fd = fd
+        self.size = Int(st.st_size)
+        self.chunk = chunk
+        self.bytes = []
+        bytes.reserveCapacity(chunk)
+        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    /// Makes `count` bytes at `offset` available; false when they are not all in the capture
+    /// (or the file shrank, or a read failed: the reader then reports the capture as cut there).
+    func ensure(_ offset: Int, _ count: Int) -> Bool {
+        guard offset >= base, count >= 0, offset <= size, count <= size - offset else { return false }
+        if offset + count <= base + bytes.count { return true }
+        guard fd >= 0 else { return false }
+        // Keep what is left from `offset` on, then read on until `count` bytes are there.
+        bytes.removeFirst(offset - base)
+        base = offset
+        let want = max(count, chunk)
+        while bytes.count < want && base + bytes.count < size {
+            let old = bytes.count
+            let add = min(want - old, size - (base + old))
+            bytes.append(contentsOf: repeatElement(0, count: add))
+            let n = bytes.withUnsafeMutableBytes { buf in
+                pread(fd, buf.baseAddress! + old, add, off_t(base + old))
+            }
+            if n <= 0 {
+                bytes.removeLast(add)
+                break
+            }
+            bytes.removeLast(add - n)
+        }
+        return offset + count <= base + bytes.count
+    }
+
+    /// Calls `body` with `count` bytes at `offset`, which `ensure` made available.
+    func withBytes<R>(_ offset: Int, _ count: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[(offset - base) ..< (offset - base + count)])) }
+    }
+
+    func u32(_ offset: Int) -> UInt32 {
+        withBytes(offset, 4) { $0.loadUnaligned(as: UInt32.self) }.littleEndian
+    }
+
+    func u64(_ offset: Int) -> UInt64 {
+        withBytes(offset, 8) { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+    }
+
+    func data(_ offset: Int, _ count: Int) -> Data {
+        withBytes(offset, count) { Data($0) }
+    }
+}
