@@ -20,9 +20,11 @@ final class BPFSession {
     private var lostMapFD: Int32 = -1
     /// "kprobe" or "tracepoint", after attachKernelProbes.
     private(set) var kernelProbe = ""
+    private let verbose: Bool
 
     /// Opens the BPF object file, sets the target and the ring buffer size, and loads it.
     init(objectPath: String, targetPid: Int32, ringBufferBytes: Int, coroutines: CoroutineSource, verbose: Bool) throws {
+        self.verbose = verbose
         cbpf_set_print(verbose ? 1 : 0)
         guard let obj = bpf_object__open_file(objectPath, nil) else {
             throw CollectorError.bpf("cannot open the BPF object \(objectPath): \(Self.errnoText())")
@@ -97,8 +99,8 @@ final class BPFSession {
                            "syncamp_tp_enter_fsync", "syncamp_tp_exit_fsync"]
         var kprobeError = ""
         if mode != .tracepoint {
-            cbpf_set_quiet(mode == .auto ? 1 : 0)
-            defer { cbpf_set_quiet(0) }
+            cbpf_set_quiet(mode == .auto ? 1 : 0, verbose ? 1 : 0)
+            defer { cbpf_set_quiet(0, verbose ? 1 : 0) }
             do {
                 try attachAll(kprobes)
                 kernelProbe = "kprobe"
@@ -129,8 +131,8 @@ final class BPFSession {
                      "syncamp_journal_end", "syncamp_journal_stats", "syncamp_device_issue", "syncamp_device_complete",
                      "syncamp_uring_submit", "syncamp_uring_complete"]
         var attached: [String] = [], missing: [String] = []
-        cbpf_set_quiet(1)
-        defer { cbpf_set_quiet(0) }
+        cbpf_set_quiet(1, verbose ? 1 : 0)
+        defer { cbpf_set_quiet(0, verbose ? 1 : 0) }
         for name in names {
             if (try? attachAll([name])) != nil { attached.append(name) } else { missing.append(name) }
         }

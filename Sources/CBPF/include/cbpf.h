@@ -19,28 +19,38 @@
 #include <bpf/btf.h>
 #include "syncamp.h"
 
-/* libbpf's print callback takes a va_list, which Swift cannot format: this
- * shim forwards libbpf's messages to stderr when verbose is set. */
-static int cbpf_verbose_flag = 0;
-static int cbpf_quiet_flag = 0;
-static inline int cbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+/* libbpf's print callback takes a va_list, which Swift cannot format: these
+ * shims forward libbpf's messages to stderr. The setting lives in libbpf (which
+ * callback is installed), not in a static variable here: each Swift file that
+ * inlines these functions would get its own copy of one, and an optimized build
+ * may drop a copy it never sees read. */
+static inline int cbpf_print_warnings(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	if (cbpf_quiet_flag && !cbpf_verbose_flag)
-		return 0;
-	if (level == LIBBPF_DEBUG && !cbpf_verbose_flag)
-		return 0;
-	if (level == LIBBPF_INFO && !cbpf_verbose_flag)
+	if (level != LIBBPF_WARN)
 		return 0;
 	return vfprintf(stderr, fmt, args);
 }
-static inline void cbpf_set_print(int verbose)
+static inline int cbpf_print_all(enum libbpf_print_level level, const char *fmt, va_list args)
 {
-	cbpf_verbose_flag = verbose;
-	libbpf_set_print(cbpf_print);
+	return vfprintf(stderr, fmt, args);
+}
+static inline int cbpf_print_none(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	return 0;
 }
 
-/* Silences libbpf's warnings while trying something that may fail (kprobes). */
-static inline void cbpf_set_quiet(int quiet) { cbpf_quiet_flag = quiet; }
+/* Warnings only, or every message when verbose. */
+static inline void cbpf_set_print(int verbose)
+{
+	libbpf_set_print(verbose ? cbpf_print_all : cbpf_print_warnings);
+}
+
+/* Silences libbpf while trying something that may fail (kprobes); verbose still
+ * shows everything. Pass the same verbose flag as to cbpf_set_print. */
+static inline void cbpf_set_quiet(int quiet, int verbose)
+{
+	libbpf_set_print(verbose ? cbpf_print_all : quiet ? cbpf_print_none : cbpf_print_warnings);
+}
 
 /* LIBBPF_OPTS is a macro: these build the options structs Swift needs. */
 static inline struct bpf_link *cbpf_attach_uprobe(struct bpf_program *prog, pid_t pid,
