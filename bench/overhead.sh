@@ -39,7 +39,7 @@ fi
 collector="$top/.build/release/collector"
 analyzer="$top/.build/release/analyzer"
 work=$(mktemp -d /var/tmp/syncamp-overhead.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 python3 - "$work" "$pairs" "$writes" <<'PY'
 import sys
@@ -93,11 +93,13 @@ run() {  # mode workload -> run time in microseconds on stdout
     untraced) ;;
     syncamp|syncamp-detail)
       [ "$mode" = syncamp-detail ] && d=--detail
-      "$collector" $d -p "$qpid" -o "$work/run.syncamp" --force 2> "$work/tracer.err" &
+      # 3>&-: a tracer holding the pipe's write end would keep qemu-io from ever seeing its end
+      "$collector" $d -p "$qpid" -o "$work/run.syncamp" --force 2> "$work/tracer.err" 3>&- &
       tpid=$!
       wait_for "$work/tracer.err" "tracing pid" "$tpid" ;;
     bpftrace)
-      bpftrace -o "$work/bt.out" "$work/peer.bt" "$qpid" -p "$qpid" 2> "$work/tracer.err" &
+      # stdout, not -o: bpftrace 0.17 buffers -o files whatever -B says
+      bpftrace -B line "$work/peer.bt" "$qpid" -p "$qpid" > "$work/bt.out" 2> "$work/tracer.err" 3>&- &
       tpid=$!
       wait_for "$work/bt.out" "^tick" "$tpid" ;;
   esac

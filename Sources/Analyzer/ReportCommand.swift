@@ -23,6 +23,9 @@ struct ReportCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Write the report to this file instead of stdout.")
     var output: String?
 
+    @Option(help: "List at most this many ops with their trees (the first ones); every op is counted in the totals.")
+    var maxOps: Int = 1000
+
     @OptionGroup var source: ModelSource
 
     /// Opens a capture, or exits with the reader's one-sentence error.
@@ -42,7 +45,8 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         var reader = try Self.open(capture)
-        let analysis = Analysis.run(&reader, images: try source.images(), options: source.options())
+        let analysis = Analysis.run(&reader, images: try source.images(), options: source.options(),
+                                    limits: Analysis.Limits(listedOps: max(0, maxOps)))
         let text: String
         switch format {
         case .text: text = TextReport.render(analysis)

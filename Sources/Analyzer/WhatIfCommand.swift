@@ -54,16 +54,22 @@ struct WhatIfCommand: ParsableCommand {
 
     func run() throws {
         var reader = try ReportCommand.open(capture)
-        let asRun = Analysis.run(&reader, images: try source.images(), options: source.options())
-        guard let observed = asRun.model else {
+        let lazy = lazyRefcounts.map { $0 == .on }
+        let bits = clusterSize.map { UInt64.bitWidth - 1 - $0.leadingZeroBitCount }
+        let cache = self.cache
+        let preallocation = self.preallocation
+        // Both models run while the capture is read: no op has to be kept for a second pass.
+        let asRun = Analysis.run(&reader, images: try source.images(), options: source.options(), whatIf: { observed in
+            var options = observed
+            options.lazyRefcounts = lazy
+            options.preallocation = preallocation
+            options.clusterBits = bits
+            if let cache { options.cache = cache }
+            return options
+        })
+        guard let observed = asRun.model, let whatIf = asRun.whatIf else {
             throw ReportCommand.fail("the capture has no image state and no cache mode for the model: pass --image PATH (the image as it was before the run) and --qemu-cache MODE")
         }
-        var options = observed.options
-        options.lazyRefcounts = lazyRefcounts.map { $0 == .on }
-        options.preallocation = preallocation
-        options.clusterBits = clusterSize.map { UInt64.bitWidth - 1 - $0.leadingZeroBitCount }
-        if let cache { options.cache = cache }
-        let whatIf = ModelComparison.run(ops: asRun.ops, images: observed.images, options: options)
         switch format {
         case .json:
             let encoder = JSONEncoder()

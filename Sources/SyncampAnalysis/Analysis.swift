@@ -10,6 +10,9 @@ public struct Analysis: Sendable {
         public var hostSyncs = 0
         /// Host syncs that could not be placed under an op or an open/close group.
         public var unattributedHostSyncs = 0
+        /// Host syncs placed under guest requests, and under open, close and housekeeping groups.
+        public var hostSyncsUnderRequests = 0
+        public var hostSyncsInGroups = 0
         /// Host syncs per cause.
         public var causes: [Cause: Int] = [:]
         /// Host syncs of the guest requests up to and including the first guest flush (the first
@@ -50,26 +53,63 @@ public struct Analysis: Sendable {
         public var images: [ImageState] = []
     }
 
+    /// How much of a capture an analysis keeps to show; everything is counted in the totals.
+    public struct Limits: Sendable {
+        /// Ops listed in reports with their trees (the first ones, in start order).
+        public var listedOps = 1000
+        /// Unplaced nodes listed with their reasons.
+        public var listedUnattributed = 1000
+        /// An op is handed on to the totals once nothing has been placed under it for this
+        /// much capture time and no sync it started is still open.
+        public var quietNs: UInt64 = 2_000_000_000
+        /// At most this many ops are held at once (the oldest is handed on first).
+        public var maxLiveOps = 100_000
+
+        public init(listedOps: Int = 1000) { self.listedOps = listedOps }
+    }
+
     public var manifest: Manifest
     public var capture: CaptureInfo
     public var totals: Totals
-    /// Guest operations and open/close groups, in start order.
+    /// The first `Limits.listedOps` guest operations and open/close groups, in start order.
     public var ops: [GuestOp]
-    /// Nodes that could not be placed, each with the reason.
+    /// All ops, listed or not.
+    public var opCount: Int
+    /// The first nodes that could not be placed, each with the reason.
     public var unattributed: [(node: CausalNode, reason: String)]
+    /// All unplaced nodes, listed or not.
+    public var unattributedCount: Int
     /// Uprobe hits per probe id.
     public var probeHits: [Int: Int]
     /// Totals per image file, in first-seen order.
     public var images: [ImageTotals]
     /// The reference model's predictions, when the image state is known.
     public var model: ModelComparison?
+    /// The model run with other options (`analyzer whatif`), when asked for.
+    public var whatIf: ModelComparison?
+    /// Ops handed on while a sync they started was still open (more than `maxLiveOps` in flight).
+    public var forcedRetirements: Int
+    /// Host syncs grouped as housekeeping that started after the first guest request and
+    /// before a later one.
+    ///
+    /// Work a request hands to a helper coroutine (quorum children, block jobs) is
+    /// linked to the request through the coroutine's caller, which is seen only
+    /// before the helper first yields. The minimal probe set may see the helper
+    /// only after that, and the work then counts as housekeeping.
+    public var housekeepingSyncsDuringRequests: Int
 
-    /// Reads every record of a capture and builds the trees.
+    /// Reads every record of a capture and builds the trees, in memory bounded by the work in flight.
+    ///
+    /// Ops are folded into the totals, the per-image totals and the model as soon
+    /// as they can take no more work; only the first `limits.listedOps` are kept
+    /// with their trees for the reports.
     /// - Parameters:
     ///   - images: image states to use instead of (or where missing from) the capture's own.
-    ///   - cache: the cache mode QEMU ran with, when its command line does not say.
+    ///   - options: the model's options, when the target's command line does not say (cache mode).
+    ///   - whatIf: other options for a second model run over the same ops, made from the first's.
     public static func run(_ reader: inout CaptureReader, reorderWindow: Int = 4096, images extraImages: [ImageState] = [],
-                           options: ModelOptions? = nil) -> Analysis {
+                           options: ModelOptions? = nil, whatIf: ((ModelOptions) -> ModelOptions)? = nil,
+                           limits: Limits = Limits()) -> Analysis {
         let manifest = reader.manifest
         var info = CaptureInfo(path: reader.path)
         var window = ReorderWindow(capacity: reorderWindow)
@@ -77,16 +117,77 @@ public struct Analysis: Sendable {
         var builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs,
                                   coroutines: coroutines)
         var last: UInt64 = manifest.startMonotonicNs
+        var now: UInt64 = manifest.startMonotonicNs
+
+        var tally = TotalsTally()
+        var imageTally = ImageTally()
+        var model: ModelComparison?
+        var second: ModelComparison?
+        var modelReady = false
+        var listed: [GuestOp] = []
+        var opCount = 0
+        var unplaced: [(node: CausalNode, reason: String)] = []
+        var unplacedCount = 0
+        var sawRequest = false
+        var housekeepingSinceRequest = 0
+        var housekeepingDuringRequests = 0
+
+        func fold(_ finished: GuestOp) {
+            var op = finished
+            imageTally.add(&op)
+            tally.add(op)
+            if !modelReady {
+                // Image records come first in a capture: by the first finished op they are all read.
+                modelReady = true
+                var known = info.images
+                for extra in extraImages {
+                    known.removeAll { $0.path == extra.path }
+                    known.append(extra)
+                }
+                if !known.isEmpty, let o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
+                    model = ModelComparison(images: known, options: o)
+                    if let whatIf { second = ModelComparison(images: known, options: whatIf(o)) }
+                }
+            }
+            if op.isGuestRequest {
+                sawRequest = true
+                housekeepingDuringRequests += housekeepingSinceRequest
+                housekeepingSinceRequest = 0
+            } else if op.kind == .housekeeping && sawRequest {
+                housekeepingSinceRequest += op.hostSyncs
+            }
+            let keep = listed.count < limits.listedOps
+            model?.add(op, keepPrediction: keep)
+            second?.add(op, keepPrediction: keep)
+            if keep { listed.append(op) }
+            opCount += 1
+        }
+        func foldUnplaced(_ u: (CausalNode, String)) {
+            imageTally.addUnplaced(u.0)
+            tally.addUnplaced(u.0)
+            if unplaced.count < limits.listedUnattributed { unplaced.append((node: u.0, reason: u.1)) }
+            unplacedCount += 1
+        }
+        func feed(_ e: Event) {
+            builder.add(e)
+            now = max(now, e.timestamp)
+        }
+
         while let record = reader.next() {
             switch record {
             case let .event(e):
                 info.events += 1
                 last = max(last, e.timestamp)
-                if let out = window.push(e) { builder.add(out) }
+                if let out = window.push(e) { feed(out) }
+                if info.events & 1023 == 0 {
+                    for op in builder.retire(now: now, quietNs: limits.quietNs, maxLive: limits.maxLiveOps) { fold(op) }
+                    for u in builder.drainUnattributed() { foldUnplaced(u) }
+                }
             case let .lost(cpu, count):
                 info.lostPerCPU[cpu] = count
             case let .note(n):
                 info.notes.append(n)
+                imageTally.note(n)
                 last = max(last, n.timestampNs)
             case let .trailer(t):
                 info.trailerReason = t.reason
@@ -97,46 +198,25 @@ public struct Analysis: Sendable {
                 info.unknownRecords += 1
             }
         }
-        while let e = window.pop() { builder.add(e) }
+        while let e = window.pop() { feed(e) }
         info.damage = reader.damage?.description
         info.lostEvents = info.lostPerCPU.values.reduce(0, +)
         info.reorderedEvents = window.reordered
         info.lateEvents = window.lateEvents
         info.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
-        let hits = builder.uprobeHits
-        let hostSyncs = builder.hostSyncs
-        let linker = builder.storage
-        var (ops, unattributed) = builder.finish()
-        let images = ImageTotals.assign(&ops, unattributed: unattributed.map(\.0), notes: info.notes)
-        var totals = Totals(ops: ops, unattributed: unattributed.map(\.0))
-        totals.hostSyncs = hostSyncs
-        let all = ops.flatMap(\.children) + unattributed.map(\.0)
-        totals.journalCommits = all.reduce(0) { $0 + $1.count("journal_commit") }
-        totals.deviceFlushes = all.reduce(0) { $0 + $1.count("device_flush") }
-        totals.deviceFUAWrites = all.reduce(0) { $0 + $1.count("device_fua_write") }
-        totals.unlinkedJournalCommits = linker.unlinkedCommits
-        totals.unlinkedDeviceFlushes = linker.unlinkedDeviceFlushes
-        totals.unlinkedDeviceFUAWrites = linker.unlinkedFUAWrites
-        var known = info.images
-        for extra in extraImages {
-            known.removeAll { $0.path == extra.path }
-            known.append(extra)
-        }
-        var model: ModelComparison?
-        if !known.isEmpty, let options = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
-            // Ops name images by the path behind their fds; states name them as the target did.
-            let named = known.map { state -> ImageState in
-                var s = state
-                if let match = images.first(where: { $0.path == state.path || $0.path.hasSuffix("/" + state.path) || state.path.hasSuffix("/" + $0.path) }) {
-                    s.path = match.path
-                }
-                return s
-            }
-            model = ModelComparison.run(ops: ops, images: named, options: options)
-        }
-        return Analysis(manifest: manifest, capture: info, totals: totals, ops: ops,
-                        unattributed: unattributed.map { (node: $0.0, reason: $0.1) }, probeHits: hits,
-                        images: images, model: model)
+        let (rest, restUnplaced) = builder.finish()
+        for op in rest { fold(op) }
+        for u in restUnplaced { foldUnplaced(u) }
+        var totals = tally.totals
+        totals.hostSyncs = builder.hostSyncs
+        totals.unlinkedJournalCommits = builder.storage.unlinkedCommits
+        totals.unlinkedDeviceFlushes = builder.storage.unlinkedDeviceFlushes
+        totals.unlinkedDeviceFUAWrites = builder.storage.unlinkedFUAWrites
+        return Analysis(manifest: manifest, capture: info, totals: totals, ops: listed, opCount: opCount,
+                        unattributed: unplaced, unattributedCount: unplacedCount, probeHits: builder.uprobeHits,
+                        images: imageTally.images, model: model, whatIf: second,
+                        forcedRetirements: builder.forcedRetirements,
+                        housekeepingSyncsDuringRequests: housekeepingDuringRequests)
     }
 
     /// Uprobe hits in the capture, and per guest request: what tracing cost (a hit is about 5 us here).
@@ -144,20 +224,6 @@ public struct Analysis: Sendable {
     public var probeHitsPerGuestOp: Double? {
         let requests = totals.guestWrites + totals.guestFlushes
         return requests > 0 ? Double(probeHitsTotal) / Double(requests) : nil
-    }
-
-    /// Host syncs grouped as housekeeping that started between the first guest request and the last one's end.
-    ///
-    /// Work a request hands to a helper coroutine (quorum children, block jobs) is
-    /// linked to the request through the coroutine's caller, which is seen only
-    /// before the helper first yields. The minimal probe set may see the helper
-    /// only after that, and the work then counts as housekeeping.
-    public var housekeepingSyncsDuringRequests: Int {
-        // A request's end is only its last event seen, so the span of all requests is used.
-        let requests = ops.filter(\.isGuestRequest)
-        guard let first = requests.map(\.startNs).min(), let last = requests.map(\.endNs).max() else { return 0 }
-        return ops.filter { $0.kind == .housekeeping && $0.hostSyncs > 0 && first <= $0.startNs && $0.startNs <= last }
-            .reduce(0) { $0 + $1.hostSyncs }
     }
 
     /// Warnings every report shows: lost events, damage, unplaced syncs, missing probes.
@@ -180,6 +246,9 @@ public struct Analysis: Sendable {
         }
         if totals.unattributedHostSyncs > 0 {
             w.append("\(totals.unattributedHostSyncs) host syncs could not be placed under a guest request or open/close: see `unattributed`")
+        }
+        if forcedRetirements > 0 {
+            w.append("\(forcedRetirements) ops were closed while a sync they started was still open (more than \(Limits().maxLiveOps) ops in flight): syncs that ended after that count as unattributed")
         }
         let helper = housekeepingSyncsDuringRequests
         if helper > 0 {

@@ -26,7 +26,10 @@ public enum JSONReport {
         var causes: [String: Int]
         var images: [Image]
         var model: Model?
+        /// Every op and unplaced node, of which `ops` and `unattributed` list the first ones.
+        var op_count: Int
         var ops: [Op]
+        var unattributed_count: Int
         var unattributed: [Unplaced]
         var warnings: [String]
 
@@ -66,6 +69,8 @@ public enum JSONReport {
                 o.predicted = a.model?.predictions[op.index].map(Predicted.init)
                 return o
             }
+            op_count = a.opCount
+            unattributed_count = a.unattributedCount
             unattributed = a.unattributed.map { Unplaced(reason: $0.reason, node: Node($0.node)) }
             warnings = a.warnings
         }
@@ -84,7 +89,9 @@ public enum JSONReport {
         var observed_sync_amplification: Double?
         var matched_ops: Int
         var deviating_ops: [Int]
+        var deviating_op_count: Int
         var timing_dependent_ops: [Int]
+        var timing_dependent_op_count: Int
 
         init(_ m: ModelComparison, observed: Analysis.Totals) {
             options = m.options.summary
@@ -95,7 +102,9 @@ public enum JSONReport {
             observed_sync_amplification = observed.syncAmplification
             matched_ops = m.matchedOps
             deviating_ops = m.deviatingOps
+            deviating_op_count = m.deviatingCount
             timing_dependent_ops = m.timingDependentOps
+            timing_dependent_op_count = m.timingDependentCount
         }
     }
 

@@ -46,9 +46,10 @@ struct OpResolver {
         group = nil
         guard useCoroutines else { return }
         if inRequestCoroutine && e.coroutine != 0 {
-            coOwner[e.coroutine] = op
+            bind(e.coroutine, op)
         } else if let opaque {
             awaitingOpaque[opaque] = op
+            op.opaqueKey = opaque
         } else {
             awaiting[e.tid] = (op, e.coroutine)
         }
@@ -58,11 +59,11 @@ struct OpResolver {
     mutating func observe(_ e: Event) {
         guard useCoroutines else { return }
         if e.coroutine != 0, e.coroutineArg != 0, let op = awaitingOpaque.removeValue(forKey: e.coroutineOpaque) {
-            coOwner[e.coroutine] = op
+            bind(e.coroutine, op)
         }
         guard let pending = awaiting.removeValue(forKey: e.tid) else { return }
         if e.coroutine != 0 && e.coroutine != pending.callerCo {
-            coOwner[e.coroutine] = pending.op
+            bind(e.coroutine, pending.op)
         }
     }
 
@@ -81,16 +82,36 @@ struct OpResolver {
         latest = op
     }
 
-    /// The op that owns the event, or nil for a group to take it.
+    /// The op that owns the event, or nil for a group to take it (an op handed on takes nothing more).
     mutating func owner(of e: Event) -> TreeBuilder.Op? {
+        let op = find(e)
+        return op?.retired == true ? nil : op
+    }
+
+    private mutating func find(_ e: Event) -> TreeBuilder.Op? {
         guard useCoroutines else { return latest ?? group }
         if e.coroutine == 0 { return nil }
         if let op = coOwner[e.coroutine] { return op }
         // A coroutine a request's coroutine entered (quorum children, parallel qcow2 tasks) works for that request.
         if e.coroutineCaller != 0, let op = coOwner[e.coroutineCaller] {
-            coOwner[e.coroutine] = op
+            bind(e.coroutine, op)
             return op
         }
         return group
+    }
+
+    private mutating func bind(_ co: UInt64, _ op: TreeBuilder.Op) {
+        coOwner[co] = op
+        op.coroutines.append(co)
+    }
+
+    /// Drops the bindings of an op that was handed on, so that the maps stay as small as the work in flight.
+    mutating func forget(_ op: TreeBuilder.Op) {
+        for co in op.coroutines where coOwner[co] === op { coOwner[co] = nil }
+        op.coroutines.removeAll()
+        if let k = op.opaqueKey, awaitingOpaque[k] === op { awaitingOpaque[k] = nil }
+        if let a = awaiting.first(where: { $0.value.op === op })?.key { awaiting[a] = nil }
+        if latest === op { latest = nil }
+        if group === op { group = nil }
     }
 }

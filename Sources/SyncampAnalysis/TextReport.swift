@@ -21,20 +21,24 @@ public enum TextReport {
             + (a.probeHitsPerGuestOp.map { String(format: ", %.1f per guest request", $0) } ?? "") + "\n"
         for w in a.warnings { out += "  WARNING  \(w)\n" }
         out += "\n"
+        if a.opCount > a.ops.count {
+            out += "(the first \(a.ops.count) of \(a.opCount) ops; every op is counted in the totals: --max-ops to list more)\n\n"
+        }
         for op in a.ops {
             out += header(op) + "\n"
             renderChildren(op.children, prefix: "   ", into: &out)
         }
         if !a.unattributed.isEmpty {
-            out += "\nunattributed (could not be placed)\n"
+            out += "\nunattributed (could not be placed)"
+                + (a.unattributedCount > a.unattributed.count ? ": the first \(a.unattributed.count) of \(a.unattributedCount)" : "") + "\n"
             for u in a.unattributed {
                 out += "   \(u.reason)\n"
                 render(u.node, prefix: "     ", last: true, into: &out)
             }
         }
         let t = a.totals
-        let underOps = a.ops.filter(\.isGuestRequest).reduce(0) { $0 + $1.hostSyncs }
-        let outside = a.ops.filter { !$0.isGuestRequest }.reduce(0) { $0 + $1.hostSyncs }
+        let underOps = t.hostSyncsUnderRequests
+        let outside = t.hostSyncsInGroups
         out += "\ntotals\n"
         out += "  guest writes         \(t.guestWrites)\n"
         out += "  guest flushes        \(t.guestFlushes)\n"
@@ -88,8 +92,8 @@ public enum TextReport {
         for c in Cause.allCases where m.predictedCauses[c] != nil || a.totals.causes[c] != nil {
             out += "    \(c.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0)) predicted \(m.predictedCauses[c] ?? 0), observed \(a.totals.causes[c] ?? 0)\n"
         }
-        out += "  ops                  \(m.matchedOps) as predicted, \(m.deviatingOps.count) deviating"
-            + (m.timingDependentOps.isEmpty ? "" : ", \(m.timingDependentOps.count) timing-dependent (QEMU runs their parts concurrently)") + "\n"
+        out += "  ops                  \(m.matchedOps) as predicted, \(m.deviatingCount) deviating"
+            + (m.timingDependentCount == 0 ? "" : ", \(m.timingDependentCount) timing-dependent (QEMU runs their parts concurrently)") + "\n"
         for i in m.deviatingOps + m.timingDependentOps {
             guard let op = a.ops.first(where: { $0.index == i }), let p = m.predictions[i] else { continue }
             out += "  #\(i) \(header(op))\n"

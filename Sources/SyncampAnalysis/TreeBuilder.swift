@@ -43,6 +43,11 @@ struct TreeBuilder {
         var value: GuestOp
         var children: [Node] = []
         let causes: CauseTracker
+        /// Set once the op has been handed on: it takes no more work.
+        var retired = false
+        /// Coroutines bound to it, and the opaque it waited for, to forget when it retires.
+        var coroutines: [UInt64] = []
+        var opaqueKey: UInt64?
         init(_ value: GuestOp, causes: CauseTracker) {
             self.value = value
             self.causes = causes
@@ -62,7 +67,15 @@ struct TreeBuilder {
 
     let probes: ProbeIndex
     let origin: UInt64
-    private(set) var ops: [Op] = []
+    /// Ops not yet handed on, in index order.
+    private(set) var live: [Op] = []
+    private var liveHead = 0
+    private var nextIndex = 0
+    private var sawGuestRequest = false
+    /// Ops held, not yet handed on.
+    var liveCount: Int { live.count - liveHead }
+    /// Ops handed on while still waiting for a sync, because too many were in flight.
+    private(set) var forcedRetirements = 0
     private(set) var unattributed: [(CausalNode, String)] = []
     private(set) var hostSyncs = 0
     private(set) var uprobeHits: [Int: Int] = [:]
@@ -146,18 +159,20 @@ struct TreeBuilder {
         case .imageClose: final = .imageClose
         case .housekeeping: final = .housekeeping
         }
-        let op = Op(GuestOp(index: ops.count, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
+        let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
                             endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
                     causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe))
         if kind == .write || kind == .flush { op.value.backend = e.args[0] }
-        ops.append(op)
+        nextIndex += 1
+        if op.value.isGuestRequest { sawGuestRequest = true }
+        live.append(op)
         return op
     }
 
     /// The op a submitting-thread event belongs to (a group is made when none owns it).
     private mutating func owner(_ e: Event) -> Op {
         if let op = resolver.owner(of: e) { return op }
-        let kind: GuestOp.Kind = ops.contains(where: \.value.isGuestRequest) ? .housekeeping : .imageOpen
+        let kind: GuestOp.Kind = sawGuestRequest ? .housekeeping : .imageOpen
         let entry = kind == .imageOpen ? "(before the first guest request)" : "(outside any guest request)"
         let group = newOp(kind, e, entry: entry)
         resolver.setGroup(group)
@@ -188,7 +203,7 @@ struct TreeBuilder {
             let op = newOp(.flush, e, entry: entry.symbol)
             resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
             hitOp = op
-        case .backendUnref where !ops.contains(where: \.value.isGuestRequest):
+        case .backendUnref where !sawGuestRequest:
             // Opening an image releases temporary BlockBackends: still open work.
             hitOp = owner(e)
         case .backendUnref, .closeAll:
@@ -427,7 +442,54 @@ struct TreeBuilder {
         return node.frozen()
     }
 
-    /// Closes what is still open (a sync whose exit was not captured) and returns the trees.
+    /// Hands on the oldest ops that can take no more work, in index order.
+    ///
+    /// An op is done when no sync it started is still open and nothing was
+    /// placed under it for `quietNs` of capture time. The oldest op is also
+    /// handed on when more than `maxLive` are held (it is then counted in
+    /// `forcedRetirements`), so memory stays bounded whatever the capture holds.
+    mutating func retire(now: UInt64, quietNs: UInt64, maxLive: Int) -> [GuestOp] {
+        var out: [GuestOp] = []
+        let t = rel(now)
+        while liveHead < live.count {
+            let op = live[liveHead]
+            let quiet = t >= op.value.endNs && t - op.value.endNs >= quietNs
+            let waiting = isWaiting(op)
+            guard (quiet && !waiting) || live.count - liveHead > maxLive else { break }
+            if waiting { forcedRetirements += 1 }
+            out.append(hand(op))
+            liveHead += 1
+        }
+        if liveHead > 1024 && liveHead * 2 > live.count {
+            live.removeFirst(liveHead)
+            liveHead = 0
+        }
+        return out
+    }
+
+    /// Nodes that could not be placed so far, with the reason; the builder forgets them.
+    mutating func drainUnattributed() -> [(CausalNode, String)] {
+        defer { unattributed.removeAll(keepingCapacity: true) }
+        return unattributed
+    }
+
+    /// Whether a sync or job this op started is still open.
+    private func isWaiting(_ op: Op) -> Bool {
+        pendingByArg.values.contains { $0.op === op } || pendingRaw.values.contains { $0.op === op }
+            || job.values.contains { $0.op === op } || openSyscall.values.contains { $0.op === op }
+            || pendingUring.contains { $0.op === op }
+    }
+
+    private mutating func hand(_ op: Op) -> GuestOp {
+        op.causes.endFullFlush()
+        op.retired = true
+        resolver.forget(op)
+        var v = op.value
+        v.children = op.children.map { $0.frozen() }
+        return v
+    }
+
+    /// Closes what is still open (a sync whose exit was not captured) and returns the ops not handed on yet.
     mutating func finish() -> (ops: [GuestOp], unattributed: [(CausalNode, String)]) {
         for (tid, open) in openSyscall where open.op == nil {
             unattributed.append((unplaced(open.node), "sync on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
@@ -437,13 +499,10 @@ struct TreeBuilder {
             unattributed.append((unplaced(p.node), "io_uring fsync request \(hex(p.req)) submitted outside any QEMU request (no completion captured)"))
         }
         pendingUring.removeAll()
-        for op in ops { op.causes.endFullFlush() }
-        let frozen = ops.map { op -> GuestOp in
-            var v = op.value
-            v.children = op.children.map { $0.frozen() }
-            return v
-        }
-        return (frozen, unattributed)
+        let rest = live[liveHead...].map { hand($0) }
+        live.removeAll()
+        liveHead = 0
+        return (rest, drainUnattributed())
     }
 
     private func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }

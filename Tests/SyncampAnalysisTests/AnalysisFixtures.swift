@@ -43,6 +43,21 @@ enum AnalysisFixtures {
         (.closeAll, "bdrv_close_all", [], false),
     ])
 
+    /// The collector's default (minimal) set on a build with symbols: no per-entry cache flushes,
+    /// no qcow2 write entry; raw_co_flush_to_disk instead of the thread pool and the worker.
+    static let minimalProbes: [Manifest.Probe] = probeList([
+        (.guestWriteCo, "blk_co_do_pwritev_part", [], false),
+        (.guestFlushAIO, "blk_aio_flush", [], false),
+        (.guestFlushCo, "blk_co_flush", [], false),
+        (.qcow2CacheWrite, "qcow2_cache_write", cacheDerefs, false),
+        (.qcow2WriteL1Entry, "qcow2_write_l1_entry", [], false),
+        (.nodeFlush, "bdrv_co_flush", ["format"], false),
+        (.rawFlush, "raw_co_flush_to_disk", ["fd"], false),
+        (.qcow2SetDependency, "qcow2_cache_set_dependency", [], false),
+        (.backendUnref, "blk_unref", [], false),
+        (.closeAll, "bdrv_close_all", [], false),
+    ])
+
     /// A stock (Debian) binary: exported symbols only, no handle_aiocb_flush, fallbacks for writes.
     static let stockProbes: [Manifest.Probe] = probeList([
         (.guestWriteCo, "blk_pwrite", [], true),

@@ -1,7 +1,7 @@
 import SyncampQcow2
 
 /// A set of cluster indexes kept as sorted, disjoint, non-adjacent ranges.
-struct ClusterSet: Equatable {
+struct ClusterSet: Equatable, Sendable {
     private(set) var ranges: [ImageState.ClusterRange] = []
 
     init(_ ranges: [ImageState.ClusterRange] = []) {

@@ -14,77 +14,105 @@ public struct ModelComparison: Sendable {
     public var options: ModelOptions
     /// Images the model ran on, with the state it started from.
     public var images: [ImageState]
-    /// Per op index; nil for ops the model does not cover (image open, housekeeping, unknown image).
-    public var predictions: [Int: Prediction]
-    public var predictedHostSyncs: Int
-    public var predictedCauses: [Cause: Int]
-    public var matchedOps: Int
-    /// Op indexes whose observed causes differ from the prediction (timing-dependent ones excepted).
-    public var deviatingOps: [Int]
-    public var timingDependentOps: [Int]
+    /// Per op index, for the ops a report lists; nil for ops the model does not cover
+    /// (image open, housekeeping, unknown image).
+    public var predictions: [Int: Prediction] = [:]
+    public var predictedHostSyncs = 0
+    public var predictedCauses: [Cause: Int] = [:]
+    public var matchedOps = 0
+    /// Op indexes whose observed causes differ from the prediction (timing-dependent ones
+    /// excepted): the first `listLimit`; `deviatingCount` counts them all.
+    public var deviatingOps: [Int] = []
+    public var deviatingCount = 0
+    public var timingDependentOps: [Int] = []
+    public var timingDependentCount = 0
     /// Guest flushes, for the predicted amplification.
-    public var guestFlushes: Int
+    public var guestFlushes = 0
+
+    /// How many op indexes `deviatingOps` and `timingDependentOps` list at most.
+    public static let listLimit = 1000
 
     public var predictedAmplification: Double? {
         guestFlushes > 0 ? Double(predictedHostSyncs) / Double(guestFlushes) : nil
     }
 
+    private var models: [String: Qcow2Model] = [:]
+    /// The one image, when there is one: ops that name none are its.
+    private let only: String?
+    private var lastEnd: UInt64 = 0
+
+    /// A comparison with no op yet, one model per plausible image.
+    public init(images: [ImageState], options: ModelOptions) {
+        self.options = options
+        self.images = images.filter(\.isPlausible)
+        for image in self.images { models[image.path] = Qcow2Model(image: image, options: options) }
+        only = self.images.count == 1 ? self.images[0].path : nil
+    }
+
     /// Replays the ops through one model per image.
     public static func run(ops: [GuestOp], images: [ImageState], options: ModelOptions) -> ModelComparison {
-        var models: [String: Qcow2Model] = [:]
-        let images = images.filter(\.isPlausible)
-        for image in images { models[image.path] = Qcow2Model(image: image, options: options) }
-        let only = images.count == 1 ? images[0].path : nil
-        var result = ModelComparison(options: options, images: images, predictions: [:], predictedHostSyncs: 0,
-                                     predictedCauses: [:], matchedOps: 0, deviatingOps: [], timingDependentOps: [],
-                                     guestFlushes: ops.filter { $0.kind == .flush }.count)
-        var lastEnd: UInt64 = 0
-        for op in ops {
-            if op.kind == .imageClose && op.image == nil && only == nil {
-                // Closing with nothing left to sync names no image: every image is closed.
-                var causes: [Cause: Int] = [:]
-                for path in models.keys.sorted() {
-                    for (c, n) in models[path]!.close() { causes[c, default: 0] += n }
-                }
-                result.record(op, Prediction(causes: causes, timingDependent: false))
-                continue
-            }
-            let path = op.image ?? only
-            guard var model = path.flatMap({ models[$0] }) else { continue }
-            var causes: [Cause: Int]
-            var timing = false
-            switch op.kind {
-            case .write:
-                causes = model.write(offset: op.offset, bytes: op.bytes)
-                let perTable = model.image.bytesPerL2Table
-                let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
-                timing = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
-            case .flush:
-                causes = model.flush()
-            case .imageClose:
-                causes = model.close()
-            case .imageOpen, .housekeeping:
-                continue
-            }
-            // Requests that overlap another in flight interleave their metadata work.
-            if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && causes.values.reduce(0, +) > 0 { timing = true }
-            if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
-            models[path!] = model
-            result.record(op, Prediction(causes: causes, timingDependent: timing))
-        }
+        var result = ModelComparison(images: images, options: options)
+        for op in ops { result.add(op) }
         return result
     }
 
-    private mutating func record(_ op: GuestOp, _ p: Prediction) {
-        predictions[op.index] = p
+    /// Replays one finished op (ops come in index order); `keepPrediction` keeps it in `predictions`.
+    public mutating func add(_ op: GuestOp, keepPrediction: Bool = true) {
+        if op.kind == .flush { guestFlushes += 1 }
+        if op.kind == .imageClose && op.image == nil && only == nil {
+            // Closing with nothing left to sync names no image: every image is closed.
+            var causes: [Cause: Int] = [:]
+            for path in models.keys.sorted() {
+                for (c, n) in models[path]!.close() { causes[c, default: 0] += n }
+            }
+            record(op, Prediction(causes: causes, timingDependent: false), keep: keepPrediction)
+            return
+        }
+        guard let named = op.image ?? only, let path = modelPath(for: named), var model = models[path] else { return }
+        var causes: [Cause: Int]
+        var timing = false
+        switch op.kind {
+        case .write:
+            causes = model.write(offset: op.offset, bytes: op.bytes)
+            let perTable = model.image.bytesPerL2Table
+            let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
+            timing = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
+        case .flush:
+            causes = model.flush()
+        case .imageClose:
+            causes = model.close()
+        case .imageOpen, .housekeeping:
+            return
+        }
+        // Requests that overlap another in flight interleave their metadata work.
+        if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && causes.values.reduce(0, +) > 0 { timing = true }
+        if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
+        models[path] = model
+        record(op, Prediction(causes: causes, timingDependent: timing), keep: keepPrediction)
+    }
+
+    /// The model of an op's image. Ops name images by the path behind their fds, image states
+    /// by the path the target was given: a relative one is matched by its suffix, once.
+    private mutating func modelPath(for path: String) -> String? {
+        if models[path] != nil { return path }
+        guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) }) else { return nil }
+        models[path] = models.removeValue(forKey: key)
+        if let i = images.firstIndex(where: { $0.path == key }) { images[i].path = path }
+        return path
+    }
+
+    private mutating func record(_ op: GuestOp, _ p: Prediction, keep: Bool) {
+        if keep { predictions[op.index] = p }
         predictedHostSyncs += p.hostSyncs
         for (c, n) in p.causes { predictedCauses[c, default: 0] += n }
         if op.causes == p.causes {
             matchedOps += 1
         } else if p.timingDependent {
-            timingDependentOps.append(op.index)
+            timingDependentCount += 1
+            if timingDependentOps.count < Self.listLimit { timingDependentOps.append(op.index) }
         } else {
-            deviatingOps.append(op.index)
+            deviatingCount += 1
+            if deviatingOps.count < Self.listLimit { deviatingOps.append(op.index) }
         }
     }
 }

@@ -19,7 +19,7 @@ import SyncampQcow2
 /// Cause names follow syncamp's tracker: a pre-flush made while writing back
 /// a cache is named after the dependency, the flush a step makes itself after
 /// the step.
-public struct Qcow2Model {
+public struct Qcow2Model: Sendable {
     enum Which { case l2, refcount }
 
     struct CacheState {

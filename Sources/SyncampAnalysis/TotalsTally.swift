@@ -1,0 +1,51 @@
+/// Sums the report's totals one finished op at a time, so that no op has to be kept.
+struct TotalsTally {
+    private(set) var totals = Analysis.Totals()
+    /// Host syncs of the guest requests so far, while no guest flush has been seen.
+    private var beforeFirstFlush = 0
+    private var sawFlush = false
+    private var afterSyncs = 0
+    private var afterFlushes = 0
+
+    /// Adds a finished op (ops come in index order: start order).
+    mutating func add(_ op: GuestOp) {
+        if op.kind == .write { totals.guestWrites += 1 }
+        if op.kind == .flush { totals.guestFlushes += 1 }
+        for c in op.children { add(node: c) }
+        let syncs = op.hostSyncs
+        guard op.isGuestRequest else {
+            totals.hostSyncsInGroups += syncs
+            return
+        }
+        totals.hostSyncsUnderRequests += syncs
+        // The first guest flush (and the writes before it) apart from the steady state after it.
+        if !sawFlush {
+            beforeFirstFlush += syncs
+            if op.kind == .flush {
+                sawFlush = true
+                totals.firstFlushHostSyncs = beforeFirstFlush
+            }
+        } else {
+            afterSyncs += syncs
+            if op.kind == .flush { afterFlushes += 1 }
+            totals.steadyStateAmplification = afterFlushes > 0 ? Double(afterSyncs) / Double(afterFlushes) : nil
+        }
+    }
+
+    /// Adds a node no op took.
+    mutating func addUnplaced(_ node: CausalNode) {
+        totals.unattributedHostSyncs += node.hostSyncs
+        add(node: node)
+    }
+
+    private mutating func add(node: CausalNode) {
+        switch node.kind {
+        case CausalNode.hostSyncKind: totals.causes[node.cause ?? .unattributed, default: 0] += 1
+        case "journal_commit": totals.journalCommits += 1
+        case "device_flush": totals.deviceFlushes += 1
+        case "device_fua_write": totals.deviceFUAWrites += 1
+        default: break
+        }
+        for c in node.children { add(node: c) }
+    }
+}
