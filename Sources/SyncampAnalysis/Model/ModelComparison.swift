@@ -38,7 +38,7 @@ public struct ModelComparison: Sendable {
 
     private var models: [String: Qcow2Model] = [:]
     /// The one image, when there is one: ops that name none are its.
-    private let only: String?
+    private var only: String?
     private var lastEnd: UInt64 = 0
 
     /// A comparison with no op yet, one model per plausible image.
@@ -95,10 +95,15 @@ public struct ModelComparison: Sendable {
     /// by the path the target was given: a relative one is matched by its suffix, once.
     private mutating func modelPath(for path: String) -> String? {
         if models[path] != nil { return path }
-        guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) }) else { return nil }
-        models[path] = models.removeValue(forKey: key)
-        if let i = images.firstIndex(where: { $0.path == key }) { images[i].path = path }
-        return path
+        // A path the collector could not read ("?", "fd 9") names the one image there is.
+        guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) }) ?? only else { return nil }
+        guard let model = models.removeValue(forKey: key) else { return nil }
+        // A name that says nothing is not taken as the image's name.
+        let name = path.hasPrefix("/") || !path.contains(" ") && path != "?" ? path : key
+        models[name] = model
+        if let i = images.firstIndex(where: { $0.path == key }) { images[i].path = name }
+        if only == key { only = name }
+        return name
     }
 
     private mutating func record(_ op: GuestOp, _ p: Prediction, keep: Bool) {
