@@ -139,7 +139,8 @@ PY
 
 results=$top/bench/results
 mkdir -p "$results"
-raw=$results/overhead-$(date +%Y%m%d-%H%M%S)$([ $quick = 1 ] && echo -quick).tsv
+suffix=""; [ $quick = 1 ] && suffix=-quick
+raw=$results/overhead-$(date +%Y%m%d-%H%M%S)$suffix.tsv
 printf 'workload\tround\tmode\tus\thits_per_op\tlost\n' > "$raw"
 status=0
 for wl in $workloads; do

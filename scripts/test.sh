@@ -28,4 +28,26 @@ skipped=$(grep -cE "^Test Case .* skipped" "$log" || true)
 read -r total failed <<<"${executed:-0 0}"
 echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 if [ "$total" = 0 ]; then echo "test: no test ran" >&2; exit 1; fi
+
+# The benchmarks' quick versions (BENCHMARKS.md), so that a regression shows up in CI.
+# They gate on counts (uprobe hits per guest request, lost events, peak memory), never
+# on times, which they only print.
+if [ $# -gt 0 ]; then
+  echo "test: arguments given ($*): benchmark smoke runs skipped"
+  exit "$status"
+fi
+bench_status=0
+echo "test: benchmark smoke runs (bench/*.sh --quick)"
+bench/analyzer.sh --quick || bench_status=1
+if [ "$(id -u)" = 0 ]; then
+  bench/overhead.sh --quick || bench_status=1
+  bench/noloss.sh --quick || bench_status=1
+elif [ "${CI:-}" = true ]; then
+  echo "test: bench/overhead.sh and bench/noloss.sh need root (BPF) and CI=true is set" >&2
+  bench_status=1
+else
+  echo "test: not root: bench/overhead.sh and bench/noloss.sh skipped (they trace with BPF)" >&2
+fi
+[ "$bench_status" = 0 ] || echo "test: a benchmark smoke run failed (see REGRESSION above)" >&2
+[ "$status" = 0 ] && exit "$bench_status"
 exit "$status"

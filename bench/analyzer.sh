@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Analyzer throughput and memory: `analyzer report` on large captures made by
+# `syncamp-bench generate` from a recorded one (bench/seeds/mixed.syncamp: 100
+# allocating write+flush pairs and 1,000 aio writes on the testbed's qemu-io,
+# minimal probe set), pinned to one core. Prints events per second and peak RSS.
+#
+#   bench/analyzer.sh                  # full: 10M and 100M events (15 GB of disk for 100M)
+#   bench/analyzer.sh --quick          # CI smoke: 1M events; fails if peak RSS passes 200 MiB
+#   bench/analyzer.sh --events "1000000 10000000"
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+sizes="10000000 100000000" quick=0 seed=$top/bench/seeds/mixed.syncamp
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) quick=1 sizes="1000000" ;;
+    --events) sizes=$2; shift ;;
+    --seed) seed=$2; shift ;;
+    *) echo "analyzer-bench: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+  shift
+done
+(cd "$top" && swift build -c release --product analyzer >/dev/null && swift build -c release --product syncamp-bench >/dev/null)
+work=$(mktemp -d /var/tmp/syncamp-analyzer.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+status=0
+echo "| events | capture | wall time | events/s (one core) | peak RSS |"
+echo "|---|---|---|---|---|"
+for n in $sizes; do
+  capture=$work/$n.syncamp
+  "$top/.build/release/syncamp-bench" generate "$seed" --events "$n" -o "$capture" 2>/dev/null
+  # warm the page cache the same way for every size: the read is part of what is measured
+  cat "$capture" > /dev/null
+  /usr/bin/time -f "%e %M" -o "$work/time" taskset -c 0 "$top/.build/release/analyzer" report "$capture" --format json > "$work/report.json"
+  read -r secs kb < "$work/time"
+  python3 - "$work/report.json" "$capture" "$secs" "$kb" <<'PY'
+import json, os, sys
+r = json.load(open(sys.argv[1])); secs, kb = float(sys.argv[3]), int(sys.argv[4])
+events = r["capture"]["events"]
+print(f"| {events:,} | {os.path.getsize(sys.argv[2]) / 2**30:.2f} GiB | {secs:.1f} s | {events / secs / 1e6:.2f} M | {kb / 1024:.0f} MiB |")
+PY
+  if [ $quick = 1 ] && [ "$(cut -d' ' -f2 "$work/time")" -gt $((200 * 1024)) ]; then
+    echo "REGRESSION: analyzer report peaked at $(( $(cut -d' ' -f2 "$work/time") / 1024 )) MiB on $n events, more than 200 MiB" >&2
+    status=1
+  fi
+  rm -f "$capture"
+done
+exit $status
