@@ -27,7 +27,8 @@ echo "| events | capture | wall time | events/s (one core) | peak RSS |"
 echo "|---|---|---|---|---|"
 for n in $sizes; do
   capture=$work/$n.syncamp
-  "$top/.build/release/syncamp-bench" generate "$seed" --events "$n" -o "$capture" 2>/dev/null
+  "$top/.build/release/syncamp-bench" generate "$seed" --events "$n" -o "$capture" 2> "$work/generate.err" \
+    || { echo "analyzer-bench: cannot generate the capture:" >&2; cat "$work/generate.err" >&2; exit 1; }
   # warm the page cache the same way for every size: the read is part of what is measured
   cat "$capture" > /dev/null
   /usr/bin/time -f "%e %M" -o "$work/time" taskset -c 0 "$top/.build/release/analyzer" report "$capture" --format json > "$work/report.json"
