@@ -67,7 +67,12 @@ final class TestVM: @unchecked Sendable {
     func waitFor(_ marker: String, timeout: TimeInterval = 180) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let line = output.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
+            // Whole lines only: the console may have delivered half of the marker's line so far.
+            // (The serial console ends lines with "\r\n", one Character: split on isNewline.)
+            let text = output
+            var lines = text.split(whereSeparator: \.isNewline)
+            if let last = text.last, !last.isNewline, !lines.isEmpty { lines.removeLast() }
+            if let line = lines.first(where: { $0.contains(marker) }) { return String(line) }
             if !process.isRunning { break }
             usleep(100_000)
         }
