@@ -107,9 +107,12 @@ public struct Analysis: Sendable {
     ///   - images: image states to use instead of (or where missing from) the capture's own.
     ///   - options: the model's options, when the target's command line does not say (cache mode).
     ///   - whatIf: other options for a second model run over the same ops, made from the first's.
+    ///   - observe: called with every op as it is handed on (exports), in index order.
+    ///   - observeUnplaced: called with every node no op took.
     public static func run(_ reader: inout CaptureReader, reorderWindow: Int = 4096, images extraImages: [ImageState] = [],
                            options: ModelOptions? = nil, whatIf: ((ModelOptions) -> ModelOptions)? = nil,
-                           limits: Limits = Limits()) -> Analysis {
+                           limits: Limits = Limits(), observe: ((GuestOp) -> Void)? = nil,
+                           observeUnplaced: ((CausalNode) -> Void)? = nil) -> Analysis {
         let manifest = reader.manifest
         var info = CaptureInfo(path: reader.path)
         var window = ReorderWindow(capacity: reorderWindow)
@@ -136,6 +139,7 @@ public struct Analysis: Sendable {
             var op = finished
             imageTally.add(&op)
             tally.add(op)
+            observe?(op)
             if !modelReady {
                 // Image records come first in a capture: by the first finished op they are all read.
                 modelReady = true
@@ -165,6 +169,7 @@ public struct Analysis: Sendable {
         func foldUnplaced(_ u: (CausalNode, String)) {
             imageTally.addUnplaced(u.0)
             tally.addUnplaced(u.0)
+            observeUnplaced?(u.0)
             if unplaced.count < limits.listedUnattributed { unplaced.append((node: u.0, reason: u.1)) }
             unplacedCount += 1
         }
