@@ -27,7 +27,8 @@ done
 i=0; while [ ! -b /dev/vda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 devs=$(for d in vda vdb vdc vdd; do echo /dev/$d; done | head -n "$disks")
 if [ "$workload" = ext4 ]; then
-  mkdir -p /mnt && mount -t ext4 /dev/vda /mnt || echo "SYNCAMP-ERROR mount"
+  # commit=600: no periodic journal commit of the guest lands in the traced window
+  mkdir -p /mnt && mount -t ext4 -o commit=600 /dev/vda /mnt || echo "SYNCAMP-ERROR mount"
 fi
 
 echo "SYNCAMP-READY workload=$workload n=$n disks=$disks"
