@@ -14,7 +14,7 @@ struct AnalyzerCommand: ParsableCommand {
           analyzer whatif run.syncamp --lazy-refcounts on  # would lazy_refcounts help?
         """,
         version: "0.1.0",
-        subcommands: [ReportCommand.self, WhatIfCommand.self, ExportCommand.self],
+        subcommands: [ReportCommand.self, WhatIfCommand.self, ExportCommand.self, LiveCommand.self, ReplayCommand.self],
         defaultSubcommand: ReportCommand.self
     )
 }

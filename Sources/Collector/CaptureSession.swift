@@ -48,7 +48,12 @@ final class CaptureSession {
         while reason.isEmpty {
             bpf.poll(timeoutMs: 100)
             if pollDelayMs > 0 { usleep(pollDelayMs * 1000) }
+            // Events are submitted without a wakeup until the ring is an eighth full, so a
+            // poll that timed out still has to collect them; then they reach the file
+            // within about 100 ms, for readers that follow it (`analyzer live`).
+            bpf.consume()
             if let e = writeError { throw e }
+            try writer.flush()
             let now = Clock.monotonicNs()
             if StopSignal.received != 0 {
                 reason = "signal"

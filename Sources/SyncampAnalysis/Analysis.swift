@@ -109,119 +109,22 @@ public struct Analysis: Sendable {
     ///   - whatIf: other options for a second model run over the same ops, made from the first's.
     ///   - observe: called with every op as it is handed on (exports), in index order.
     ///   - observeUnplaced: called with every node no op took.
+    ///   - progress: called every 65,536 records with the bytes read, the file's size and the events so far.
     public static func run(_ reader: inout CaptureReader, reorderWindow: Int = 4096, images extraImages: [ImageState] = [],
                            options: ModelOptions? = nil, whatIf: ((ModelOptions) -> ModelOptions)? = nil,
                            limits: Limits = Limits(), observe: ((GuestOp) -> Void)? = nil,
-                           observeUnplaced: ((CausalNode) -> Void)? = nil) -> Analysis {
-        let manifest = reader.manifest
-        var info = CaptureInfo(path: reader.path)
-        var window = ReorderWindow(capacity: reorderWindow)
-        let coroutines = (manifest.coroutineSource ?? "none") != "none"
-        var builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs,
-                                  coroutines: coroutines)
-        var last: UInt64 = manifest.startMonotonicNs
-        var now: UInt64 = manifest.startMonotonicNs
-
-        var tally = TotalsTally()
-        var imageTally = ImageTally()
-        var model: ModelComparison?
-        var second: ModelComparison?
-        var modelReady = false
-        var listed: [GuestOp] = []
-        var opCount = 0
-        var unplaced: [(node: CausalNode, reason: String)] = []
-        var unplacedCount = 0
-        var sawRequest = false
-        var housekeepingSinceRequest = 0
-        var housekeepingDuringRequests = 0
-
-        func fold(_ finished: GuestOp) {
-            var op = finished
-            imageTally.add(&op)
-            tally.add(op)
-            observe?(op)
-            if !modelReady {
-                // Image records come first in a capture: by the first finished op they are all read.
-                modelReady = true
-                var known = info.images
-                for extra in extraImages {
-                    known.removeAll { $0.path == extra.path }
-                    known.append(extra)
-                }
-                if !known.isEmpty, let o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
-                    model = ModelComparison(images: known, options: o)
-                    if let whatIf { second = ModelComparison(images: known, options: whatIf(o)) }
-                }
-            }
-            if op.isGuestRequest {
-                sawRequest = true
-                housekeepingDuringRequests += housekeepingSinceRequest
-                housekeepingSinceRequest = 0
-            } else if op.kind == .housekeeping && sawRequest {
-                housekeepingSinceRequest += op.hostSyncs
-            }
-            let keep = listed.count < limits.listedOps
-            model?.add(op, keepPrediction: keep)
-            second?.add(op, keepPrediction: keep)
-            if keep { listed.append(op) }
-            opCount += 1
-        }
-        func foldUnplaced(_ u: (CausalNode, String)) {
-            imageTally.addUnplaced(u.0)
-            tally.addUnplaced(u.0)
-            observeUnplaced?(u.0)
-            if unplaced.count < limits.listedUnattributed { unplaced.append((node: u.0, reason: u.1)) }
-            unplacedCount += 1
-        }
-        func feed(_ e: Event) {
-            builder.add(e)
-            now = max(now, e.timestamp)
-        }
-
+                           observeUnplaced: ((CausalNode) -> Void)? = nil,
+                           progress: ((_ offset: Int, _ size: Int, _ events: UInt64) -> Void)? = nil) -> Analysis {
+        var pipeline = AnalysisPipeline(manifest: reader.manifest, path: reader.path, reorderWindow: reorderWindow,
+                                        images: extraImages, options: options, whatIf: whatIf, limits: limits,
+                                        observe: observe, observeUnplaced: observeUnplaced)
+        var records = 0
         while let record = reader.next() {
-            switch record {
-            case let .event(e):
-                info.events += 1
-                last = max(last, e.timestamp)
-                if let out = window.push(e) { feed(out) }
-                if info.events & 1023 == 0 {
-                    for op in builder.retire(now: now, quietNs: limits.quietNs, maxLive: limits.maxLiveOps) { fold(op) }
-                    for u in builder.drainUnattributed() { foldUnplaced(u) }
-                }
-            case let .lost(cpu, count):
-                info.lostPerCPU[cpu] = count
-            case let .note(n):
-                info.notes.append(n)
-                imageTally.note(n)
-                last = max(last, n.timestampNs)
-            case let .trailer(t):
-                info.trailerReason = t.reason
-                last = max(last, t.endMonotonicNs)
-            case let .image(state):
-                info.images.append(state)
-            case .unknown:
-                info.unknownRecords += 1
-            }
+            pipeline.add(record)
+            records += 1
+            if records & 0xffff == 0 { progress?(reader.offset, reader.fileSize, pipeline.events) }
         }
-        while let e = window.pop() { feed(e) }
-        info.damage = reader.damage?.description
-        info.lostEvents = info.lostPerCPU.values.reduce(0, +)
-        info.reorderedEvents = window.reordered
-        info.lateEvents = window.lateEvents
-        info.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
-        let (rest, restUnplaced) = builder.finish()
-        for op in rest { fold(op) }
-        for u in restUnplaced { foldUnplaced(u) }
-        var totals = tally.totals
-        totals.hostSyncs = builder.hostSyncs
-        totals.unlinkedJournalCommits = builder.storage.unlinkedCommits
-        totals.unlinkedDeviceFlushes = builder.storage.unlinkedDeviceFlushes
-        totals.unlinkedDeviceFUAWrites = builder.storage.unlinkedFUAWrites
-        return Analysis(manifest: manifest, capture: info, totals: totals, ops: listed, opCount: opCount,
-                        unattributed: unplaced, unattributedCount: unplacedCount, probeHits: builder.uprobeHits,
-                        images: imageTally.images, model: model, whatIf: second,
-                        forcedRetirements: builder.forcedRetirements,
-                        housekeepingSyncsDuringRequests: housekeepingDuringRequests)
+        return pipeline.finish(damage: reader.damage)
     }
 
     /// Uprobe hits in the capture, and per guest request: what tracing cost (a hit is about 5 us here).

@@ -40,6 +40,13 @@ public struct ReorderWindow {
         return run.count - head > capacity ? pop() : nil
     }
 
+    /// Releases the oldest event if it is no newer than `timestamp` (live captures: events old enough
+    /// that nothing older can still arrive).
+    public mutating func pop(through timestamp: UInt64) -> Event? {
+        guard head < run.count, run[head].timestamp <= timestamp else { return nil }
+        return pop()
+    }
+
     /// Releases the oldest event, or nil when empty.
     public mutating func pop() -> Event? {
         guard head < run.count else { return nil }

@@ -9,8 +9,8 @@ import Glibc
 /// decoding and the chunk around it in memory, so memory does not grow with
 /// the capture. A capture held in memory (tests, the fuzzer) is one window.
 final class ByteWindow {
-    /// Total bytes: the file's size when it was opened, or the data's count.
-    let size: Int
+    /// Total bytes: the file's size when it was opened or last refreshed, or the data's count.
+    private(set) var size: Int
     private var bytes: [UInt8]
     /// Offset in the capture of `bytes[0]`.
     private var base = 0
@@ -46,6 +46,13 @@ final class ByteWindow {
     }
 
     deinit { if fd >= 0 { close(fd) } }
+
+    /// Takes in what was appended to the file since it was opened (a capture being written).
+    func refresh() {
+        var st = stat()
+        guard fd >= 0, fstat(fd, &st) == 0, Int(st.st_size) > size else { return }
+        size = Int(st.st_size)
+    }
 
     /// Makes `count` bytes at `offset` available; false when they are not all in the capture
     /// (or the file shrank, or a read failed: the reader then reports the capture as cut there).

@@ -39,6 +39,10 @@ public struct CaptureReader {
     /// Bytes consumed so far.
     public private(set) var offset: Int
 
+    /// Whether the file is still being written (`analyzer live`): at its end, `next()` then
+    /// returns nil without calling the capture cut short, and a later call reads what was appended.
+    public var following = false
+
     private let window: ByteWindow
 
     /// Opens a capture file and reads its header and manifest; records are then read in chunks.
@@ -94,8 +98,14 @@ public struct CaptureReader {
     }
 
     /// Returns the next record, or nil at the end of the file or at the first damage.
+    ///
+    /// When `following`, nil at the end only means "nothing more yet".
     public mutating func next() -> CaptureRecord? {
         guard damage == nil else { return nil }
+        if following {
+            if !hasWholeRecord() { window.refresh() }
+            guard trailer == nil, hasWholeRecord() else { return nil }
+        }
         let remaining = window.size - offset
         if remaining == 0 {
             if trailer == nil { damage = CaptureDamage(offset: offset, reason: "the file ends without a trailer: the capture was cut short") }
@@ -159,6 +169,13 @@ public struct CaptureReader {
         case nil:
             return .unknown(type: rawType, length: length)
         }
+    }
+
+    /// Whether a whole record (header and payload) is in the file at `offset`.
+    private func hasWholeRecord() -> Bool {
+        let remaining = window.size - offset
+        guard remaining >= CaptureFormat.recordHeaderSize, window.ensure(offset, CaptureFormat.recordHeaderSize) else { return false }
+        return Int(window.u32(offset + 4)) <= remaining - CaptureFormat.recordHeaderSize
     }
 
     private mutating func fail(_ at: Int, _ reason: String) -> CaptureRecord? {

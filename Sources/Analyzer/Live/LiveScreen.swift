@@ -1,0 +1,41 @@
+import Foundation
+import SyncampAnalysis
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where `live` and `replay` show their summary: redrawn in place on a terminal, a progress line per interval otherwise.
+final class LiveScreen {
+    let intervalNs: UInt64
+    private let terminal = isatty(STDOUT_FILENO) != 0
+    private var lastShown: UInt64 = 0
+    private let metrics: MetricsServer?
+
+    init(interval: Double, metrics: MetricsServer?) {
+        intervalNs = UInt64(max(0.05, interval) * 1e9)
+        self.metrics = metrics
+    }
+
+    /// Shows the snapshot when an interval has passed since the last time (or `force`), and updates the metrics.
+    func show(_ s: AnalysisPipeline.Snapshot, title: String, status: String, extra: [String] = [], force: Bool = false) {
+        let now = Clock.monotonicNs()
+        guard force || now - lastShown >= intervalNs else { return }
+        lastShown = now
+        metrics?.update(PrometheusText.render(s))
+        if terminal {
+            var text = "\u{1B}[H\u{1B}[2J" + LiveSummary.render(s, title: title, status: status)
+            if let m = metrics { text += "\nmetrics: http://\(m.address)/metrics" }
+            for line in extra { text += "\n" + line }
+            FileHandle.standardOutput.write(Data((text + "\n").utf8))
+        } else {
+            FileHandle.standardError.write(Data("analyzer: \(LiveSummary.progressLine(s, status: status))\n".utf8))
+        }
+    }
+
+    /// The last summary, written in full whether or not stdout is a terminal.
+    func final(_ s: AnalysisPipeline.Snapshot, title: String, status: String) {
+        metrics?.update(PrometheusText.render(s))
+        let clear = terminal ? "\u{1B}[H\u{1B}[2J" : ""
+        FileHandle.standardOutput.write(Data((clear + LiveSummary.render(s, title: title, status: status) + "\n").utf8))
+    }
+}

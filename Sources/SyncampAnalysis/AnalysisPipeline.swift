@@ -1,0 +1,212 @@
+import SyncampCapture
+import SyncampQcow2
+
+/// Builds an analysis one capture record at a time, so a capture can be watched while it grows.
+///
+/// `Analysis.run` feeds a whole file through it; `analyzer live` and `analyzer
+/// replay` feed records as they come and call `advance(to:)` with the clock, so
+/// that ops finish (and show in `snapshot`) without waiting for later events.
+///
+/// ```swift
+/// var p = AnalysisPipeline(manifest: reader.manifest, path: reader.path)
+/// while let r = reader.next() { p.add(r) }
+/// p.advance(to: nowNs)
+/// print(p.snapshot.totals.hostSyncs)
+/// let analysis = p.finish(damage: reader.damage)
+/// ```
+public struct AnalysisPipeline {
+    /// What the pipeline has counted so far: the finished ops, and every host sync at its system call.
+    public struct Snapshot: Sendable, Equatable {
+        public var totals = Analysis.Totals()
+        public var images: [ImageTotals] = []
+        public var events: UInt64 = 0
+        public var lostEvents: UInt64 = 0
+        /// Ops handed on to the totals.
+        public var finishedOps = 0
+        /// Ops still open (they may take more work).
+        public var openOps = 0
+        public var uprobeHits = 0
+        /// Capture time covered, from the manifest's start to the newest event or clock tick.
+        public var durationNs: UInt64 = 0
+    }
+
+    public let manifest: Manifest
+    private let limits: Analysis.Limits
+    private let extraImages: [ImageState]
+    private let options: ModelOptions?
+    private let whatIf: ((ModelOptions) -> ModelOptions)?
+    private let observe: ((GuestOp) -> Void)?
+    private let observeUnplaced: ((CausalNode) -> Void)?
+
+    private var info: Analysis.CaptureInfo
+    private var window: ReorderWindow
+    private var builder: TreeBuilder
+    private var last: UInt64
+    private var now: UInt64
+    private var tally = TotalsTally()
+    private var imageTally = ImageTally()
+    private var model: ModelComparison?
+    private var second: ModelComparison?
+    private var modelReady = false
+    private var listed: [GuestOp] = []
+    private var opCount = 0
+    private var unplaced: [(node: CausalNode, reason: String)] = []
+    private var unplacedCount = 0
+    private var sawRequest = false
+    private var housekeepingSinceRequest = 0
+    private var housekeepingDuringRequests = 0
+
+    /// Events read so far.
+    public var events: UInt64 { info.events }
+
+    /// Starts an analysis of the capture described by `manifest`; the parameters are those of `Analysis.run`.
+    public init(manifest: Manifest, path: String, reorderWindow: Int = 4096, images: [ImageState] = [],
+                options: ModelOptions? = nil, whatIf: ((ModelOptions) -> ModelOptions)? = nil,
+                limits: Analysis.Limits = Analysis.Limits(), observe: ((GuestOp) -> Void)? = nil,
+                observeUnplaced: ((CausalNode) -> Void)? = nil) {
+        self.manifest = manifest
+        self.limits = limits
+        self.extraImages = images
+        self.options = options
+        self.whatIf = whatIf
+        self.observe = observe
+        self.observeUnplaced = observeUnplaced
+        info = Analysis.CaptureInfo(path: path)
+        window = ReorderWindow(capacity: reorderWindow)
+        let coroutines = (manifest.coroutineSource ?? "none") != "none"
+        builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs,
+                              coroutines: coroutines)
+        last = manifest.startMonotonicNs
+        now = manifest.startMonotonicNs
+    }
+
+    /// Takes one record of the capture, in file order.
+    public mutating func add(_ record: CaptureRecord) {
+        switch record {
+        case let .event(e):
+            info.events += 1
+            last = max(last, e.timestamp)
+            if let out = window.push(e) { feed(out) }
+            if info.events & 1023 == 0 { retire() }
+        case let .lost(cpu, count):
+            info.lostPerCPU[cpu] = count
+        case let .note(n):
+            info.notes.append(n)
+            imageTally.note(n)
+            last = max(last, n.timestampNs)
+        case let .trailer(t):
+            info.trailerReason = t.reason
+            last = max(last, t.endMonotonicNs)
+        case let .image(state):
+            info.images.append(state)
+        case .unknown:
+            info.unknownRecords += 1
+        }
+    }
+
+    /// Moves capture time on to `clockNs` (CLOCK_MONOTONIC, as the events' timestamps).
+    ///
+    /// Events older than `clockNs - settleNs` leave the reorder window (nothing
+    /// older can still arrive once the collector has polled), and ops quiet for
+    /// `Limits.quietNs` by then are handed on to the totals.
+    public mutating func advance(to clockNs: UInt64, settleNs: UInt64 = 500_000_000) {
+        guard clockNs > settleNs else { return }
+        let settled = clockNs - settleNs
+        while let e = window.pop(through: settled) { feed(e) }
+        now = max(now, settled)
+        last = max(last, settled)
+        retire()
+    }
+
+    /// The totals of the ops finished so far, with every host sync counted at its system call.
+    public var snapshot: Snapshot {
+        var s = Snapshot()
+        s.totals = currentTotals
+        s.images = imageTally.images
+        s.events = info.events
+        s.lostEvents = info.lostPerCPU.values.reduce(0, +)
+        s.finishedOps = opCount
+        s.openOps = builder.liveCount
+        s.uprobeHits = builder.uprobeHits.values.reduce(0, +)
+        s.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
+        return s
+    }
+
+    /// Hands on every op still open and returns the analysis.
+    /// - Parameter damage: where the capture stopped before its trailer, if it did.
+    public mutating func finish(damage: CaptureDamage?) -> Analysis {
+        while let e = window.pop() { feed(e) }
+        info.damage = damage?.description
+        info.lostEvents = info.lostPerCPU.values.reduce(0, +)
+        info.reorderedEvents = window.reordered
+        info.lateEvents = window.lateEvents
+        info.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
+        let (rest, restUnplaced) = builder.finish()
+        for op in rest { fold(op) }
+        for u in restUnplaced { foldUnplaced(u) }
+        return Analysis(manifest: manifest, capture: info, totals: currentTotals, ops: listed, opCount: opCount,
+                        unattributed: unplaced, unattributedCount: unplacedCount, probeHits: builder.uprobeHits,
+                        images: imageTally.images, model: model, whatIf: second,
+                        forcedRetirements: builder.forcedRetirements,
+                        housekeepingSyncsDuringRequests: housekeepingDuringRequests)
+    }
+
+    private var currentTotals: Analysis.Totals {
+        var totals = tally.totals
+        totals.hostSyncs = builder.hostSyncs
+        totals.unlinkedJournalCommits = builder.storage.unlinkedCommits
+        totals.unlinkedDeviceFlushes = builder.storage.unlinkedDeviceFlushes
+        totals.unlinkedDeviceFUAWrites = builder.storage.unlinkedFUAWrites
+        return totals
+    }
+
+    private mutating func feed(_ e: Event) {
+        builder.add(e)
+        now = max(now, e.timestamp)
+    }
+
+    private mutating func retire() {
+        for op in builder.retire(now: now, quietNs: limits.quietNs, maxLive: limits.maxLiveOps) { fold(op) }
+        for u in builder.drainUnattributed() { foldUnplaced(u) }
+    }
+
+    private mutating func fold(_ finished: GuestOp) {
+        var op = finished
+        imageTally.add(&op)
+        tally.add(op)
+        observe?(op)
+        if !modelReady {
+            // Image records come first in a capture: by the first finished op they are all read.
+            modelReady = true
+            var known = info.images
+            for extra in extraImages {
+                known.removeAll { $0.path == extra.path }
+                known.append(extra)
+            }
+            if !known.isEmpty, let o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
+                model = ModelComparison(images: known, options: o)
+                if let whatIf { second = ModelComparison(images: known, options: whatIf(o)) }
+            }
+        }
+        if op.isGuestRequest {
+            sawRequest = true
+            housekeepingDuringRequests += housekeepingSinceRequest
+            housekeepingSinceRequest = 0
+        } else if op.kind == .housekeeping && sawRequest {
+            housekeepingSinceRequest += op.hostSyncs
+        }
+        let keep = listed.count < limits.listedOps
+        model?.add(op, keepPrediction: keep)
+        second?.add(op, keepPrediction: keep)
+        if keep { listed.append(op) }
+        opCount += 1
+    }
+
+    private mutating func foldUnplaced(_ u: (CausalNode, String)) {
+        imageTally.addUnplaced(u.0)
+        tally.addUnplaced(u.0)
+        observeUnplaced?(u.0)
+        if unplaced.count < limits.listedUnattributed { unplaced.append((node: u.0, reason: u.1)) }
+        unplacedCount += 1
+    }
+}

@@ -1,0 +1,50 @@
+import Foundation
+
+/// The screen `analyzer live` and `analyzer replay` refresh: totals per image and a progress line.
+public enum LiveSummary {
+    /// The summary of one snapshot, with no trailing newline.
+    /// - Parameters:
+    ///   - title: what is watched ("pid 1234 (qemu-io)", "replay of run.syncamp at 10x").
+    ///   - status: the progress line's last part ("tracing", "collector exited", "42% read").
+    public static func render(_ s: AnalysisPipeline.Snapshot, title: String, status: String) -> String {
+        let t = s.totals
+        var lines: [String] = []
+        lines.append("syncamp \(title)")
+        lines.append(progressLine(s, status: status))
+        lines.append("")
+        let rows: [(String, Int, Int, Int, String)] = s.images.map {
+            ($0.path, $0.guestWrites, $0.guestFlushes, $0.hostSyncs, TextReport.causeList($0.causes))
+        }
+        let nameWidth = max(5, rows.map(\.0.count).max() ?? 0)
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        func num(_ v: Int, _ n: Int) -> String { let s = grouped(v); return String(repeating: " ", count: max(0, n - s.count)) + s }
+        lines.append(pad("image", nameWidth) + "   writes  flushes  host syncs  by cause")
+        for r in rows {
+            lines.append(pad(r.0, nameWidth) + " " + num(r.1, 8) + " " + num(r.2, 8) + " " + num(r.3, 11) + "  " + r.4)
+        }
+        let amp = t.syncAmplification.map { String(format: "%.2f host syncs per guest flush", $0) } ?? "no guest flush yet"
+        lines.append(pad("all", nameWidth) + " " + num(t.guestWrites, 8) + " " + num(t.guestFlushes, 8) + " "
+                     + num(t.hostSyncs, 11) + "  " + amp)
+        lines.append("below QEMU: \(grouped(t.journalCommits)) journal commits, \(grouped(t.deviceFlushes)) device flushes, "
+                     + "\(grouped(t.deviceFUAWrites)) FUA writes")
+        return lines.joined(separator: "\n")
+    }
+
+    /// One line: capture time, events, losses, ops open and finished, and the status.
+    public static func progressLine(_ s: AnalysisPipeline.Snapshot, status: String) -> String {
+        String(format: "%.1f s", Double(s.durationNs) / 1e9)
+            + ", \(grouped(Int(clamping: s.events))) events, \(grouped(Int(clamping: s.lostEvents))) lost"
+            + ", \(grouped(s.finishedOps)) ops done, \(grouped(s.openOps)) open: \(status)"
+    }
+
+    /// 1234567 -> "1,234,567".
+    static func grouped(_ v: Int) -> String {
+        let digits = String(v.magnitude)
+        var out = ""
+        for (i, ch) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return (v < 0 ? "-" : "") + out
+    }
+}

@@ -1,0 +1,71 @@
+/// Renders a pipeline snapshot in the Prometheus text exposition format (version 0.0.4).
+///
+/// Counters are labelled by image file, so one scrape config watches every
+/// image of every QEMU on a host; the per-cause counter names the flush site
+/// (`cause="refcount_dependency"`). Only finished ops are counted per image and
+/// cause; `syncamp_host_syncs_total` counts every sync at its system call, so
+/// the two agree once the ops in flight have finished.
+///
+/// ```
+/// syncamp_host_syncs_by_cause_total{image="/images/a.qcow2",cause="guest_flush"} 20
+/// ```
+public enum PrometheusText {
+    /// The exposition, with `# HELP` and `# TYPE` for every family.
+    /// - Parameter labels: labels added to every sample (for example the QEMU pid).
+    public static func render(_ s: AnalysisPipeline.Snapshot, labels: [(String, String)] = []) -> String {
+        var out = ""
+        func family(_ name: String, _ type: String, _ help: String, _ samples: [([(String, String)], Double)]) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for (l, v) in samples { out += name + labelText(labels + l) + " " + number(v) + "\n" }
+        }
+        let t = s.totals
+        family("syncamp_guest_requests_total", "counter", "Guest requests finished, by kind (write, flush).",
+               [([("kind", "write")], Double(t.guestWrites)), ([("kind", "flush")], Double(t.guestFlushes))])
+        family("syncamp_host_syncs_total", "counter", "fdatasync/fsync calls of the traced QEMU, counted at the system call.",
+               [([], Double(t.hostSyncs))])
+        family("syncamp_host_syncs_unattributed_total", "counter", "Host syncs of finished work that could not be placed under a guest request or open/close.",
+               [([], Double(t.unattributedHostSyncs))])
+        family("syncamp_journal_commits_total", "counter", "jbd2 commits under the traced QEMU's host syncs.",
+               [([], Double(t.journalCommits))])
+        family("syncamp_device_flushes_total", "counter", "Device cache flush requests under the traced QEMU's host syncs.",
+               [([], Double(t.deviceFlushes))])
+        family("syncamp_device_fua_writes_total", "counter", "FUA writes under the traced QEMU's host syncs.",
+               [([], Double(t.deviceFUAWrites))])
+        family("syncamp_image_guest_requests_total", "counter", "Guest requests finished, by image file and kind.",
+               s.images.flatMap { i in [([("image", i.path), ("kind", "write")], Double(i.guestWrites)),
+                                        ([("image", i.path), ("kind", "flush")], Double(i.guestFlushes))] })
+        family("syncamp_host_syncs_by_cause_total", "counter", "Host syncs of finished work, by image file and cause (qcow2 flush site).",
+               s.images.flatMap { i in
+                   Cause.allCases.compactMap { c in i.causes[c].map { ([("image", i.path), ("cause", c.rawValue)], Double($0)) } }
+               })
+        family("syncamp_events_total", "counter", "Events read from the capture.", [([], Double(s.events))])
+        family("syncamp_lost_events_total", "counter", "Events lost because the ring buffer was full.", [([], Double(s.lostEvents))])
+        family("syncamp_uprobe_hits_total", "counter", "Uprobe hits (each costs the traced thread a trap).", [([], Double(s.uprobeHits))])
+        family("syncamp_open_ops", "gauge", "Guest requests and open/close groups that may still take work.", [([], Double(s.openOps))])
+        family("syncamp_capture_seconds", "gauge", "Capture time covered so far.", [([], Double(s.durationNs) / 1e9)])
+        return out
+    }
+
+    /// `{a="x",b="y"}` with values escaped as the format says (backslash, quote, newline).
+    static func labelText(_ labels: [(String, String)]) -> String {
+        guard !labels.isEmpty else { return "" }
+        return "{" + labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",") + "}"
+    }
+
+    static func escape(_ v: String) -> String {
+        var out = ""
+        for ch in v {
+            switch ch {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+
+    static func number(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import XCTest
+
+/// `analyzer live` on a real qemu-io: Prometheus scraped by real clients while the workload runs,
+/// and `analyzer replay` showing the same totals from the kept capture.
+final class LiveEndToEndTests: XCTestCase {
+    /// The Prometheus project's own parser (Debian's python3-prometheus-client) turns a scrape into samples.
+    static let parser = """
+    import json, sys
+    from prometheus_client.parser import text_string_to_metric_families
+    out = []
+    for f in text_string_to_metric_families(sys.stdin.read()):
+        for s in f.samples:
+            out.append({"family": f.name, "type": f.type, "name": s.name, "labels": s.labels, "value": s.value})
+    print(json.dumps(out))
+    """
+
+    struct Sample { var name: String; var labels: [String: String]; var value: Double }
+
+    /// Scrapes with curl and parses with prometheus_client; nil while the endpoint does not answer.
+    static func scrape(_ url: String) throws -> [Sample]? {
+        let body = try Harness.run("/usr/bin/curl", ["-sS", "--max-time", "5", "-D", "-", url])
+        guard body.status == 0 else { return nil }
+        let parts = body.stdout.components(separatedBy: "\r\n\r\n")
+        XCTAssertTrue(parts[0].hasPrefix("HTTP/1.1 200"), parts[0])
+        XCTAssertTrue(parts[0].contains("Content-Type: text/plain; version=0.0.4"), parts[0])
+        let input = Pipe()
+        let text = parts.dropFirst().joined(separator: "\r\n\r\n")
+        let writer = input.fileHandleForWriting
+        writer.write(Data(text.utf8))
+        writer.closeFile()
+        let parsed = try Harness.run("/usr/bin/python3", ["-c", parser], stdin: input.fileHandleForReading)
+        XCTAssertEqual(parsed.status, 0, "prometheus_client could not parse the scrape: \(parsed.stderr)\n\(text)")
+        guard parsed.status == 0 else { return nil }
+        let list = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(parsed.stdout.utf8)) as? [[String: Any]])
+        return list.map { Sample(name: $0["name"] as! String, labels: $0["labels"] as! [String: String],
+                                 value: ($0["value"] as! NSNumber).doubleValue) }
+    }
+
+    static func requireParser() throws {
+        let check = try Harness.run("/usr/bin/python3", ["-c", "import prometheus_client.parser"])
+        guard check.status != 0 else { return }
+        let reason = "needs /usr/bin/python3 with prometheus_client (apt-get install python3-prometheus-client; scripts/testbed.sh does)"
+        if Harness.inCI { XCTFail("CI=true: " + reason) }
+        throw XCTSkip(reason)
+    }
+
+    func testPrometheusIsScrapedWhileTheWorkloadRunsAndMatchesTheReport() throws {
+        try Harness.requireTracing()
+        try Self.requireParser()
+        let dir = try Harness.tempDir(self)
+        let img = try Harness.makeImage(dir)
+        let capture = dir.appendingPathComponent("live.syncamp").path
+        // 20 allocating write+flush pairs, then qemu-io idles 6 s with the image open: the
+        // requests finish (2 s quiet) and are scraped while the target still runs.
+        var commands: [String] = []
+        for i in 0 ..< 20 { commands += ["write \(i * 65536) 4k", "flush"] }
+        commands.append("sleep 6000")
+        let errPath = dir.appendingPathComponent("live.err").path
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let live = Process()
+        live.executableURL = URL(fileURLWithPath: Harness.analyzer)
+        live.arguments = ["live", "--prometheus", "127.0.0.1:0", "--interval", "0.2", "--capture", capture, "--"]
+            + [Harness.qemuIO] + Harness.qemuIOArgs(cache: "writeback", commands: commands, image: img)
+        let outPath = dir.appendingPathComponent("live.out").path
+        FileManager.default.createFile(atPath: outPath, contents: nil)
+        live.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        live.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try live.run()
+        addTeardownBlock { if live.isRunning { live.terminate() } }
+
+        var url: String?
+        let deadline = Date().addingTimeInterval(30)
+        while url == nil && Date() < deadline && live.isRunning {
+            let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            if let r = err.range(of: "serving metrics on ") {
+                url = String(err[r.upperBound...].prefix { !$0.isNewline })
+            }
+            usleep(50_000)
+        }
+        let endpoint = try XCTUnwrap(url, "no metrics address on stderr: \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
+        XCTAssertTrue(endpoint.hasPrefix("http://127.0.0.1:") && endpoint.hasSuffix("/metrics"), endpoint)
+
+        // Scrape until the 40 requests are counted, while qemu-io is still sleeping.
+        var samples: [Sample] = []
+        var scrapes = 0
+        var flushes = 0.0
+        while live.isRunning && flushes < 20 && Date() < deadline {
+            if let s = try Self.scrape(endpoint) {
+                samples = s
+                scrapes += 1
+                flushes = s.first { $0.name == "syncamp_guest_requests_total" && $0.labels["kind"] == "flush" }?.value ?? 0
+            }
+            usleep(200_000)
+        }
+        XCTAssertTrue(live.isRunning, "the workload ended before its requests were scraped")
+        XCTAssertEqual(flushes, 20, "after \(scrapes) scrapes")
+        live.waitUntilExit()
+        XCTAssertEqual(live.terminationStatus, 0, (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
+
+        // The scraped counters are the report's, per image and cause.
+        let report = try Harness.report(capture)
+        func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+            samples.first { $0.name == name && $0.labels == labels }?.value
+        }
+        XCTAssertEqual(value("syncamp_guest_requests_total", ["kind": "write"]), Double(report.int("totals.guest_writes") ?? -1))
+        XCTAssertEqual(value("syncamp_host_syncs_total"), Double(report.int("totals.host_fdatasyncs") ?? -1))
+        XCTAssertEqual(value("syncamp_host_syncs_total"), 43)
+        let imagePath = URL(fileURLWithPath: img).resolvingSymlinksInPath().path
+        var byCause: [String: Int] = [:]
+        for s in samples where s.name == "syncamp_host_syncs_by_cause_total" {
+            XCTAssertEqual(s.labels["image"], imagePath)
+            byCause[s.labels["cause"] ?? "?"] = Int(s.value)
+        }
+        XCTAssertEqual(byCause, report["causes"] as? [String: Int])
+        XCTAssertEqual(byCause, ["guest_flush": 20, "refcount_dependency": 20, "l2_table_alloc": 3])
+        XCTAssertEqual(value("syncamp_lost_events_total"), 0)
+
+        // The final summary on stdout (not a terminal) names the image and the totals.
+        let summary = try String(contentsOfFile: outPath, encoding: .utf8)
+        XCTAssertTrue(summary.contains("syncamp live: pid "), summary)
+        XCTAssertTrue(summary.contains("guest_flush 20, refcount_dependency 20, l2_table_alloc 3"), summary)
+
+        // replay shows the same summary from the kept capture, at ten times the recorded pace.
+        let started = Date()
+        let replay = try Harness.run(Harness.analyzer, ["replay", capture, "--speed", "10", "--interval", "0.2"])
+        let took = Date().timeIntervalSince(started)
+        XCTAssertEqual(replay.status, 0, replay.stderr)
+        let allLine = { (text: String) in text.split(separator: "\n").first { $0.hasPrefix("all ") }.map(String.init) }
+        XCTAssertNotNil(allLine(summary))
+        XCTAssertEqual(allLine(replay.stdout), allLine(summary))
+        XCTAssertTrue(replay.stdout.contains("replay of \(capture) at 10x"), replay.stdout)
+        // Paced: the capture spans more than 6 s, so a tenth of it cannot pass in less than 0.6 s.
+        XCTAssertGreaterThan(took, 0.6)
+        XCTAssertTrue(replay.stderr.contains("% read"), replay.stderr)
+    }
+}
