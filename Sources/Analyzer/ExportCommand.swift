@@ -40,6 +40,8 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The op to draw (dot): its index in the report.")
     var op: Int?
 
+    @OptionGroup var progressOption: ProgressOption
+
     func validate() throws {
         if op != nil && format != .dot { throw ValidationError("--op goes with --format dot") }
     }
@@ -48,24 +50,28 @@ struct ExportCommand: ParsableCommand {
         var reader = try ReportCommand.open(capture)
         let sink = try Sink(path: output)
         defer { sink.close() }
+        let bar = progressOption.bar(for: capture)
+        let progress = bar?.update(offset:size:events:)
+        var events: UInt64 = 0
+        defer { bar?.done(size: reader.fileSize, events: events) }
         switch format {
         case .perfetto:
             var trace = TraceEvents(pid: reader.manifest.target.pid, write: sink.write)
-            _ = Analysis.run(&reader, limits: .init(listedOps: 0), observe: { trace.add($0) },
-                             observeUnplaced: { trace.addUnplaced($0) })
+            events = Analysis.run(&reader, limits: .init(listedOps: 0), observe: { trace.add($0) },
+                             observeUnplaced: { trace.addUnplaced($0) }, progress: progress).capture.events
             trace.finish()
         case .folded:
             var stacks = FoldedStacks()
-            _ = Analysis.run(&reader, limits: .init(listedOps: 0), observe: { stacks.add($0) },
-                             observeUnplaced: { stacks.addUnplaced($0) })
+            events = Analysis.run(&reader, limits: .init(listedOps: 0), observe: { stacks.add($0) },
+                             observeUnplaced: { stacks.addUnplaced($0) }, progress: progress).capture.events
             sink.write(stacks.render())
         case .dot:
             var found: GuestOp?
             let wanted = op
-            _ = Analysis.run(&reader, limits: .init(listedOps: 0), observe: { o in
+            events = Analysis.run(&reader, limits: .init(listedOps: 0), observe: { o in
                 guard found == nil else { return }
                 if let wanted { if o.index == wanted { found = o } } else if o.hostSyncs > 0 { found = o }
-            })
+            }, progress: progress).capture.events
             guard let found else {
                 throw ReportCommand.fail(op.map { "the capture has no op #\($0): `analyzer report` lists them" }
                                          ?? "the capture has no op with a host sync: pass --op N")

@@ -28,6 +28,8 @@ struct ReportCommand: ParsableCommand {
 
     @OptionGroup var source: ModelSource
 
+    @OptionGroup var progressOption: ProgressOption
+
     /// Opens a capture, or exits with the reader's one-sentence error.
     static func open(_ capture: String) throws -> CaptureReader {
         do {
@@ -45,8 +47,11 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         var reader = try Self.open(capture)
+        let bar = progressOption.bar(for: capture)
         let analysis = Analysis.run(&reader, images: try source.images(), options: source.options(),
-                                    limits: Analysis.Limits(listedOps: max(0, maxOps)))
+                                    limits: Analysis.Limits(listedOps: max(0, maxOps)),
+                                    progress: bar?.update(offset:size:events:))
+        bar?.done(size: reader.fileSize, events: analysis.capture.events)
         let text: String
         switch format {
         case .text: text = TextReport.render(analysis)

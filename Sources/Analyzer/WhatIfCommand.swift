@@ -38,6 +38,8 @@ struct WhatIfCommand: ParsableCommand {
 
     @OptionGroup var source: ModelSource
 
+    @OptionGroup var progressOption: ProgressOption
+
     @Option(help: "Output format: text or json.")
     var format: ReportCommand.Format = .text
 
@@ -59,6 +61,7 @@ struct WhatIfCommand: ParsableCommand {
         let cache = self.cache
         let preallocation = self.preallocation
         // Both models run while the capture is read: no op has to be kept for a second pass.
+        let bar = progressOption.bar(for: capture)
         let asRun = Analysis.run(&reader, images: try source.images(), options: source.options(), whatIf: { observed in
             var options = observed
             options.lazyRefcounts = lazy
@@ -66,7 +69,8 @@ struct WhatIfCommand: ParsableCommand {
             options.clusterBits = bits
             if let cache { options.cache = cache }
             return options
-        })
+        }, progress: bar?.update(offset:size:events:))
+        bar?.done(size: reader.fileSize, events: asRun.capture.events)
         guard let observed = asRun.model, let whatIf = asRun.whatIf else {
             throw ReportCommand.fail("the capture has no image state and no cache mode for the model: pass --image PATH (the image as it was before the run) and --qemu-cache MODE")
         }

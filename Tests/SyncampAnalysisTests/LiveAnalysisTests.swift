@@ -171,3 +171,15 @@ final class LiveAnalysisTests: AnalysisTestCase {
         XCTAssertEqual(lines[5], "all                1,500       20          43  2.15 host syncs per guest flush")
     }
 }
+
+/// The progress bar's line.
+final class ReadingLineTests: XCTestCase {
+    func testTheBarFillsWithTheBytesReadAndEstimatesWhatIsLeft() {
+        let gib = 1 << 30
+        let line = LiveSummary.readingLine(path: "run.syncamp", offset: gib, size: 4 * gib, events: 9_100_000,
+                                           elapsedNs: 10_000_000_000, width: 20)
+        XCTAssertEqual(line, "reading run.syncamp [#####...............]  25% 1.0 GiB of 4.0 GiB, 9.1 M events, 30 s left")
+        let done = LiveSummary.readingLine(path: "a", offset: 3 << 20, size: 3 << 20, events: 10, elapsedNs: 1, width: 4)
+        XCTAssertEqual(done, "reading a [####] 100% 3.0 MiB of 3.0 MiB, 0.0 M events")
+    }
+}

@@ -48,3 +48,26 @@ public enum LiveSummary {
         return (v < 0 ? "-" : "") + out
     }
 }
+
+extension LiveSummary {
+    /// The progress bar of a long read: `reading run.syncamp [#####.....] 52% 1.2 GiB of 2.3 GiB, 9.1 M events, 4 s left`.
+    public static func readingLine(path: String, offset: Int, size: Int, events: UInt64, elapsedNs: UInt64, width: Int = 20) -> String {
+        let fraction = size > 0 ? min(1, max(0, Double(offset) / Double(size))) : 1
+        let filled = Int((fraction * Double(width)).rounded(.down))
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        var line = "reading \(path) [\(bar)] " + String(format: "%3.0f%%", fraction * 100)
+            + " \(bytes(offset)) of \(bytes(size)), " + String(format: "%.1f M events", Double(events) / 1e6)
+        if fraction > 0.01 && fraction < 1 {
+            let left = Double(elapsedNs) / 1e9 * (1 - fraction) / fraction
+            line += String(format: ", %.0f s left", left.rounded(.up))
+        }
+        return line
+    }
+
+    static func bytes(_ n: Int) -> String {
+        let d = Double(n)
+        if n >= 1 << 30 { return String(format: "%.1f GiB", d / Double(1 << 30)) }
+        if n >= 1 << 20 { return String(format: "%.1f MiB", d / Double(1 << 20)) }
+        return String(format: "%.0f KiB", d / 1024)
+    }
+}
