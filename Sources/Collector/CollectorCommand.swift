@@ -37,8 +37,19 @@ struct CollectorCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Stop after this many seconds (default: until Ctrl-C or the target exits).")
     var duration: Double?
 
-    @Option(help: "Read symbols from this binary instead of the target's (an unstripped copy of the same build).")
-    var binary: String?
+    @Option(name: [.customLong("symbols"), .customLong("binary")],
+            help: ArgumentHelp("Read symbols from this file: an unstripped copy of the target's binary or its separate debug file (same build-id).",
+                               discussion: "Without it, a stripped target's debug file is looked up by build-id and .gnu_debuglink under --debug-dir, beside the binary and in its .debug folder, as GDB does.",
+                               valueName: "path"))
+    var symbols: String?
+
+    @Option(help: ArgumentHelp("Where to look for debug files (repeatable; default /usr/lib/debug).", valueName: "dir"))
+    var debugDir: [String] = []
+
+    @Option(help: ArgumentHelp("Attach the probe of function NAME at this file offset of the target's binary, as uprobe:BINARY:0xOFFSET does (repeatable).",
+                               discussion: "For binaries with neither symbols nor a debug file: take the offsets from a build you can inspect (nm, or the manifest of a capture of it).",
+                               valueName: "name=[binary:]0xoffset"))
+    var offset: [String] = []
 
     @Flag(help: ArgumentHelp("Attach every probe of the catalog, not only the minimal set.",
                              discussion: "The default set is the fewest probes that still name every cause (about 5.5 uprobe hits per guest request on an allocating write+flush workload, 1.1 per plain write); --detail adds per-entry cache flushes, qcow2 write entries and the worker's qemu_fdatasync (about 20 more hits per guest flush) for fuller trees and cache-eviction (F11) causes."))
@@ -107,25 +118,25 @@ struct CollectorCommand: ParsableCommand {
         var started = target.mode == "spawn"
         defer { if started { kill(target.pid, SIGKILL); _ = waitpid(target.pid, nil, 0) } }
 
-        let symbolsPath = binary ?? target.binaryForProbes
-        let elf = try ELFFile(path: symbolsPath)
-        let plan = ProbePlan(binary: elf, set: detail ? .detail : .minimal)
+        let elf = try ELFFile(path: target.binaryForProbes)
+        let source = try symbolSource(binary: elf, target: target)
+        let plan = ProbePlan(symbols: source, set: detail ? .detail : .minimal)
         let missingRequired = plan.missingRequired()
         if !missingRequired.isEmpty {
             let names = missingRequired.flatMap(\.symbolsTried)
             if !allowMissing {
-                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, symbols: names)
+                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, symbols: names,
+                                                    looked: source.symbols == nil && !elf.hasSymtab
+                                                        ? DebugFileLocator.candidates(for: elf, binaryPath: target.binaryPath, directories: debugDirectories).map(\.path)
+                                                        : [])
             }
             note("warning: \(target.binaryPath) lacks \(names.joined(separator: ", ")); tracing without them (--allow-missing)")
-        }
-        if let b = binary, let targetID = (try? ELFFile(path: target.binaryForProbes))?.buildID, targetID != elf.buildID {
-            note("warning: \(b) has build-id \(elf.buildID ?? "none") but the target has \(targetID): offsets may be wrong")
         }
 
         guard let objectPath = Bundle.module.path(forResource: "syncamp.bpf", ofType: "o") else {
             throw CollectorError.bpf("the BPF object syncamp.bpf.o is missing from the collector's resources; rebuild with swift build")
         }
-        let coroutines = CoroutineSource(binary: elf)
+        let coroutines = CoroutineSource(symbols: source)
         let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
                                  ringBufferBytes: ringBufferBytes, coroutines: coroutines, verbose: verbose)
         try bpf.setProbeSpecs(plan.planned.map(\.entry.derefs))
@@ -144,6 +155,8 @@ struct CollectorCommand: ParsableCommand {
         let devices = ImageDiscovery.devices(of: images, pid: target.mode == "spawn" ? nil : target.pid)
         let storage = bpf.attachStorageProbes(devices: devices.map(\.dev))
         var manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
+        manifest.target.hasSymtab = source.hasSymtab
+        manifest.target.symbols = source.symbols.map { "\($0.path) (\(source.symbolsOrigin ?? "given"))" }
         manifest.coroutineSource = coroutines.manifestDescription
         manifest.devices = devices
         manifest.storageProbes = storage.attached
@@ -153,6 +166,13 @@ struct CollectorCommand: ParsableCommand {
         let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
         for image in images { try writer.appendImage(image) }
         let fallbacks = plan.planned.filter(\.isFallback).map(\.symbol.name)
+        if let file = source.symbols {
+            note("symbols from \(file.path) (\(source.symbolsOrigin ?? "given"), build-id \(file.buildID ?? "none"))")
+        }
+        if !source.givenOffsets.isEmpty {
+            note("probes at given offsets: " + source.givenOffsets.sorted { $0.key < $1.key }
+                .map { "\($0.key)=0x\(String($0.value, radix: 16))" }.joined(separator: ", "))
+        }
         note("tracing pid \(target.pid) (\(target.binaryPath), build-id \(elf.buildID ?? "none")): "
              + "\(plan.planned.count) uprobes (\(plan.set.rawValue) set)"
              + (fallbacks.isEmpty ? "" : ", exported fallbacks \(fallbacks.joined(separator: ", "))")
@@ -174,6 +194,26 @@ struct CollectorCommand: ParsableCommand {
             note("warning: lost \(trailer.lostEvents) events (ring buffer full); the trees may be incomplete: raise --ring-buffer-mb")
         }
         note("wrote \(trailer.events) events to \(output) (\(trailer.reason))")
+    }
+
+    private var debugDirectories: [String] { debugDir.isEmpty ? DebugFileLocator.defaultDirectories : debugDir }
+
+    /// Where the probes' symbols come from: --symbols, a debug file found for a stripped binary, the binary itself; plus --offset.
+    private func symbolSource(binary elf: ELFFile, target: Target) throws -> SymbolSource {
+        let offsets = try OffsetOption.parse(offset, binary: elf, binaryPath: target.binaryPath)
+        if let path = symbols {
+            let file = try ELFFile(path: path)
+            guard DebugFileLocator.matches(file, elf) else {
+                throw CollectorError.symbolsMismatch(symbols: path, symbolsID: file.buildID ?? "none",
+                                                     binary: target.binaryPath, binaryID: elf.buildID ?? "none")
+            }
+            if !file.hasSymtab { note("warning: \(path) has no symbol table (.symtab): only its exported symbols can be used") }
+            return SymbolSource(binary: elf, symbols: file, symbolsOrigin: "--symbols", givenOffsets: offsets)
+        }
+        if !elf.hasSymtab, let found = DebugFileLocator.find(for: elf, binaryPath: target.binaryPath, directories: debugDirectories) {
+            return SymbolSource(binary: elf, symbols: found.file, symbolsOrigin: found.how, givenOffsets: offsets)
+        }
+        return SymbolSource(binary: elf, givenOffsets: offsets)
     }
 
     private var ringBufferBytes: Int { ringBufferKB.map { $0 << 10 } ?? ringBufferMB << 20 }

@@ -17,11 +17,10 @@ enum CoroutineSource {
     case none
 
     /// Picks the cheapest source the binary allows.
-    init(binary: ELFFile) {
-        if let offset = binary.threadPointerOffset(ofThreadLocal: "co_tls_current") {
+    init(symbols: SymbolSource) {
+        if let offset = symbols.threadPointerOffset(ofThreadLocal: "co_tls_current") {
             self = .threadLocal(offset: offset)
-        } else if let sym = binary.function(named: "qemu_coroutine_switch"),
-                  let off = binary.fileOffset(forAddress: sym.address) {
+        } else if let (_, off) = symbols.function(named: "qemu_coroutine_switch") {
             self = .switchProbe(fileOffset: off)
         } else {
             self = .none

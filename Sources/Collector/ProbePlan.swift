@@ -17,7 +17,7 @@ struct ProbePlan {
     let set: ProbeSet
 
     /// Resolves every catalog entry against the binary: the preferred symbol where it exists, else an exported equivalent.
-    init(binary: ELFFile, catalog: [CatalogEntry] = ProbeCatalog.entries, set: ProbeSet = .detail) {
+    init(symbols: SymbolSource, catalog: [CatalogEntry] = ProbeCatalog.entries, set: ProbeSet = .detail) {
         self.set = set
         for entry in catalog {
             if let role = entry.onlyWhenMissing, let covering = planned.first(where: { $0.entry.role == role }) {
@@ -37,7 +37,7 @@ struct ProbePlan {
             }
             var found = false
             for (i, name) in entry.symbols.enumerated() {
-                guard let sym = binary.function(named: name), let off = binary.fileOffset(forAddress: sym.address) else { continue }
+                guard let (sym, off) = symbols.function(named: name) else { continue }
                 planned.append(Planned(entry: entry, symbol: sym, fileOffset: off, isFallback: i > 0))
                 found = true
                 break

@@ -67,6 +67,8 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var buildID: String?
         /// Whether the binary has a full symbol table (.symtab) or only exported symbols.
         public var hasSymtab: Bool
+        /// The separate symbol file used, and how it was found ("/usr/lib/debug/... (build-id)"), if any.
+        public var symbols: String?
 
         public init(pid: Int32, mode: String, command: [String], binaryPath: String, buildID: String?, hasSymtab: Bool) {
             self.pid = pid

@@ -51,8 +51,18 @@ public struct ELFFile: Sendable {
     /// coroutine-local `co_tls_current` lives in. Nil if the variable or the
     /// `PT_TLS` segment is missing (stripped binaries).
     public func threadPointerOffset(ofThreadLocal name: String) -> Int64? {
-        guard let symbol = threadLocals[name],
-              let tls = segments.first(where: { $0.type == ELFSegment.tlsType }) else { return nil }
+        threadLocals[name].flatMap(threadPointerOffset(of:))
+    }
+
+    /// A thread-local variable's symbol (`STT_TLS`; its address is the offset in the TLS block).
+    public func threadLocal(named name: String) -> ELFSymbol? {
+        threadLocals[name]
+    }
+
+    /// The offset from the thread pointer of a thread-local variable laid out by this
+    /// executable's `PT_TLS` segment (the symbol may come from a separate debug file).
+    public func threadPointerOffset(of symbol: ELFSymbol) -> Int64? {
+        guard let tls = segments.first(where: { $0.type == ELFSegment.tlsType }) else { return nil }
         let align = max(tls.align, 1)
         guard align & (align - 1) == 0, tls.memsz < 1 << 32, symbol.address < tls.memsz else { return nil }
         // glibc _dl_determine_tlsoffset: off = roundup(memsz - firstbyte, align) + firstbyte,
@@ -61,6 +71,14 @@ public struct ELFFile: Sendable {
         let rounded = (tls.memsz - min(firstByte, tls.memsz) + align - 1) / align * align
         let blockOffset = Int64(rounded + firstByte)
         return Int64(symbol.address) - blockOffset
+    }
+
+    /// Converts a file offset into the virtual address a `PT_LOAD` segment maps it to; nil if none does.
+    public func address(forFileOffset offset: UInt64) -> UInt64? {
+        for segment in segments where segment.type == ELFSegment.loadType {
+            if offset >= segment.offset && offset - segment.offset < segment.filesz { return segment.vaddr + (offset - segment.offset) }
+        }
+        return nil
     }
 
     /// All function symbols of both tables, `.symtab` first, deduplicated by name and address.

@@ -14,6 +14,8 @@ public struct ELFSymbol: Sendable, Equatable {
     /// The ELF symbol table a symbol was read from.
     public enum Table: String, Sendable {
         case symtab, dynsym
+        /// Not read from a table: a file offset the user gave (`collector --offset`).
+        case given
     }
 
     /// Creates a symbol from its fields.

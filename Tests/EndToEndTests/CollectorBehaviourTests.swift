@@ -95,7 +95,8 @@ final class CollectorBehaviourTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("lacks the symbols"), r.stderr)
         XCTAssertTrue(r.stderr.contains("blk_co_flush"), r.stderr)
         XCTAssertTrue(r.stderr.contains("build-id"), r.stderr)
-        XCTAssertTrue(r.stderr.contains("--binary"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--symbols PATH"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--offset NAME=0xOFFSET"), r.stderr)
     }
 
     /// An existing capture is not overwritten without --force; a pid that does not exist is named.
