@@ -36,6 +36,10 @@ if [ $# -gt 0 ]; then
   echo "test: arguments given ($*): benchmark smoke runs skipped"
   exit "$status"
 fi
+# Packaging: make install into a staging folder, checked file by file (man pages render,
+# completions complete, the installed collector finds its BPF object).
+scripts/check-install.sh || status=1
+
 bench_status=0
 echo "test: benchmark smoke runs (bench/*.sh --quick)"
 bench/analyzer.sh --quick || bench_status=1
