@@ -19,6 +19,10 @@ struct pt_regs {
 	unsigned long ax, cx, dx, si, di, orig_ax, ip, cs, flags, sp, ss;
 } __attribute__((preserve_access_index));
 
+/* USDT argument specs and bpf_usdt_arg(): after struct pt_regs, which they read. */
+#include <stdbool.h>
+#include <bpf/usdt.bpf.h>
+
 struct trace_entry {
 	unsigned short type;
 	unsigned char flags;
@@ -269,6 +273,18 @@ static __always_inline int read_path(const struct syncamp_deref *d, __u64 *args,
 	return 0;
 }
 
+/* Reads the spec's pointer paths through the event's args. */
+static __always_inline void read_derefs(struct syncamp_event *e, const struct syncamp_probe_spec *spec)
+{
+	for (int i = 0; i < SYNCAMP_MAX_DEREFS; i++) {
+		__u64 v;
+		if (read_path(&spec->derefs[i], e->args, &v) == 0) {
+			e->derefs[i] = v;
+			e->deref_ok |= 1u << i;
+		}
+	}
+}
+
 /* The coroutine running on this thread, or 0. */
 static __always_inline __u64 running_coroutine(__u32 tid)
 {
@@ -326,14 +342,32 @@ int syncamp_uprobe(struct pt_regs *ctx)
 		}
 	}
 	struct syncamp_probe_spec *spec = bpf_map_lookup_elem(&probe_specs, &probe);
+	if (spec)
+		read_derefs(e, spec);
+	submit_event(e);
+	return 0;
+}
+
+/* A QEMU trace event compiled in as a USDT probe (dtrace trace backend): its
+ * arguments are placed where the function it stands for has them, then read
+ * through like a uprobe's. No coroutine: such binaries have no co_tls_current
+ * symbol, and events that carry one name it in their arguments. */
+SEC("usdt")
+int syncamp_usdt(struct pt_regs *ctx)
+{
+	__u32 probe = (__u32)bpf_usdt_cookie(ctx);
+	struct syncamp_event *e = reserve(SYNCAMP_EV_UPROBE, probe);
+	if (!e)
+		return 0;
+	struct syncamp_probe_spec *spec = bpf_map_lookup_elem(&probe_specs, &probe);
 	if (spec) {
-		for (int i = 0; i < SYNCAMP_MAX_DEREFS; i++) {
-			__u64 v;
-			if (read_path(&spec->derefs[i], e->args, &v) == 0) {
-				e->derefs[i] = v;
-				e->deref_ok |= 1u << i;
-			}
+		for (int i = 0; i < SYNCAMP_MAX_ARGS; i++) {
+			long v = 0;
+			__u32 n = spec->usdt_args[i];
+			if (n != SYNCAMP_USDT_NO_ARG && bpf_usdt_arg(ctx, n, &v) == 0)
+				e->args[i] = (__u64)v;
 		}
+		read_derefs(e, spec);
 	}
 	submit_event(e);
 	return 0;

@@ -77,9 +77,16 @@ struct syncamp_deref {
 	int off[SYNCAMP_MAX_HOPS];
 };
 
+/* An entry of usdt_args that leaves args[i] at 0. */
+#define SYNCAMP_USDT_NO_ARG 0xff
 /* What a uprobe reads, indexed by its attach cookie (the probe id). */
 struct syncamp_probe_spec {
 	struct syncamp_deref derefs[SYNCAMP_MAX_DEREFS];
+	/* USDT probes only: args[i] = USDT argument usdt_args[i], so that the event's
+	 * args have the order of the function the probe stands for (derefs then
+	 * index these args). */
+	unsigned char usdt_args[SYNCAMP_MAX_ARGS];
+	unsigned char pad[2];
 };
 
 #endif /* SYNCAMP_H */

@@ -28,7 +28,7 @@ deps=(libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool strace
       qemu-utils dpkg-dev xz-utils ninja-build meson pkg-config python3-venv
       libglib2.0-dev libpixman-1-dev liburing-dev libaio-dev flex bison
       libfdt-dev e2fsprogs bpftrace time util-linux gcc graphviz
-      curl python3-prometheus-client make man-db groff-base)
+      curl python3-prometheus-client make man-db groff-base systemtap-sdt-dev)
 
 install_deps() {
   mkdir -p "$bed"
@@ -118,6 +118,26 @@ build_qemu_system() {
   cp "$srcdir/build-system/qemu-system-x86_64" "$bin/"
 }
 
+# qemu-io 7.2 built with the dtrace trace backend, as Fedora and RHEL build QEMU: its
+# trace events are USDT probes (.note.stapsdt), which syncamp uses when a binary has no
+# symbols. From the same source tree, in its own build folder; installed stripped.
+build_qemu_dtrace() {
+  [ -x "$bed/dtrace/bin/qemu-io" ] && return 0
+  local srcdir
+  srcdir=$(find "$bed/src" -maxdepth 1 -type d -name 'qemu-7.2*' | head -1)
+  echo "testbed: building qemu-io with the dtrace trace backend in $srcdir/build-dtrace (a few minutes)" >&2
+  mkdir -p "$srcdir/build-dtrace"
+  (cd "$srcdir/build-dtrace" \
+    && PATH=/usr/bin:$PATH PYTHON=/usr/bin/python3 ../configure --meson=/usr/bin/meson --target-list= \
+         --disable-system --disable-user --enable-tools --disable-docs \
+         --disable-install-blobs --enable-linux-io-uring --enable-linux-aio \
+         --enable-trace-backends=dtrace,log >"$bed/dtrace-configure.log" 2>&1 \
+    && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-io >"$bed/dtrace-build.log" 2>&1) || {
+      echo "testbed: dtrace QEMU build failed; see $bed/dtrace-configure.log and $bed/dtrace-build.log" >&2; exit 1; }
+  mkdir -p "$bed/dtrace/bin"
+  objcopy --strip-all "$srcdir/build-dtrace/qemu-io" "$bed/dtrace/bin/qemu-io"
+}
+
 # The guest: Debian's kernel and virtio/ext4 modules, busybox, firmware, from Debian packages.
 build_guest() {
   local g="$bed/guest"
@@ -146,6 +166,7 @@ build_guest() {
 install_deps
 [ "${1:-}" = "--deps" ] && exit 0
 build_qemu
+build_qemu_dtrace
 if [ "${1:-}" != "--tools-only" ]; then
   build_qemu_system
   build_guest

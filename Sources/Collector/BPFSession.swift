@@ -53,12 +53,16 @@ final class BPFSession {
         guard rc == 0 else { throw CollectorError.bpf("cannot configure \(name) in the BPF object (\(rc))") }
     }
 
-    /// Writes what each probe reads through pointers into the `probe_specs` map.
-    func setProbeSpecs(_ specs: [[DerefSpec]]) throws {
+    /// Writes what each probe reads through pointers (and, for USDT probes, where each argument goes)
+    /// into the `probe_specs` map.
+    func setProbeSpecs(_ specs: [(derefs: [DerefSpec], usdtArgs: [UInt8?])]) throws {
         let fd = bpf_object__find_map_fd_by_name(object, "probe_specs")
         guard fd >= 0 else { throw CollectorError.bpf("the BPF object has no `probe_specs` map") }
-        for (id, derefs) in specs.enumerated() {
+        for (id, (derefs, usdtArgs)) in specs.enumerated() {
             var spec = syncamp_probe_spec()
+            withUnsafeMutableBytes(of: &spec.usdt_args) { raw in
+                for i in 0 ..< raw.count { raw[i] = i < usdtArgs.count ? (usdtArgs[i] ?? UInt8(SYNCAMP_USDT_NO_ARG)) : UInt8(SYNCAMP_USDT_NO_ARG) }
+            }
             withUnsafeMutableBytes(of: &spec.derefs) { raw in
                 let slots = raw.bindMemory(to: syncamp_deref.self)
                 for (i, d) in derefs.prefix(Int(SYNCAMP_MAX_DEREFS)).enumerated() {
@@ -88,6 +92,17 @@ final class BPFSession {
         }
         guard let link = cbpf_attach_uprobe(prog, pid, binary, Int(fileOffset), cookie) else {
             throw CollectorError.attach("cannot attach a uprobe to \(symbol) at offset 0x\(String(fileOffset, radix: 16)) of \(binary): \(Self.errnoText())")
+        }
+        links.append(link)
+    }
+
+    /// Attaches the USDT program to every site of `provider:event` in `binary` for `pid`; `cookie` becomes the probe id.
+    func attachUSDT(binary: String, pid: Int32, provider: String, event: String, cookie: UInt64) throws {
+        guard let prog = bpf_object__find_program_by_name(object, "syncamp_usdt") else {
+            throw CollectorError.bpf("the BPF object has no program syncamp_usdt")
+        }
+        guard let link = cbpf_attach_usdt(prog, pid, binary, provider, event, cookie) else {
+            throw CollectorError.attach("cannot attach to the USDT probe \(provider):\(event) of \(binary): \(Self.errnoText()) (run with -v for libbpf's reason)")
         }
         links.append(link)
     }

@@ -55,6 +55,10 @@ struct CollectorCommand: ParsableCommand {
                              discussion: "The default set is the fewest probes that still name every cause (about 5.5 uprobe hits per guest request on an allocating write+flush workload, 1.1 per plain write); --detail adds per-entry cache flushes, qcow2 write entries and the worker's qemu_fdatasync (about 20 more hits per guest flush) for fuller trees and cache-eviction (F11) causes."))
     var detail = false
 
+    @Flag(help: ArgumentHelp("Use QEMU's USDT probes (a QEMU built with --enable-trace-backends=dtrace) instead of function uprobes.",
+                             discussion: "Chosen by itself when the binary lacks the functions' symbols but has USDT probes; they need no symbols. Guest flushes have no trace event and are inferred, and requests are told apart by order only."))
+    var usdt = false
+
     @Flag(help: "Trace even when probes are missing from the binary (warn instead of failing).")
     var allowMissing = false
 
@@ -120,8 +124,23 @@ struct CollectorCommand: ParsableCommand {
 
         let elf = try ELFFile(path: target.binaryForProbes)
         let source = try symbolSource(binary: elf, target: target)
-        let plan = ProbePlan(symbols: source, set: detail ? .detail : .minimal)
-        let missingRequired = plan.missingRequired()
+        var plan = ProbePlan(symbols: source, set: detail ? .detail : .minimal)
+        let qemuUSDT = elf.usdtProbes.contains { $0.provider == USDTCatalog.provider }
+        if usdt || (!plan.missingRequired().isEmpty && qemuUSDT && offset.isEmpty) {
+            guard qemuUSDT else {
+                throw CollectorError.usage("--usdt: \(target.binaryPath) has no USDT probes of provider qemu (QEMU built without --enable-trace-backends=dtrace)")
+            }
+            plan = ProbePlan(usdt: elf, set: detail ? .detail : .minimal)
+            let required = Set(USDTCatalog.entries.filter(\.required).map(\.role.rawValue))
+            let lacking = plan.missing.filter { required.contains($0.role) }
+            if !lacking.isEmpty && !allowMissing {
+                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID,
+                                                    symbols: lacking.flatMap(\.symbolsTried), looked: [])
+            }
+            note("using QEMU's USDT probes (dtrace trace backend)" + (usdt ? "" : ": the binary lacks the symbols of function probes")
+                 + "; guest flushes are inferred and requests are told apart by order only (see README, Stripped binaries)")
+        }
+        let missingRequired = plan.isUSDT ? [] : plan.missingRequired()
         if !missingRequired.isEmpty {
             let names = missingRequired.flatMap(\.symbolsTried)
             if !allowMissing {
@@ -136,13 +155,19 @@ struct CollectorCommand: ParsableCommand {
         guard let objectPath = Bundle.module.path(forResource: "syncamp.bpf", ofType: "o") else {
             throw CollectorError.bpf("the BPF object syncamp.bpf.o is missing from the collector's resources; rebuild with swift build")
         }
-        let coroutines = CoroutineSource(symbols: source)
+        // USDT events carry no coroutine on every event: the analysis then goes by order, consistently.
+        let coroutines = plan.isUSDT ? CoroutineSource.none : CoroutineSource(symbols: source)
         let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
                                  ringBufferBytes: ringBufferBytes, coroutines: coroutines, verbose: verbose)
-        try bpf.setProbeSpecs(plan.planned.map(\.entry.derefs))
+        try bpf.setProbeSpecs(plan.planned.map { ($0.entry.derefs, $0.usdtArgs) })
         for (id, p) in plan.planned.enumerated() {
-            try bpf.attachUprobe(binary: target.binaryForProbes, fileOffset: p.fileOffset, pid: target.pid,
-                                 cookie: UInt64(id), symbol: p.symbol.name)
+            if let event = p.usdtEvent {
+                try bpf.attachUSDT(binary: target.binaryForProbes, pid: target.pid, provider: USDTCatalog.provider,
+                                   event: event, cookie: UInt64(id))
+            } else {
+                try bpf.attachUprobe(binary: target.binaryForProbes, fileOffset: p.fileOffset, pid: target.pid,
+                                     cookie: UInt64(id), symbol: p.symbol.name)
+            }
         }
         if case let .switchProbe(offset) = coroutines {
             try bpf.attachUprobe(binary: target.binaryForProbes, fileOffset: offset, pid: target.pid, cookie: 0,
@@ -161,7 +186,7 @@ struct CollectorCommand: ParsableCommand {
         manifest.devices = devices
         manifest.storageProbes = storage.attached
         manifest.missingStorageProbes = storage.missing
-        manifest.probeSet = plan.set.rawValue
+        manifest.probeSet = plan.isUSDT ? "usdt" : plan.set.rawValue
         manifest.skippedProbes = plan.skipped
         let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
         for image in images { try writer.appendImage(image) }

@@ -8,6 +8,10 @@ struct ProbePlan {
         var symbol: ELFSymbol
         var fileOffset: UInt64
         var isFallback: Bool
+        /// A USDT probe: the trace event attached at every site, and where its arguments go.
+        var usdtEvent: String? = nil
+        var usdtArgs: [UInt8?] = []
+        var constants: [String: UInt64] = [:]
     }
 
     var planned: [Planned] = []
@@ -49,6 +53,32 @@ struct ProbePlan {
         }
     }
 
+    /// Plans QEMU's USDT probes (dtrace trace backend) instead of function uprobes.
+    init(usdt binary: ELFFile, entries: [USDTEntry] = USDTCatalog.entries, set: ProbeSet = .minimal) {
+        self.set = set
+        for u in entries {
+            let entry = CatalogEntry(role: u.role, symbols: ["\(USDTCatalog.provider):\(u.event)"], derefs: u.derefs,
+                                     required: u.required, whenMissing: u.whenMissing)
+            if set == .minimal && !u.inMinimalSet {
+                skipped.append(Manifest.MissingProbe(role: u.role.rawValue, symbolsTried: entry.symbols,
+                                                     reason: "left out of the minimal probe set (--detail attaches it)"))
+                continue
+            }
+            let sites = binary.usdtProbes.filter { $0.provider == USDTCatalog.provider && $0.name == u.event }
+            guard let first = sites.first, let off = binary.fileOffset(forAddress: first.address) else {
+                missing.append(Manifest.MissingProbe(role: u.role.rawValue, symbolsTried: entry.symbols,
+                                                     reason: "no such USDT probe in the binary: \(u.whenMissing)"))
+                continue
+            }
+            let sym = ELFSymbol(name: entry.symbols[0], address: first.address, size: UInt64(sites.count), isGlobal: true, table: .usdt)
+            planned.append(Planned(entry: entry, symbol: sym, fileOffset: off, isFallback: false,
+                                   usdtEvent: u.event, usdtArgs: u.args, constants: u.constants))
+        }
+    }
+
+    /// Whether this plan attaches USDT probes.
+    var isUSDT: Bool { planned.contains { $0.usdtEvent != nil } }
+
     /// Why the minimal set leaves this entry out, or nil when it attaches it.
     private func leftOutOfMinimal(_ entry: CatalogEntry) -> String? {
         switch entry.inMinimalSet {
@@ -73,7 +103,9 @@ struct ProbePlan {
         planned.enumerated().map { id, p in
             Manifest.Probe(id: id, role: p.entry.role.rawValue, symbol: p.symbol.name, table: p.symbol.table.rawValue,
                            address: p.symbol.address, fileOffset: p.fileOffset, isFallback: p.isFallback,
-                           derefs: p.entry.derefs.map(\.name))
+                           derefs: p.entry.derefs.map(\.name),
+                           usdtArgs: p.usdtEvent == nil ? nil : p.usdtArgs.map { $0.map(Int.init) ?? -1 },
+                           constants: p.constants.isEmpty ? nil : p.constants)
         }
     }
 }

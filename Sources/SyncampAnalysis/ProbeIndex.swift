@@ -7,6 +7,9 @@ public struct ProbeIndex: Sendable {
         public var symbol: String
         public var isFallback: Bool
         public var derefSlots: [String: Int]
+        /// Values the event gives as constants (USDT: which cache an id stands for).
+        public var constants: [String: UInt64] = [:]
+        public var isUSDT = false
     }
 
     public let entries: [Entry]
@@ -15,9 +18,14 @@ public struct ProbeIndex: Sendable {
         entries = manifest.probes.sorted { $0.id < $1.id }.map { p in
             var slots: [String: Int] = [:]
             for (i, n) in p.derefs.enumerated() { slots[n] = i }
-            return Entry(role: ProbeRole(rawValue: p.role), symbol: p.symbol, isFallback: p.isFallback, derefSlots: slots)
+            return Entry(role: ProbeRole(rawValue: p.role), symbol: p.symbol, isFallback: p.isFallback, derefSlots: slots,
+                         constants: p.constants ?? [:], isUSDT: p.table == "usdt")
         }
+        isUSDT = entries.contains { $0.isUSDT }
     }
+
+    /// Whether the capture's probes are QEMU's USDT probes (dtrace trace backend), not function uprobes.
+    public let isUSDT: Bool
 
     /// The entry of a uprobe event, if its probe id is in the manifest.
     public func entry(_ e: Event) -> Entry? {
@@ -26,7 +34,8 @@ public struct ProbeIndex: Sendable {
 
     /// The named value an event read through a pointer, if it was read.
     public func value(_ name: String, of e: Event) -> UInt64? {
-        guard let entry = entry(e), let slot = entry.derefSlots[name], e.hasDeref(slot) else { return nil }
+        guard let entry = entry(e) else { return nil }
+        guard let slot = entry.derefSlots[name], e.hasDeref(slot) else { return entry.constants[name] }
         return e.derefs[slot]
     }
 

@@ -87,6 +87,9 @@ struct TreeBuilder {
     private var job: [UInt32: (node: Node, op: Op)] = [:]
     private var openSyscall: [UInt32: (node: Node, op: Op?, start: UInt64)] = [:]
     private let hasEntryFlushProbe: Bool
+    /// USDT captures infer guest flushes (see `inferFlush`); the coroutine of the running request.
+    private let inferFlushes: Bool
+    private var requestCo: UInt64?
     private var pendingUring: [(req: UInt64, node: Node, op: Op?, start: UInt64)] = []
     let storage = StorageLinker()
 
@@ -99,6 +102,7 @@ struct TreeBuilder {
         self.origin = origin
         self.resolver = OpResolver(useCoroutines: coroutines)
         self.hasEntryFlushProbe = probes.has(.qcow2CacheEntryFlush)
+        self.inferFlushes = probes.isUSDT && !probes.has(.guestFlushCo) && !probes.has(.guestFlushAIO)
     }
 
     mutating func add(_ e: Event) {
@@ -184,6 +188,7 @@ struct TreeBuilder {
         resolver.observe(e)
         guard let entry = probes.entry(e), let role = entry.role else { return }
         let t = rel(e.timestamp)
+        if inferFlushes { inferFlush(role, e) }
         // The op this probe hit is counted for.
         let hitOp: Op?
         switch role {
@@ -232,6 +237,29 @@ struct TreeBuilder {
             hitOp = op
         }
         hitOp?.value.probeHits += 1
+    }
+
+    /// USDT captures: a guest flush has no trace event of its own. qcow2's flush_to_os writes
+    /// back the caches (`qcow2_cache_flush` events) in the flush request's coroutine; a write-back
+    /// in a coroutine other than the running write request's (`qcow2_writev_start_req`) is taken
+    /// as the start of a guest flush. Not at open or close, whose work is grouped anyway.
+    private mutating func inferFlush(_ role: ProbeRole, _ e: Event) {
+        switch role {
+        case .guestWriteCo:
+            requestCo = nil
+        case .qcow2Write:
+            requestCo = e.args[0]
+        case .qcow2CacheWrite:
+            let co = e.args[0]
+            guard sawGuestRequest, resolver.group == nil, co != requestCo else { return }
+            let op = newOp(.flush, e, entry: "qcow2_cache_flush (guest flush inferred: no trace event)")
+            op.value.backend = 0
+            resolver.start(op, e, inRequestCoroutine: false)
+            op.causes.nodeFlush(isFormatNode: true)
+            requestCo = co
+        default:
+            break
+        }
     }
 
     /// Feeds an op's cause tracker.
@@ -408,6 +436,13 @@ struct TreeBuilder {
             j.op.touch(t)
             op = j.op
         } else if let p = takeRaw(fd: e.args[0] & 0xffff_ffff) {
+            p.node.children.append(node)
+            p.op.touch(t)
+            op = p.op
+        } else if !probes.has(.workerFlush) && !probes.has(.qemuFdatasync),
+                  let arg = pendingFIFO.first(where: { pendingByArg[$0]?.fd == nil || pendingByArg[$0]?.fd == e.args[0] & 0xffff_ffff }),
+                  let p = takePending(arg: arg) {
+            // No probe on the worker side (USDT captures): the oldest flush job for this fd is this sync's.
             p.node.children.append(node)
             p.op.touch(t)
             op = p.op

@@ -94,9 +94,15 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var isFallback: Bool
         /// Names of the values in `Event.derefs`, in order (e.g. "coroutine").
         public var derefs: [String]
+        /// USDT probes: for each of the role's args, the trace event's argument placed there (-1: none).
+        public var usdtArgs: [Int]?
+        /// Named values the probe's event gives as constants instead of reading them (USDT: cache ids).
+        public var constants: [String: UInt64]?
 
         public init(id: Int, role: String, symbol: String, table: String, address: UInt64, fileOffset: UInt64,
-                    isFallback: Bool, derefs: [String]) {
+                    isFallback: Bool, derefs: [String], usdtArgs: [Int]? = nil, constants: [String: UInt64]? = nil) {
+            self.usdtArgs = usdtArgs
+            self.constants = constants
             self.id = id
             self.role = role
             self.symbol = symbol

@@ -9,6 +9,8 @@ public struct ELFFile: Sendable {
     public let hasSymtab: Bool
     /// The file name in `.gnu_debuglink`, if any.
     public let debugLink: String?
+    /// USDT probe sites from `.note.stapsdt` (QEMU built with the dtrace trace backend).
+    public let usdtProbes: [USDTProbe]
 
     private let segments: [ELFSegment]
     private let index: SymbolIndex
@@ -23,8 +25,8 @@ public struct ELFFile: Sendable {
     public init(bytes: [UInt8], path: String = "<memory>") throws {
         self.path = path
         let parsed = try bytes.withUnsafeBytes { try Parsed(ByteReader(bytes: $0, path: path)) }
-        (buildID, hasSymtab, debugLink, segments, index, threadLocals) =
-            (parsed.buildID, parsed.hasSymtab, parsed.debugLink, parsed.segments, parsed.index, parsed.threadLocals)
+        (buildID, hasSymtab, debugLink, segments, index, threadLocals, usdtProbes) =
+            (parsed.buildID, parsed.hasSymtab, parsed.debugLink, parsed.segments, parsed.index, parsed.threadLocals, parsed.usdt)
     }
 
     /// Looks up a function symbol (`STT_FUNC` or `STT_GNU_IFUNC`, defined, non-zero
@@ -95,6 +97,7 @@ private struct Parsed {
     var segments: [ELFSegment]
     var index: SymbolIndex
     var threadLocals: [String: ELFSymbol] = [:]
+    var usdt: [USDTProbe] = []
 
     init(_ r: ByteReader) throws {
         let header = try ELFHeader(r)
@@ -102,6 +105,7 @@ private struct Parsed {
         segments = try ELFSegment.readAll(r, header, firstSectionInfo: sections.first?.info)
         buildID = try BuildID.find(r, sections: sections, segments: segments)
         debugLink = try DebugLink.find(r, sections: sections)
+        usdt = try USDTNotes.read(r, sections: sections)
         let symtab = sections.first { $0.type == ELFSection.symtabType }
         let dynsym = sections.first { $0.type == ELFSection.dynsymType }
         hasSymtab = symtab.map { $0.size >= 2 * SymbolTableReader.entrySize } ?? false

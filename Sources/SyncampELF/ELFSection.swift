@@ -8,6 +8,8 @@ struct ELFSection: Sendable {
     var name = ""
     var nameIndex: UInt32
     var type: UInt32
+    /// `sh_addr`: where the section is mapped (0 when it is not).
+    var addr: UInt64
     var offset: UInt64
     var size: UInt64
     var link: UInt32
@@ -21,6 +23,7 @@ struct ELFSection: Sendable {
         try r.check(offset, Self.entrySize, what)
         nameIndex = try r.u32(offset, what)
         type = try r.u32(offset + 4, what)
+        addr = try r.u64(offset + 16, what)
         self.offset = try r.u64(offset + 24, what)
         size = try r.u64(offset + 32, what)
         link = try r.u32(offset + 40, what)

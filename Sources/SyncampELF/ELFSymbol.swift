@@ -16,6 +16,8 @@ public struct ELFSymbol: Sendable, Equatable {
         case symtab, dynsym
         /// Not read from a table: a file offset the user gave (`collector --offset`).
         case given
+        /// A USDT probe site from `.note.stapsdt` (name "provider:event").
+        case usdt
     }
 
     /// Creates a symbol from its fields.

@@ -61,6 +61,16 @@ static inline struct bpf_link *cbpf_attach_uprobe(struct bpf_program *prog, pid_
 	return bpf_program__attach_uprobe_opts(prog, pid, binary, offset, &opts);
 }
 
+/* Attaches a USDT program to every site of provider:name in binary for pid;
+ * the cookie is what bpf_usdt_cookie() returns (libbpf keeps the BPF cookie
+ * for its own spec id). LIBBPF_OPTS is a macro Swift cannot use. */
+static inline struct bpf_link *cbpf_attach_usdt(struct bpf_program *prog, pid_t pid, const char *binary,
+						const char *provider, const char *name, unsigned long long cookie)
+{
+	LIBBPF_OPTS(bpf_usdt_opts, opts, .usdt_cookie = cookie);
+	return bpf_program__attach_usdt(prog, pid, binary, provider, name, &opts);
+}
+
 /* Sets a `const volatile` global in .rodata before load, as a skeleton
  * would: finds the variable's offset through the object's BTF (the
  * btf_var_secinfos() iteration is a macro Swift cannot use). Returns 0 or a

@@ -1,0 +1,78 @@
+import Foundation
+import SyncampCapture
+import SyncampELF
+import XCTest
+
+/// A QEMU built with the dtrace trace backend and stripped (as Fedora and RHEL ship it, less the
+/// debuginfo) is traced through its USDT probes, with no symbol table, to the same causes.
+final class USDTEndToEndTests: XCTestCase {
+    static var dtraceQemuIO: String { Harness.repo.appendingPathComponent(".testbed/dtrace/bin/qemu-io").path }
+
+    func requireDtraceBuild() throws {
+        try Harness.requireTracing()
+        guard FileManager.default.isExecutableFile(atPath: Self.dtraceQemuIO) else {
+            let reason = "needs the dtrace-backend qemu-io at \(Self.dtraceQemuIO) (scripts/testbed.sh builds it)"
+            if Harness.inCI { XCTFail("CI=true: " + reason) }
+            throw XCTSkip(reason)
+        }
+    }
+
+    func run(_ dir: URL, binary: String, commands: [String], extra: [String] = []) throws -> (report: [String: Any], stderr: String, capture: String) {
+        let img = try Harness.makeImage(dir, name: "img-\(UUID().uuidString.prefix(8)).qcow2")
+        let capture = dir.appendingPathComponent("run-\(UUID().uuidString.prefix(8)).syncamp").path
+        let c = try Harness.run(Harness.collector, ["-o", capture] + extra + ["--", binary]
+                                + Harness.qemuIOArgs(cache: "writeback", commands: commands, image: img))
+        XCTAssertEqual(c.status, 0, c.stderr)
+        return (try Harness.report(capture), c.stderr, capture)
+    }
+
+    func testTheDtraceBuildIsTracedThroughUSDTToTheSameCauses() throws {
+        try requireDtraceBuild()
+        let dir = try Harness.tempDir(self)
+        let elf = try ELFFile(path: Self.dtraceQemuIO)
+        XCTAssertFalse(elf.hasSymtab, "the dtrace build is installed stripped")
+        XCTAssertNil(elf.function(named: "qcow2_cache_entry_flush"))
+        XCTAssertTrue(elf.usdtProbes.contains { $0.provider == "qemu" && $0.name == "qcow2_cache_flush" })
+
+        // A new L2 table, dependency pre-flushes and guest flushes; then steady allocating pairs.
+        var commands = ["write 0 4k", "flush", "write 64k 4k", "flush"]
+        for i in 2 ..< 12 { commands += ["write \(i * 65536) 4k", "flush"] }
+        let reference = try run(dir, binary: Harness.qemuIO, commands: commands)
+        let usdt = try run(dir, binary: Self.dtraceQemuIO, commands: commands)
+        XCTAssertTrue(usdt.stderr.contains("using QEMU's USDT probes"), usdt.stderr)
+
+        XCTAssertEqual(SymbolsEndToEndTests.summary(usdt.report), SymbolsEndToEndTests.summary(reference.report))
+        XCTAssertEqual(usdt.report["causes"] as? [String: Int], ["guest_flush": 12, "refcount_dependency": 12, "l2_table_alloc": 3])
+        XCTAssertEqual(usdt.report.int("totals.guest_flushes"), 12)
+        XCTAssertEqual(usdt.report.int("totals.unattributed_host_syncs"), 0)
+        // Every host sync strace sees for the same workload.
+        let straced = try Harness.straceSyncCount(binary: Self.dtraceQemuIO,
+                                                  args: Harness.qemuIOArgs(cache: "writeback", commands: commands,
+                                                                           image: try Harness.makeImage(dir, name: "strace.qcow2")),
+                                                  dir: dir)
+        XCTAssertEqual(usdt.report.int("totals.host_fdatasyncs"), straced)
+
+        let m = try CaptureReader(path: usdt.capture).manifest
+        XCTAssertEqual(m.probeSet, "usdt")
+        XCTAssertEqual(m.coroutineSource, "none")
+        XCTAssertTrue(m.probes.allSatisfy { $0.table == "usdt" && $0.symbol.hasPrefix("qemu:") }, "\(m.probes.map(\.symbol))")
+        let text = try Harness.run(Harness.analyzer, ["report", usdt.capture])
+        XCTAssertTrue(text.stdout.contains("guest flush inferred"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("WARNING  traced through QEMU's USDT probes"), text.stdout)
+    }
+
+    func testUSDTCanBeAskedForAndIsRefusedWhereThereIsNone() throws {
+        try requireDtraceBuild()
+        let dir = try Harness.tempDir(self)
+        // The testbed's qemu-io has symbols but no USDT probes (log backend only).
+        let none = try Harness.run(Harness.collector, ["-o", dir.appendingPathComponent("n.syncamp").path, "--usdt",
+                                                       "--", Harness.qemuIO, "-c", "quit"])
+        XCTAssertEqual(none.status, 1)
+        XCTAssertTrue(none.stderr.contains("has no USDT probes of provider qemu"), none.stderr)
+        // --detail adds the per-entry write-backs, which fire only for dirty entries.
+        let detail = try run(dir, binary: Self.dtraceQemuIO, commands: ["write 0 4k", "flush"], extra: ["--usdt", "--detail"])
+        XCTAssertEqual(detail.report["causes"] as? [String: Int], ["guest_flush": 1, "refcount_dependency": 1, "l2_table_alloc": 3])
+        let m = try CaptureReader(path: detail.capture).manifest
+        XCTAssertTrue(m.probes.contains { $0.symbol == "qemu:qcow2_cache_entry_flush" })
+    }
+}

@@ -1,0 +1,88 @@
+import SyncampCapture
+import XCTest
+@testable import SyncampAnalysis
+
+/// Captures of QEMU's USDT probes: guest flushes inferred from cache write-backs, worker syncs linked by fd.
+final class USDTAnalysisTests: AnalysisTestCase {
+    typealias F = AnalysisFixtures
+    static let writeCo: UInt64 = 0x560b_9fd7_8b60
+    static let flushCo: UInt64 = 0x560b_9fd7_8d30
+    static let blk: UInt64 = 0x560b_9fd6_0000
+
+    /// The USDT set as the collector writes it: args in the roles' order, cache ids as constants.
+    static func manifest() -> Manifest {
+        let list: [(ProbeRole, String, [String], [Int], [String: UInt64]?)] = [
+            (.guestWriteCo, "qemu:blk_co_pwritev", [], [0, 2, 3], nil),
+            (.qcow2Write, "qemu:qcow2_writev_start_req", [], [0, 1, 2], nil),
+            (.qcow2CacheWrite, "qemu:qcow2_cache_flush", [], [0, 1], ["l2_table_cache": 1, "refcount_block_cache": 0]),
+            (.qcow2WriteL1Entry, "qemu:qcow2_l2_allocate_write_l1", [], [0, 1], nil),
+            (.threadPoolSubmit, "qemu:thread_pool_submit", ["coroutine", "aio_type", "fd"], [0, 1, 2], nil),
+            (.backendUnref, "qemu:blk_root_detach", [], [1], nil),
+        ]
+        var m = F.manifest(probes: list.enumerated().map { id, p in
+            Manifest.Probe(id: id, role: p.0.rawValue, symbol: p.1, table: "usdt", address: 0x4a_0000 + UInt64(id) * 0x100,
+                           fileOffset: 0x4a_0000 + UInt64(id) * 0x100, isFallback: false, derefs: p.2, usdtArgs: p.3, constants: p.4)
+        })
+        m.probeSet = "usdt"
+        m.coroutineSource = "none"
+        return m
+    }
+
+    /// write 0 4k (a new L2 table: 3 syncs), flush (a dependency pre-flush and the flush's own), then close.
+    static func trace() -> Trace {
+        var t = Trace(manifest: manifest())
+        t.uprobe(.backendUnref, args: [0x560b_9fd5_0000])  // a temporary BlockBackend at open
+        t.uprobe(.guestWriteCo, args: [blk, 0, 4096])
+        t.uprobe(.qcow2Write, args: [writeCo, 0, 4096])
+        t.uprobe(.qcow2CacheWrite, args: [writeCo, 0])
+        t.submit(acb: 0x7f5f_0c71_c8b0, fd: 4, coroutine: writeCo)
+        t.hostSync(tid: 201, fd: 4)
+        t.uprobe(.qcow2CacheWrite, args: [writeCo, 1])
+        t.submit(acb: 0x7f5f_0c71_c8b0, fd: 4, coroutine: writeCo)
+        t.hostSync(tid: 202, fd: 4)
+        t.uprobe(.qcow2WriteL1Entry, args: [0x560b_9fd7_0000, 0])
+        t.submit(acb: 0x7f5f_0c71_c830, fd: 4, coroutine: writeCo)
+        t.hostSync(tid: 202, fd: 4)
+        // qemu-io flush: write-back of L2 (which first syncs the refcount cache), then the flush's own sync.
+        t.uprobe(.qcow2CacheWrite, args: [flushCo, 1])
+        t.uprobe(.qcow2CacheWrite, args: [flushCo, 0])
+        t.submit(acb: 0x7f5f_0c61_bd40, fd: 4, coroutine: flushCo)
+        t.hostSync(tid: 201, fd: 4)
+        t.uprobe(.qcow2CacheWrite, args: [flushCo, 0])
+        t.submit(acb: 0x7f5f_0c61_be60, fd: 4, coroutine: flushCo)
+        t.hostSync(tid: 201, fd: 4)
+        // Close: write-backs of clean caches in another coroutine are close work, not a flush.
+        t.uprobe(.backendUnref, args: [blk])
+        t.uprobe(.qcow2CacheWrite, args: [0x560b_9fd7_9000, 1])
+        t.uprobe(.qcow2CacheWrite, args: [0x560b_9fd7_9000, 0])
+        return t
+    }
+
+    func testAGuestFlushIsInferredAndEachSyncNamed() throws {
+        let a = try F.analyse(Self.trace(), in: dir)
+        XCTAssertEqual(a.ops.map(\.kind), [.imageOpen, .write, .flush, .imageClose])
+        XCTAssertEqual(a.totals.hostSyncs, 5)
+        XCTAssertEqual(a.totals.unattributedHostSyncs, 0)
+        XCTAssertEqual(a.ops[1].causes, [.l2TableAlloc: 3])
+        XCTAssertEqual(a.ops[2].causes, [.refcountDependency: 1, .guestFlush: 1])
+        XCTAssertTrue(a.ops[2].entry.contains("inferred"))
+        XCTAssertEqual(a.totals.guestFlushes, 1)
+        // The worker's syncs hang under the submits, matched by fd in order.
+        let submits = a.ops[2].children.filter { $0.kind == "thread_pool_submit" }
+        XCTAssertEqual(submits.map { $0.children.map(\.kind) }, [[CausalNode.hostSyncKind], [CausalNode.hostSyncKind]])
+        // cache ids are named from the constants.
+        XCTAssertEqual(a.ops[2].children.first?.details["cache"], "l2")
+        XCTAssertTrue(a.warnings.contains { $0.contains("USDT probes") })
+    }
+
+    func testWriteBacksInTheWritesOwnCoroutineStayWithTheWrite() throws {
+        var t = Trace(manifest: Self.manifest())
+        t.uprobe(.guestWriteCo, args: [Self.blk, 0, 4096])
+        t.uprobe(.qcow2Write, args: [Self.writeCo, 0, 4096])
+        t.uprobe(.qcow2CacheWrite, args: [Self.writeCo, 0])
+        t.uprobe(.qcow2CacheWrite, args: [Self.writeCo, 1])
+        let a = try F.analyse(t, in: dir)
+        XCTAssertEqual(a.ops.map(\.kind), [.write])
+        XCTAssertEqual(a.totals.guestFlushes, 0)
+    }
+}
