@@ -68,6 +68,12 @@ struct LiveCommand: ParsableCommand {
     @Flag(help: "Attach the collector's full probe catalog (collector --detail).")
     var detail = false
 
+    @Option(help: ArgumentHelp("Symbols for a stripped QEMU (collector --symbols).", valueName: "path"))
+    var symbols: String?
+
+    @Flag(help: "Trace QEMU's USDT probes (collector --usdt).")
+    var usdt = false
+
     @Option(help: "The collector to run (default: the one beside this analyzer, else PATH).")
     var collector: String?
 
@@ -102,13 +108,14 @@ struct LiveCommand: ParsableCommand {
         if let pid { args += ["-p", String(pid)] }
         if let duration { args += ["-d", String(duration)] }
         if detail { args.append("--detail") }
+        if let symbols { args += ["--symbols", symbols] }
+        if usdt { args.append("--usdt") }
         if force { args.append("--force") }
         if !command.isEmpty { args += ["--"] + command }
         Interrupt.install()
         let process: CollectorProcess
         do { process = try CollectorProcess(executable: exe, arguments: args) } catch let e as LiveError { throw ReportCommand.fail(e.description) }
 
-        let screen = LiveScreen(interval: watch.interval, metrics: metrics)
         var forwarded = false
         func forwardInterrupt() {
             if Interrupt.received != 0 && !forwarded { process.interrupt(); forwarded = true }
@@ -127,6 +134,7 @@ struct LiveCommand: ParsableCommand {
             throw ReportCommand.fail("the collector exited (status \(process.exitCode)) before writing a capture: its messages are above")
         }
         reader.following = true
+        let screen = LiveScreen(interval: watch.interval, metrics: metrics, manifest: reader.manifest)
         let target = reader.manifest.target
         let title = "live: pid \(target.pid) (\(URL(fileURLWithPath: target.binaryPath).lastPathComponent))"
         var pipeline = AnalysisPipeline(manifest: reader.manifest, path: path, limits: .init(listedOps: 0))

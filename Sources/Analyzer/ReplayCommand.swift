@@ -44,7 +44,7 @@ struct ReplayCommand: ParsableCommand {
         let metrics = try watch.startMetrics()
         defer { metrics?.stop() }
         Interrupt.install()
-        let screen = LiveScreen(interval: watch.interval, metrics: metrics)
+        let screen = LiveScreen(interval: watch.interval, metrics: metrics, manifest: reader.manifest)
         let start = reader.manifest.startMonotonicNs
         let speedText: String
         switch speed {

@@ -1,4 +1,5 @@
 import Foundation
+import SyncampCapture
 import XCTest
 
 /// `analyzer live` on a real qemu-io: Prometheus scraped by real clients while the workload runs,
@@ -115,6 +116,10 @@ final class LiveEndToEndTests: XCTestCase {
         XCTAssertEqual(byCause, report["causes"] as? [String: Int])
         XCTAssertEqual(byCause, ["guest_flush": 20, "refcount_dependency": 20, "l2_table_alloc": 3])
         XCTAssertEqual(value("syncamp_lost_events_total"), 0)
+        let info = try XCTUnwrap(samples.first { $0.name == "syncamp_target_info" })
+        XCTAssertEqual(info.labels["binary"], Harness.qemuIO)
+        XCTAssertEqual(info.labels["probe_set"], "minimal")
+        XCTAssertEqual(info.labels["pid"], String(try CaptureReader(path: capture).manifest.target.pid))
 
         // The final summary on stdout (not a terminal) names the image and the totals.
         let summary = try String(contentsOfFile: outPath, encoding: .utf8)

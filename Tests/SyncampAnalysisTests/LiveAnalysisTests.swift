@@ -120,8 +120,9 @@ final class LiveAnalysisTests: AnalysisTestCase {
         img.hostSyncs = 80
         img.causes = [.guestFlush: 40, .refcountDependency: 40]
         s.images = [img]
-        let text = PrometheusText.render(s)
+        let text = PrometheusText.render(s, info: [("pid", "42"), ("probe_set", "minimal")])
         let lines = text.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains(#"syncamp_target_info{pid="42",probe_set="minimal"} 1"#), text)
         XCTAssertTrue(lines.contains("syncamp_host_syncs_total 80"))
         XCTAssertTrue(lines.contains("syncamp_device_flushes_total 120"))
         XCTAssertTrue(lines.contains("syncamp_guest_requests_total{kind=\"flush\"} 40"))

@@ -1,5 +1,6 @@
 import Foundation
 import SyncampAnalysis
+import SyncampCapture
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,10 +11,12 @@ final class LiveScreen {
     private let terminal = isatty(STDOUT_FILENO) != 0
     private var lastShown: UInt64 = 0
     private let metrics: MetricsServer?
+    private let info: [(String, String)]
 
-    init(interval: Double, metrics: MetricsServer?) {
+    init(interval: Double, metrics: MetricsServer?, manifest: Manifest) {
         intervalNs = UInt64(max(0.05, interval) * 1e9)
         self.metrics = metrics
+        info = PrometheusText.targetInfo(manifest)
     }
 
     /// Shows the snapshot when an interval has passed since the last time (or `force`), and updates the metrics.
@@ -21,7 +24,7 @@ final class LiveScreen {
         let now = Clock.monotonicNs()
         guard force || now - lastShown >= intervalNs else { return }
         lastShown = now
-        metrics?.update(PrometheusText.render(s))
+        metrics?.update(PrometheusText.render(s, info: info))
         if terminal {
             var text = "\u{1B}[H\u{1B}[2J" + LiveSummary.render(s, title: title, status: status)
             if let m = metrics { text += "\nmetrics: http://\(m.address)/metrics" }
@@ -34,7 +37,7 @@ final class LiveScreen {
 
     /// The last summary, written in full whether or not stdout is a terminal.
     func final(_ s: AnalysisPipeline.Snapshot, title: String, status: String) {
-        metrics?.update(PrometheusText.render(s))
+        metrics?.update(PrometheusText.render(s, info: info))
         let clear = terminal ? "\u{1B}[H\u{1B}[2J" : ""
         FileHandle.standardOutput.write(Data((clear + LiveSummary.render(s, title: title, status: status) + "\n").utf8))
     }

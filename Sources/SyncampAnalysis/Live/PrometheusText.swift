@@ -1,3 +1,5 @@
+import SyncampCapture
+
 /// Renders a pipeline snapshot in the Prometheus text exposition format (version 0.0.4).
 ///
 /// Counters are labelled by image file, so one scrape config watches every
@@ -11,8 +13,10 @@
 /// ```
 public enum PrometheusText {
     /// The exposition, with `# HELP` and `# TYPE` for every family.
-    /// - Parameter labels: labels added to every sample (for example the QEMU pid).
-    public static func render(_ s: AnalysisPipeline.Snapshot, labels: [(String, String)] = []) -> String {
+    /// - Parameters:
+    ///   - labels: labels added to every sample.
+    ///   - info: the labels of `syncamp_target_info` (which QEMU is traced, and how), if any.
+    public static func render(_ s: AnalysisPipeline.Snapshot, labels: [(String, String)] = [], info: [(String, String)] = []) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String, _ samples: [([(String, String)], Double)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -43,7 +47,16 @@ public enum PrometheusText {
         family("syncamp_uprobe_hits_total", "counter", "Uprobe hits (each costs the traced thread a trap).", [([], Double(s.uprobeHits))])
         family("syncamp_open_ops", "gauge", "Guest requests and open/close groups that may still take work.", [([], Double(s.openOps))])
         family("syncamp_capture_seconds", "gauge", "Capture time covered so far.", [([], Double(s.durationNs) / 1e9)])
+        if !info.isEmpty {
+            family("syncamp_target_info", "gauge", "The traced QEMU: pid, binary, build-id and probe set (always 1).", [(info, 1)])
+        }
         return out
+    }
+
+    /// The labels of `syncamp_target_info` for a capture.
+    public static func targetInfo(_ m: Manifest) -> [(String, String)] {
+        [("pid", String(m.target.pid)), ("binary", m.target.binaryPath), ("build_id", m.target.buildID ?? ""),
+         ("probe_set", m.probeSet ?? "")]
     }
 
     /// `{a="x",b="y"}` with values escaped as the format says (backslash, quote, newline).
