@@ -139,4 +139,21 @@ final class LiveEndToEndTests: XCTestCase {
         XCTAssertGreaterThan(took, 0.6)
         XCTAssertTrue(replay.stderr.contains("% read"), replay.stderr)
     }
+
+    /// On a terminal (util-linux `script` gives one): the screen is redrawn in place, and the traced
+    /// command, which would otherwise touch the terminal from a background process group and be
+    /// stopped by SIGTTOU with the collector, runs to its end.
+    func testOnATerminalTheSummaryIsRedrawnAndTheCommandRunsToItsEnd() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let img = try Harness.makeImage(dir)
+        let quoted = ([Harness.analyzer, "live", "--interval", "0.3", "--", Harness.qemuIO]
+                      + Harness.qemuIOArgs(cache: "writeback", commands: ["write 0 4k", "flush", "sleep 1000"], image: img))
+            .map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let r = try Harness.run("/usr/bin/timeout", ["60", "/usr/bin/script", "-qec", quoted, "/dev/null"])
+        XCTAssertEqual(r.status, 0, "live under a terminal did not finish (124: stopped or hung): \(r.stdout.suffix(2000))")
+        XCTAssertTrue(r.stdout.contains("\u{1B}[H\u{1B}[2Jsyncamp live: pid "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("guest_flush 1, refcount_dependency 1, l2_table_alloc 3"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("done (target-exited)"), r.stdout)
+    }
 }

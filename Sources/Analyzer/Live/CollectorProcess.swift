@@ -17,6 +17,9 @@ final class CollectorProcess: @unchecked Sendable {
         process.arguments = arguments
         process.standardOutput = pipe
         process.standardError = pipe
+        // Not the terminal: the summary owns it, and a traced command that touched it (qemu-io sets
+        // terminal modes) would be stopped by SIGTTOU with its whole process group, collector included.
+        process.standardInput = FileHandle.nullDevice
         do {
             try process.run()
         } catch {
