@@ -104,7 +104,7 @@ struct LiveCommand: ParsableCommand {
         }
         defer { if let t = temporary { try? FileManager.default.removeItem(atPath: t) } }
 
-        var args = ["-o", path]
+        var args = ["-o", path, "--stop-with-parent"]
         if let pid { args += ["-p", String(pid)] }
         if let duration { args += ["-d", String(duration)] }
         if detail { args.append("--detail") }

@@ -15,6 +15,9 @@ final class CaptureSession {
     private var lastLost: [UInt64] = []
     private var knownFDs: Set<UInt64> = []
 
+    /// The parent whose exit ends the capture (`--stop-with-parent`: `analyzer live` started this collector).
+    var parent: pid_t?
+
     /// Sleep between polls (a hidden test knob: a slow consumer makes a small ring buffer overflow for sure).
     var pollDelayMs: UInt32 = 0
 
@@ -61,6 +64,8 @@ final class CaptureSession {
                 reason = "duration"
             } else if target.hasExited() {
                 reason = "target-exited"
+            } else if let p = parent, getppid() != p {
+                reason = "parent-exited"
             }
             if now - lastLostCheck > 1_000_000_000 {
                 try recordLost()
@@ -74,6 +79,7 @@ final class CaptureSession {
         let message: String
         switch reason {
         case "signal": message = "stopped by signal \(StopSignal.received)"
+        case "parent-exited": message = "the process that started the collector exited"
         case "duration": message = "stopped after the requested duration"
         default: message = "target process \(target.pid) exited"
         }

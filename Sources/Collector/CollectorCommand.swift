@@ -77,6 +77,9 @@ struct CollectorCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Sleep this many ms between ring-buffer polls (tests: a slow consumer).", visibility: .hidden))
     var pollDelayMs: UInt32 = 0
 
+    @Flag(help: ArgumentHelp("Stop when the process that started the collector exits (analyzer live), so no probe outlives it.", visibility: .hidden))
+    var stopWithParent = false
+
     @Flag(name: .shortAndLong, help: "Show libbpf's messages.")
     var verbose = false
 
@@ -114,6 +117,7 @@ struct CollectorCommand: ParsableCommand {
     }
 
     private func capture() throws {
+        let parent = getppid()  // before anything slow: the parent whose exit --stop-with-parent watches
         try Preflight.check()
         if !force && FileManager.default.fileExists(atPath: output) {
             throw CaptureError.alreadyExists(path: output)
@@ -212,6 +216,7 @@ struct CollectorCommand: ParsableCommand {
         StopSignal.install()
         let session = CaptureSession(bpf: bpf, writer: writer, target: target, duration: duration)
         session.pollDelayMs = pollDelayMs
+        if stopWithParent { session.parent = parent }
         started = false  // from here the target runs on its own; it is not killed at the end
         let trailer = try session.run()
         bpf.close()

@@ -1,4 +1,5 @@
 import Foundation
+import SyncampCapture
 import XCTest
 
 /// The collector under faults: signals, SIGKILL, a full disk, a flood, no root, two collectors at once.
@@ -45,6 +46,42 @@ final class FaultTests: XCTestCase {
     func loadedSyncampPrograms() throws -> [String] {
         let r = try Harness.run("/usr/sbin/bpftool", ["prog", "show"])
         return r.stdout.split(separator: "\n").filter { $0.contains("name syncamp_") }.map(String.init)
+    }
+
+    /// SIGKILL of `analyzer live`: the collector it started sees its parent gone, detaches and
+    /// finishes the capture, so no probe outlives the analyzer; the target goes on.
+    func testKillingLiveStopsTheCollectorItStarted() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let target = try idleQemuIO(dir)
+        let capture = dir.appendingPathComponent("live.syncamp").path
+        let live = Process()
+        live.executableURL = URL(fileURLWithPath: Harness.analyzer)
+        live.arguments = ["live", "-p", String(target.pid), "--capture", capture, "--interval", "0.2"]
+        live.standardOutput = FileHandle.nullDevice
+        live.standardError = FileHandle.nullDevice
+        try live.run()
+        var tracing = false
+        let deadline = Date().addingTimeInterval(30)
+        while !tracing && Date() < deadline {
+            tracing = try (try? CaptureReader(path: capture)) != nil && !loadedSyncampPrograms().isEmpty
+            if !tracing { usleep(100_000) }
+        }
+        XCTAssertTrue(tracing, "live never started tracing")
+        kill(live.processIdentifier, SIGKILL)
+        live.waitUntilExit()
+        var left = try loadedSyncampPrograms()
+        let gone = Date().addingTimeInterval(10)
+        while !left.isEmpty && Date() < gone {
+            usleep(100_000)
+            left = try loadedSyncampPrograms()
+        }
+        XCTAssertEqual(left, [], "the collector outlived the analyzer that started it")
+        var reader = try CaptureReader(path: capture)
+        while reader.next() != nil {}
+        XCTAssertEqual(reader.trailer?.reason, "parent-exited")
+        XCTAssertEqual(kill(target.pid, 0), 0, "the target keeps running")
+        target.release()
     }
 
     /// SIGTERM: clean detach, trailer written, exit 0; the target goes on and finishes its work.
