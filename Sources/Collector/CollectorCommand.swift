@@ -142,7 +142,7 @@ struct CollectorCommand: ParsableCommand {
                                                     symbols: lacking.flatMap(\.symbolsTried), looked: [])
             }
             note("using QEMU's USDT probes (dtrace trace backend)" + (usdt ? "" : ": the binary lacks the symbols of function probes")
-                 + "; guest flushes are inferred and requests are told apart by order only (see README, Stripped binaries)")
+                 + "; guest flushes are inferred (see README, Stripped binaries)")
         }
         let missingRequired = plan.isUSDT ? [] : plan.missingRequired()
         if !missingRequired.isEmpty {
@@ -159,7 +159,8 @@ struct CollectorCommand: ParsableCommand {
         guard let objectPath = Bundle.module.path(forResource: "syncamp.bpf", ofType: "o") else {
             throw CollectorError.bpf("the BPF object syncamp.bpf.o is missing from the collector's resources; rebuild with swift build")
         }
-        // USDT events carry no coroutine on every event: the analysis then goes by order, consistently.
+        // USDT events name their coroutine in their arguments (the analysis reads it there), and the
+        // binary has no co_tls_current symbol: nothing to read per event.
         let coroutines = plan.isUSDT ? CoroutineSource.none : CoroutineSource(symbols: source)
         let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
                                  ringBufferBytes: ringBufferBytes, coroutines: coroutines, verbose: verbose)
@@ -186,7 +187,7 @@ struct CollectorCommand: ParsableCommand {
         var manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
         manifest.target.hasSymtab = source.hasSymtab
         manifest.target.symbols = source.symbols.map { "\($0.path) (\(source.symbolsOrigin ?? "given"))" }
-        manifest.coroutineSource = coroutines.manifestDescription
+        manifest.coroutineSource = plan.isUSDT ? "usdt arguments" : coroutines.manifestDescription
         manifest.devices = devices
         manifest.storageProbes = storage.attached
         manifest.missingStorageProbes = storage.missing

@@ -12,6 +12,7 @@ struct ProbePlan {
         var usdtEvent: String? = nil
         var usdtArgs: [UInt8?] = []
         var constants: [String: UInt64] = [:]
+        var coroutineFrom: String? = nil
     }
 
     var planned: [Planned] = []
@@ -72,7 +73,7 @@ struct ProbePlan {
             }
             let sym = ELFSymbol(name: entry.symbols[0], address: first.address, size: UInt64(sites.count), isGlobal: true, table: .usdt)
             planned.append(Planned(entry: entry, symbol: sym, fileOffset: off, isFallback: false,
-                                   usdtEvent: u.event, usdtArgs: u.args, constants: u.constants))
+                                   usdtEvent: u.event, usdtArgs: u.args, constants: u.constants, coroutineFrom: u.coroutineFrom))
         }
     }
 
@@ -105,7 +106,7 @@ struct ProbePlan {
                            address: p.symbol.address, fileOffset: p.fileOffset, isFallback: p.isFallback,
                            derefs: p.entry.derefs.map(\.name),
                            usdtArgs: p.usdtEvent == nil ? nil : p.usdtArgs.map { $0.map(Int.init) ?? -1 },
-                           constants: p.constants.isEmpty ? nil : p.constants)
+                           constants: p.constants.isEmpty ? nil : p.constants, coroutineFrom: p.coroutineFrom)
         }
     }
 }

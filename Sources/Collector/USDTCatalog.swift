@@ -14,6 +14,8 @@ struct USDTEntry: Sendable {
     var whenMissing: String
     /// Whether the default (minimal) set attaches it.
     var inMinimalSet = true
+    /// Where the event's coroutine is (see `Manifest.Probe.coroutineFrom`).
+    var coroutineFrom: String? = nil
 }
 
 /// The trace events syncamp uses when QEMU was built with the dtrace trace backend
@@ -24,8 +26,10 @@ struct USDTEntry: Sendable {
 /// carry is lost, and the report says so:
 /// - guest flushes have no event: a qcow2 cache write-back in a coroutine other
 ///   than the running write request's starts an inferred guest flush;
-/// - there is no coroutine on every event, so work goes to the latest request
-///   (exact for one request at a time, as qemu-io runs them);
+/// - not every event names its coroutine: `blk_co_pwritev` and
+///   `qcow2_l2_allocate_write_l1` take the one of the next event on their thread
+///   (the request's qcow2 entry, the L1 entry's own write), which holds unless
+///   the request waits in between (throttling, serialisation);
 /// - cache dependencies (`depends`) are not read: pre-flushes inside a guest flush
 ///   count as `refcount_dependency`, and F3, F10, F11 are not told apart;
 /// - lazy_refcounts' dirty bit, L1 and refcount-table growth and new refcount
@@ -36,21 +40,27 @@ enum USDTCatalog {
     static let entries: [USDTEntry] = [
         // blk_co_pwritev(blk, bs, offset, bytes, flags): inside blk_co_do_pwritev_part, every BlockBackend write.
         USDTEntry(role: .guestWriteCo, event: "blk_co_pwritev", args: [0, 2, 3], required: true,
-                  whenMissing: "guest writes are not seen"),
+                  whenMissing: "guest writes are not seen", coroutineFrom: "next"),
         // qcow2_writev_start_req(co, offset, bytes): the first statement of qcow2_co_pwritev_part.
         USDTEntry(role: .qcow2Write, event: "qcow2_writev_start_req", args: [0, 1, 2], required: true,
-                  whenMissing: "qcow2 writes are not seen, and guest flushes cannot be inferred"),
+                  whenMissing: "qcow2 writes are not seen, and guest flushes cannot be inferred", coroutineFrom: "arg0"),
+        // qcow2_writev_done_req(co, ret): the end of qcow2_co_pwritev_part. A pooled coroutine then
+        // free may next serve a guest flush, which has no event of its own to claim it.
+        USDTEntry(role: .qcow2WriteDone, event: "qcow2_writev_done_req", args: [0, 1], required: false,
+                  whenMissing: "a flush in a coroutine a write used before is taken as part of that write",
+                  coroutineFrom: "arg0"),
         // qcow2_cache_flush(co, c): despite its name, the start of qcow2_cache_write; c is 1 for the L2 cache.
         USDTEntry(role: .qcow2CacheWrite, event: "qcow2_cache_flush", args: [0, 1],
                   constants: ["l2_table_cache": 1, "refcount_block_cache": 0], required: true,
-                  whenMissing: "cache write-backs are not seen, and guest flushes cannot be inferred"),
+                  whenMissing: "cache write-backs are not seen, and guest flushes cannot be inferred", coroutineFrom: "arg0"),
         // qcow2_cache_entry_flush(co, c, i): only dirty entries (after the clean-entry return).
         USDTEntry(role: .qcow2CacheEntryFlush, event: "qcow2_cache_entry_flush", args: [0, 1, 2],
                   constants: ["l2_table_cache": 1, "refcount_block_cache": 0], required: false,
-                  whenMissing: "per-entry write-backs are not shown", inMinimalSet: false),
+                  whenMissing: "per-entry write-backs are not shown", inMinimalSet: false, coroutineFrom: "arg0"),
         // qcow2_l2_allocate_write_l1(bs, l1_index): two lines before qcow2_write_l1_entry in l2_allocate.
+        // No coroutine argument: the L1 entry's own write (a thread_pool_submit) follows on the thread at once.
         USDTEntry(role: .qcow2WriteL1Entry, event: "qcow2_l2_allocate_write_l1", args: [0, 1], required: false,
-                  whenMissing: "new L2 tables are not marked in the trees"),
+                  whenMissing: "new L2 tables are not marked in the trees", coroutineFrom: "next"),
         // thread_pool_submit(pool, req, opaque): opaque is the job's RawPosixAIOData (the `arg` of
         // thread_pool_submit_aio); req's BlockAIOCB.opaque is the ThreadPoolCo whose first field is the coroutine.
         USDTEntry(role: .threadPoolSubmit, event: "thread_pool_submit", args: [0, 1, 2],
@@ -59,7 +69,8 @@ enum USDTCatalog {
                     DerefSpec(name: "aio_type", arg: 2, offsets: [ProbeCatalog.aiocbType], size: 4),
                     DerefSpec(name: "fd", arg: 2, offsets: [ProbeCatalog.aiocbFd], size: 4),
                   ],
-                  required: true, whenMissing: "host syncs cannot be linked to the request that submitted them"),
+                  required: true, whenMissing: "host syncs cannot be linked to the request that submitted them",
+                  coroutineFrom: "deref:coroutine"),
         // blk_root_detach(child, blk, bs): a BlockBackend lets go of its node (blk_unref, at close).
         USDTEntry(role: .backendUnref, event: "blk_root_detach", args: [1], required: false,
                   whenMissing: "close work is grouped with the last request"),

@@ -166,7 +166,7 @@ public struct Analysis: Sendable {
                         : "work of helper coroutines that could not be linked to a request"))
         }
         if manifest.probeSet == "usdt" {
-            w.append("traced through QEMU's USDT probes, which carry less than function probes: guest flushes have no trace event and were inferred from qcow2 cache write-backs, concurrent requests are told apart by order only, and F3, F7-F12 count as refcount_dependency or l2_table_alloc; use a QEMU with symbols (or --symbols) for exact trees")
+            w.append("traced through QEMU's USDT probes, which carry less than function probes: guest flushes have no trace event and were inferred from qcow2 cache write-backs, guest writes and L1 entries take the coroutine of the next event on their thread, and F3, F7-F12 count as refcount_dependency or l2_table_alloc; use a QEMU with symbols (or --symbols) for exact trees")
         }
         for m in manifest.missingProbes {
             w.append("probe \(m.role) was not attached (tried \(m.symbolsTried.joined(separator: ", "))): \(m.reason)")

@@ -37,6 +37,7 @@ struct OpResolver {
     /// Entry points that run inside the request's own coroutine.
     static func runsInRequestCoroutine(_ symbol: String) -> Bool {
         symbol == "blk_co_do_pwritev_part" || symbol == "blk_co_flush" || symbol == "blk_co_pwritev_part"
+            || symbol == "qemu:blk_co_pwritev"
     }
 
     /// A guest request starts.
@@ -103,6 +104,17 @@ struct OpResolver {
     private mutating func bind(_ co: UInt64, _ op: TreeBuilder.Op) {
         coOwner[co] = op
         op.coroutines.append(co)
+    }
+
+    /// The op bound to a coroutine, if any (no caller chain, no group).
+    func boundOwner(of co: UInt64) -> TreeBuilder.Op? {
+        guard let op = coOwner[co], !op.retired else { return nil }
+        return op
+    }
+
+    /// Frees a coroutine whose request is over (a pooled coroutine may next serve another).
+    mutating func unbind(_ co: UInt64) {
+        coOwner[co] = nil
     }
 
     /// Drops the bindings of an op that was handed on, so that the maps stay as small as the work in flight.

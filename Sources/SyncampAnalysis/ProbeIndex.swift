@@ -10,6 +10,8 @@ public struct ProbeIndex: Sendable {
         /// Values the event gives as constants (USDT: which cache an id stands for).
         public var constants: [String: UInt64] = [:]
         public var isUSDT = false
+        /// USDT probes: where the coroutine is ("arg0", "deref:NAME", "next"), or nil.
+        public var coroutineFrom: String?
     }
 
     public let entries: [Entry]
@@ -19,7 +21,7 @@ public struct ProbeIndex: Sendable {
             var slots: [String: Int] = [:]
             for (i, n) in p.derefs.enumerated() { slots[n] = i }
             return Entry(role: ProbeRole(rawValue: p.role), symbol: p.symbol, isFallback: p.isFallback, derefSlots: slots,
-                         constants: p.constants ?? [:], isUSDT: p.table == "usdt")
+                         constants: p.constants ?? [:], isUSDT: p.table == "usdt", coroutineFrom: p.coroutineFrom)
         }
         isUSDT = entries.contains { $0.isUSDT }
     }
@@ -37,6 +39,14 @@ public struct ProbeIndex: Sendable {
         guard let entry = entry(e) else { return nil }
         guard let slot = entry.derefSlots[name], e.hasDeref(slot) else { return entry.constants[name] }
         return e.derefs[slot]
+    }
+
+    /// The coroutine a USDT event names (its `coroutineFrom`), if it names one.
+    public func coroutine(of e: Event) -> UInt64? {
+        guard let from = entry(e)?.coroutineFrom else { return nil }
+        if from.hasPrefix("arg"), let i = Int(from.dropFirst(3)), i >= 0, i < Event.argCount { return e.args[i] }
+        if from.hasPrefix("deref:") { return value(String(from.dropFirst(6)), of: e) }
+        return nil
     }
 
     /// Whether any probe of the role is in the capture.

@@ -48,6 +48,9 @@ struct TreeBuilder {
         /// Coroutines bound to it, and the opaque it waited for, to forget when it retires.
         var coroutines: [UInt64] = []
         var opaqueKey: UInt64?
+        /// USDT captures: a guest flush inferred from cache write-backs, and whether it has written back the refcount cache.
+        var inferredFlush = false
+        var flushWroteRefcounts = false
         init(_ value: GuestOp, causes: CauseTracker) {
             self.value = value
             self.causes = causes
@@ -89,7 +92,8 @@ struct TreeBuilder {
     private let hasEntryFlushProbe: Bool
     /// USDT captures infer guest flushes (see `inferFlush`); the coroutine of the running request.
     private let inferFlushes: Bool
-    private var requestCo: UInt64?
+    /// USDT events waiting, per thread, for the next event that names the coroutine.
+    private var held: [UInt32: [Event]] = [:]
     private var pendingUring: [(req: UInt64, node: Node, op: Op?, start: UInt64)] = []
     let storage = StorageLinker()
 
@@ -106,6 +110,46 @@ struct TreeBuilder {
     }
 
     mutating func add(_ e: Event) {
+        if probes.isUSDT {
+            addUSDT(e)
+        } else {
+            dispatch(e)
+        }
+    }
+
+    /// USDT captures: events name their coroutine in their arguments, and those that do not
+    /// (`blk_co_pwritev`, the L1 entry) wait for the next event on their thread that does: the
+    /// request's qcow2 entry, the L1 entry's own write, which follow without a yield.
+    private mutating func addUSDT(_ e: Event) {
+        guard e.kind == .uprobe, let entry = probes.entry(e) else {
+            if held[e.tid] != nil { release(e.tid, coroutine: 0) }
+            dispatch(e)
+            return
+        }
+        switch entry.coroutineFrom {
+        case "next"?:
+            held[e.tid, default: []].append(e)
+        case .some:
+            var named = e
+            named.coroutine = probes.coroutine(of: e) ?? 0
+            release(e.tid, coroutine: named.coroutine)
+            dispatch(named)
+        case nil:
+            release(e.tid, coroutine: 0)
+            dispatch(e)
+        }
+    }
+
+    /// Hands on the events held for a thread, with the coroutine they were waiting for.
+    private mutating func release(_ tid: UInt32, coroutine: UInt64) {
+        guard let events = held.removeValue(forKey: tid) else { return }
+        for var e in events {
+            e.coroutine = coroutine
+            dispatch(e)
+        }
+    }
+
+    private mutating func dispatch(_ e: Event) {
         switch e.kind {
         case .uprobe: uprobe(e)
         case .syscallEnter: syscallEnter(e)
@@ -216,6 +260,11 @@ struct TreeBuilder {
                 resolver.close(newOp(.imageClose, e, entry: entry.symbol))
             }
             hitOp = resolver.group
+        case .qcow2WriteDone:
+            // The write is over: its pooled coroutine may next serve a flush.
+            let op = resolver.boundOwner(of: e.coroutine)
+            if let op, op.value.kind == .write { resolver.unbind(e.coroutine) }
+            hitOp = op
         case .rawFlush:
             rawFlush(e, entry)
             return
@@ -240,23 +289,28 @@ struct TreeBuilder {
     }
 
     /// USDT captures: a guest flush has no trace event of its own. qcow2's flush_to_os writes
-    /// back the caches (`qcow2_cache_flush` events) in the flush request's coroutine; a write-back
-    /// in a coroutine other than the running write request's (`qcow2_writev_start_req`) is taken
-    /// as the start of a guest flush. Not at open or close, whose work is grouped anyway.
+    /// back the L2 cache, then the refcount cache (`qcow2_cache_flush(co, 1)`, then `(co, 0)`), in
+    /// the flush request's coroutine. A write-back in a coroutine no request holds starts an
+    /// inferred guest flush; so does an L2 write-back in a flush's coroutine after that flush
+    /// wrote back its refcount cache (the pooled coroutine serves the next flush). Write
+    /// requests free their coroutine at `qcow2_writev_done_req`. Not at open or close, whose
+    /// work is grouped anyway.
     private mutating func inferFlush(_ role: ProbeRole, _ e: Event) {
         switch role {
-        case .guestWriteCo:
-            requestCo = nil
-        case .qcow2Write:
-            requestCo = e.args[0]
         case .qcow2CacheWrite:
-            let co = e.args[0]
-            guard sawGuestRequest, resolver.group == nil, co != requestCo else { return }
+            let isL2 = e.args[1] == 1
+            if let op = resolver.boundOwner(of: e.coroutine) {
+                guard op.inferredFlush else { return }
+                if !isL2 { op.flushWroteRefcounts = true; return }
+                guard op.flushWroteRefcounts else { return }
+            }
+            guard sawGuestRequest, resolver.group.map({ $0.value.kind != .imageClose }) ?? true else { return }
             let op = newOp(.flush, e, entry: "qcow2_cache_flush (guest flush inferred: no trace event)")
             op.value.backend = 0
-            resolver.start(op, e, inRequestCoroutine: false)
+            op.inferredFlush = true
+            op.flushWroteRefcounts = !isL2
+            resolver.start(op, e, inRequestCoroutine: true)
             op.causes.nodeFlush(isFormatNode: true)
-            requestCo = co
         default:
             break
         }
@@ -526,6 +580,7 @@ struct TreeBuilder {
 
     /// Closes what is still open (a sync whose exit was not captured) and returns the ops not handed on yet.
     mutating func finish() -> (ops: [GuestOp], unattributed: [(CausalNode, String)]) {
+        for tid in held.keys.sorted() { release(tid, coroutine: 0) }
         for (tid, open) in openSyscall where open.op == nil {
             unattributed.append((unplaced(open.node), "sync on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
         }

@@ -98,9 +98,14 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var usdtArgs: [Int]?
         /// Named values the probe's event gives as constants instead of reading them (USDT: cache ids).
         public var constants: [String: UInt64]?
+        /// USDT probes: where the running coroutine is: "arg0" (an argument), "deref:NAME" (a value read
+        /// through one), "next" (the next event on the thread that names one), nil (not in a coroutine).
+        public var coroutineFrom: String?
 
         public init(id: Int, role: String, symbol: String, table: String, address: UInt64, fileOffset: UInt64,
-                    isFallback: Bool, derefs: [String], usdtArgs: [Int]? = nil, constants: [String: UInt64]? = nil) {
+                    isFallback: Bool, derefs: [String], usdtArgs: [Int]? = nil, constants: [String: UInt64]? = nil,
+                    coroutineFrom: String? = nil) {
+            self.coroutineFrom = coroutineFrom
             self.usdtArgs = usdtArgs
             self.constants = constants
             self.id = id

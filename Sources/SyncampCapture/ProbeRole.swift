@@ -47,6 +47,9 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     case backendUnref = "blk_unref"
     /// `bdrv_close_all()`: QEMU closes every image at exit.
     case closeAll = "bdrv_close_all"
+    /// `qcow2_writev_done_req(co, ret)` (USDT only): a qcow2 write request is over; its coroutine
+    /// goes back to the pool and may next run another request.
+    case qcow2WriteDone = "qcow2_writev_done_req"
 
     /// Whether the role starts a guest request.
     public var isGuestRequest: Bool {

@@ -54,11 +54,25 @@ final class USDTEndToEndTests: XCTestCase {
 
         let m = try CaptureReader(path: usdt.capture).manifest
         XCTAssertEqual(m.probeSet, "usdt")
-        XCTAssertEqual(m.coroutineSource, "none")
+        XCTAssertEqual(m.coroutineSource, "usdt arguments")
         XCTAssertTrue(m.probes.allSatisfy { $0.table == "usdt" && $0.symbol.hasPrefix("qemu:") }, "\(m.probes.map(\.symbol))")
         let text = try Harness.run(Harness.analyzer, ["report", usdt.capture])
         XCTAssertTrue(text.stdout.contains("guest flush inferred"), text.stdout)
         XCTAssertTrue(text.stdout.contains("WARNING  traced through QEMU's USDT probes"), text.stdout)
+    }
+
+    /// Requests in flight together (aio_write): each op keeps its own syncs, as with function probes,
+    /// because the events name their coroutines; flushes in pooled coroutines are still found.
+    func testConcurrentRequestsAreToldApartByCoroutine() throws {
+        try requireDtraceBuild()
+        let dir = try Harness.tempDir(self)
+        var commands = (0 ..< 8).map { "aio_write -q \($0 * 65536) 4k" } + ["aio_flush"]
+        commands += (8 ..< 12).map { "aio_write -q \($0 * 65536) 4k" } + ["aio_flush", "flush", "write -q 1M 4k", "flush"]
+        let reference = try run(dir, binary: Harness.qemuIO, commands: commands)
+        let usdt = try run(dir, binary: Self.dtraceQemuIO, commands: commands)
+        XCTAssertEqual(SymbolsEndToEndTests.summary(usdt.report), SymbolsEndToEndTests.summary(reference.report))
+        XCTAssertEqual(usdt.report.int("totals.guest_writes"), 13)
+        XCTAssertEqual(usdt.report.int("totals.guest_flushes"), 2, "aio_flush only drains; the two flushes are the flush commands")
     }
 
     func testUSDTCanBeAskedForAndIsRefusedWhereThereIsNone() throws {

@@ -11,20 +11,22 @@ final class USDTAnalysisTests: AnalysisTestCase {
 
     /// The USDT set as the collector writes it: args in the roles' order, cache ids as constants.
     static func manifest() -> Manifest {
-        let list: [(ProbeRole, String, [String], [Int], [String: UInt64]?)] = [
-            (.guestWriteCo, "qemu:blk_co_pwritev", [], [0, 2, 3], nil),
-            (.qcow2Write, "qemu:qcow2_writev_start_req", [], [0, 1, 2], nil),
-            (.qcow2CacheWrite, "qemu:qcow2_cache_flush", [], [0, 1], ["l2_table_cache": 1, "refcount_block_cache": 0]),
-            (.qcow2WriteL1Entry, "qemu:qcow2_l2_allocate_write_l1", [], [0, 1], nil),
-            (.threadPoolSubmit, "qemu:thread_pool_submit", ["coroutine", "aio_type", "fd"], [0, 1, 2], nil),
-            (.backendUnref, "qemu:blk_root_detach", [], [1], nil),
+        let list: [(ProbeRole, String, [String], [Int], [String: UInt64]?, String?)] = [
+            (.guestWriteCo, "qemu:blk_co_pwritev", [], [0, 2, 3], nil, "next"),
+            (.qcow2Write, "qemu:qcow2_writev_start_req", [], [0, 1, 2], nil, "arg0"),
+            (.qcow2WriteDone, "qemu:qcow2_writev_done_req", [], [0, 1], nil, "arg0"),
+            (.qcow2CacheWrite, "qemu:qcow2_cache_flush", [], [0, 1], ["l2_table_cache": 1, "refcount_block_cache": 0], "arg0"),
+            (.qcow2WriteL1Entry, "qemu:qcow2_l2_allocate_write_l1", [], [0, 1], nil, "next"),
+            (.threadPoolSubmit, "qemu:thread_pool_submit", ["coroutine", "aio_type", "fd"], [0, 1, 2], nil, "deref:coroutine"),
+            (.backendUnref, "qemu:blk_root_detach", [], [1], nil, nil),
         ]
         var m = F.manifest(probes: list.enumerated().map { id, p in
             Manifest.Probe(id: id, role: p.0.rawValue, symbol: p.1, table: "usdt", address: 0x4a_0000 + UInt64(id) * 0x100,
-                           fileOffset: 0x4a_0000 + UInt64(id) * 0x100, isFallback: false, derefs: p.2, usdtArgs: p.3, constants: p.4)
+                           fileOffset: 0x4a_0000 + UInt64(id) * 0x100, isFallback: false, derefs: p.2, usdtArgs: p.3,
+                           constants: p.4, coroutineFrom: p.5)
         })
         m.probeSet = "usdt"
-        m.coroutineSource = "none"
+        m.coroutineSource = "usdt arguments"
         return m
     }
 
@@ -41,8 +43,10 @@ final class USDTAnalysisTests: AnalysisTestCase {
         t.submit(acb: 0x7f5f_0c71_c8b0, fd: 4, coroutine: writeCo)
         t.hostSync(tid: 202, fd: 4)
         t.uprobe(.qcow2WriteL1Entry, args: [0x560b_9fd7_0000, 0])
+        t.submit(acb: 0x7f5f_0c71_c700, fd: 4, aioType: 2, coroutine: writeCo)  // the L1 entry's own write
         t.submit(acb: 0x7f5f_0c71_c830, fd: 4, coroutine: writeCo)
         t.hostSync(tid: 202, fd: 4)
+        t.uprobe(.qcow2WriteDone, args: [writeCo, 0])
         // qemu-io flush: write-back of L2 (which first syncs the refcount cache), then the flush's own sync.
         t.uprobe(.qcow2CacheWrite, args: [flushCo, 1])
         t.uprobe(.qcow2CacheWrite, args: [flushCo, 0])
@@ -84,5 +88,50 @@ final class USDTAnalysisTests: AnalysisTestCase {
         let a = try F.analyse(t, in: dir)
         XCTAssertEqual(a.ops.map(\.kind), [.write])
         XCTAssertEqual(a.totals.guestFlushes, 0)
+    }
+
+    /// Requests in flight together (qemu-io aio_write, a VM's queue): each event goes to the request
+    /// whose coroutine it names, not to the latest one; a pooled coroutine freed by a finished
+    /// write then serves a flush.
+    func testConcurrentWritesKeepTheirOwnWorkAndAReusedCoroutineServesAFlush() throws {
+        let coA: UInt64 = 0x5600_0000_a000, coB: UInt64 = 0x5600_0000_b000
+        var t = Trace(manifest: Self.manifest())
+        t.uprobe(.guestWriteCo, args: [Self.blk, 0, 4096])
+        t.uprobe(.qcow2Write, args: [coA, 0, 4096])
+        t.uprobe(.qcow2CacheWrite, args: [coA, 0])
+        t.submit(acb: 0x7f00_0000_0001, fd: 4, coroutine: coA)
+        // B starts while A waits for its refcount sync.
+        t.uprobe(.guestWriteCo, args: [Self.blk, 65536, 4096])
+        t.uprobe(.qcow2Write, args: [coB, 65536, 4096])
+        t.submit(acb: 0x7f00_0000_0002, fd: 4, aioType: 2, coroutine: coB)
+        t.hostSync(tid: 201, fd: 4)
+        // A goes on: L2 write-back, L1 entry, while B is the latest request.
+        t.uprobe(.qcow2CacheWrite, args: [coA, 1])
+        t.submit(acb: 0x7f00_0000_0003, fd: 4, coroutine: coA)
+        t.hostSync(tid: 202, fd: 4)
+        t.uprobe(.qcow2WriteL1Entry, args: [0x560b_9fd7_0000, 0])
+        t.submit(acb: 0x7f00_0000_0004, fd: 4, aioType: 2, coroutine: coA)
+        t.submit(acb: 0x7f00_0000_0005, fd: 4, coroutine: coA)
+        t.hostSync(tid: 201, fd: 4)
+        t.uprobe(.qcow2WriteDone, args: [coB, 0])
+        t.uprobe(.qcow2WriteDone, args: [coA, 0])
+        // A flush in A's pooled coroutine.
+        t.uprobe(.qcow2CacheWrite, args: [coA, 1])
+        t.uprobe(.qcow2CacheWrite, args: [coA, 0])
+        t.submit(acb: 0x7f00_0000_0006, fd: 4, coroutine: coA)
+        t.hostSync(tid: 201, fd: 4)
+        // And the next flush in the same coroutine again: L2 after the refcount write-back.
+        t.uprobe(.qcow2CacheWrite, args: [coA, 1])
+        t.uprobe(.qcow2CacheWrite, args: [coA, 0])
+        t.submit(acb: 0x7f00_0000_0007, fd: 4, coroutine: coA)
+        t.hostSync(tid: 202, fd: 4)
+        let a = try F.analyse(t, in: dir)
+        XCTAssertEqual(a.ops.map(\.kind), [.write, .write, .flush, .flush])
+        XCTAssertEqual(a.ops[0].offset, 0)
+        XCTAssertEqual(a.ops[0].causes, [.l2TableAlloc: 3])
+        XCTAssertEqual(a.ops[1].causes, [:])
+        XCTAssertEqual(a.ops[2].causes, [.guestFlush: 1])
+        XCTAssertEqual(a.ops[3].causes, [.guestFlush: 1])
+        XCTAssertEqual(a.totals.unattributedHostSyncs, 0)
     }
 }
