@@ -129,6 +129,8 @@ struct TreeBuilder {
         switch entry.coroutineFrom {
         case "next"?:
             held[e.tid, default: []].append(e)
+            // Never more than a few in a row; a thread that names no coroutine must not grow memory.
+            if held[e.tid]!.count > 64 { release(e.tid, coroutine: 0) }
         case .some:
             var named = e
             named.coroutine = probes.coroutine(of: e) ?? 0
