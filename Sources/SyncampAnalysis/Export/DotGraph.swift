@@ -6,7 +6,7 @@ public enum DotGraph {
         func id() -> String { defer { next += 1 }; return "n\(next)" }
         let root = id()
         let what = op.kind == .write ? "write \(op.offset)+\(op.bytes)" : op.kind.rawValue
-        out += "  \(root) [label=\"\(escape("#\(op.index) \(what)\n\(op.entry)\n\(op.hostSyncs) host syncs"))\", style=bold];\n"
+        out += "  \(root) [label=\"\(QuotedString.escape("#\(op.index) \(what)\n\(op.entry)\n\(op.hostSyncs) host syncs"))\", style=bold];\n"
         func walk(_ node: CausalNode, parent: String) {
             let me = id()
             var label = node.symbol ?? node.kind
@@ -17,25 +17,11 @@ public enum DotGraph {
             if let l = node.latencyNs { lines.append(String(format: "%.3f ms", Double(l) / 1e6)) }
             if let c = node.cause { lines.append("cause: \(c.rawValue)") }
             let style = node.kind == CausalNode.hostSyncKind ? ", style=filled, fillcolor=\"#ffd7a8\"" : ""
-            out += "  \(me) [label=\"\(escape(lines.joined(separator: "\n")))\"\(style)];\n"
+            out += "  \(me) [label=\"\(QuotedString.escape(lines.joined(separator: "\n")))\"\(style)];\n"
             out += "  \(parent) -> \(me);\n"
             for c in node.children { walk(c, parent: me) }
         }
         for c in op.children { walk(c, parent: root) }
         return out + "}\n"
-    }
-
-    /// A label as a DOT string: quotes and backslashes escaped, newlines as `\n`.
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: out.append(ch)
-            }
-        }
-        return out
     }
 }

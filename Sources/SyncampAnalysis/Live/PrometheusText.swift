@@ -62,20 +62,7 @@ public enum PrometheusText {
     /// `{a="x",b="y"}` with values escaped as the format says (backslash, quote, newline).
     static func labelText(_ labels: [(String, String)]) -> String {
         guard !labels.isEmpty else { return "" }
-        return "{" + labels.map { "\($0.0)=\"\(escape($0.1))\"" }.joined(separator: ",") + "}"
-    }
-
-    static func escape(_ v: String) -> String {
-        var out = ""
-        for ch in v {
-            switch ch {
-            case "\\": out += "\\\\"
-            case "\"": out += "\\\""
-            case "\n": out += "\\n"
-            default: out.append(ch)
-            }
-        }
-        return out
+        return "{" + labels.map { "\($0.0)=\"\(QuotedString.escape($0.1))\"" }.joined(separator: ",") + "}"
     }
 
     static func number(_ v: Double) -> String {
