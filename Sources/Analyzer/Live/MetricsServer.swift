@@ -94,8 +94,9 @@ final class MetricsServer: @unchecked Sendable {
             let n = read(client, &chunk, chunk.count)
             if n <= 0 { break }
             head += chunk[0..<n]
-            if head.count >= 4, head.suffix(4) == [13, 10, 13, 10] { break }
-            if let text = String(bytes: head, encoding: .utf8), text.contains("\r\n\r\n") || text.contains("\n\n") { break }
+            // The head ends at an empty line (CRLF, or bare LF from lenient clients).
+            let text = String(decoding: head, as: UTF8.self)
+            if text.contains("\r\n\r\n") || text.contains("\n\n") { break }
         }
         let requestLine = String(decoding: head.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
         let parts = requestLine.split(separator: " ")
