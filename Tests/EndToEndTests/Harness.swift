@@ -32,12 +32,14 @@ enum Harness {
         if !FileManager.default.isExecutableFile(atPath: qemuIO) { missing.append("the QEMU testbed (run scripts/testbed.sh)") }
         if !FileManager.default.isExecutableFile(atPath: collector) { missing.append("the collector binary at \(collector)") }
         guard !missing.isEmpty else { return }
-        let reason = "end-to-end test needs " + missing.joined(separator: " and ")
-        if inCI {
-            XCTFail("CI=true: " + reason, file: file, line: line)
-            throw XCTSkip("CI=true made this a failure above: " + reason)
-        }
-        throw XCTSkip("skipped (root, testbed or collector missing): " + reason)
+        throw unavailable("end-to-end test needs " + missing.joined(separator: " and "), file: file, line: line)
+    }
+
+    /// What a test throws when something it needs is missing: a skip that names it on a laptop,
+    /// and a failure under CI=true, where the test script installs everything the tests need.
+    static func unavailable(_ reason: String, file: StaticString = #filePath, line: UInt = #line) -> XCTSkip {
+        if inCI { XCTFail("CI=true: " + reason, file: file, line: line) }
+        return XCTSkip((inCI ? "CI=true made this a failure above: " : "skipped (not root, or the testbed is incomplete): ") + reason)
     }
 
     /// A fresh temporary folder, removed at the end of the test.

@@ -25,7 +25,7 @@ final class USDTProbeTests: XCTestCase {
                 || FileManager.default.fileExists(atPath: "/usr/include/sys/sdt.h") else {
             let reason = "sys/sdt.h is missing (apt-get install systemtap-sdt-dev; scripts/testbed.sh does)"
             if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("CI=true: " + reason) }
-            throw XCTSkip(reason)
+            throw XCTSkip(reason + " (a failure under CI=true, above)")
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("syncamp-usdt-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
