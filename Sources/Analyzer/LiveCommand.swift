@@ -141,7 +141,7 @@ struct LiveCommand: ParsableCommand {
         while process.isRunning {
             forwardInterrupt()
             while let r = reader.next() { pipeline.add(r) }
-            pipeline.advance(to: Clock.monotonicNs())
+            pipeline.advance(to: CaptureClock.monotonicNs())
             screen.show(pipeline.snapshot, title: title, status: forwarded ? "stopping" : "tracing",
                         extra: process.lastLines(3))
             usleep(100_000)

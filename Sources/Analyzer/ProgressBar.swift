@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SyncampAnalysis
+import SyncampCapture
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -29,7 +30,7 @@ final class ProgressBar {
     private let path: String
     private let mode: ProgressOption.Mode
     private let terminal = isatty(STDERR_FILENO) != 0
-    private let start = Clock.monotonicNs()
+    private let start = CaptureClock.monotonicNs()
     private var lastDrawn: UInt64 = 0
     private var shown = false
 
@@ -40,7 +41,7 @@ final class ProgressBar {
 
     /// Called by `Analysis.run` every 65,536 records.
     func update(offset: Int, size: Int, events: UInt64) {
-        let now = Clock.monotonicNs()
+        let now = CaptureClock.monotonicNs()
         if mode == .auto && (!terminal || now - start < 2_000_000_000) { return }
         guard !shown || now - lastDrawn >= 250_000_000 else { return }
         draw(LiveSummary.readingLine(path: path, offset: offset, size: size, events: events, elapsedNs: now - start))
@@ -50,7 +51,7 @@ final class ProgressBar {
     /// Shows 100% (when the bar was shown or asked for always) and ends the line.
     func done(size: Int, events: UInt64) {
         guard shown || mode == .always else { return }
-        draw(LiveSummary.readingLine(path: path, offset: size, size: size, events: events, elapsedNs: Clock.monotonicNs() - start))
+        draw(LiveSummary.readingLine(path: path, offset: size, size: size, events: events, elapsedNs: CaptureClock.monotonicNs() - start))
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 

@@ -53,7 +53,7 @@ struct ReplayCommand: ParsableCommand {
         }
         let title = "replay of \(capture) \(speedText) (pid \(reader.manifest.target.pid))"
         var pipeline = AnalysisPipeline(manifest: reader.manifest, path: capture, limits: .init(listedOps: 0))
-        let wallStart = Clock.monotonicNs()
+        let wallStart = CaptureClock.monotonicNs()
         var captureNow = start
         func status() -> String {
             reader.fileSize > 0 ? String(format: "%.0f%% read", 100 * Double(reader.offset) / Double(reader.fileSize)) : "reading"
@@ -64,7 +64,7 @@ struct ReplayCommand: ParsableCommand {
                     // Wait until the wall clock has caught up with this record, refreshing meanwhile.
                     let due = wallStart + UInt64(Double(t - start) / f)
                     while Interrupt.received == 0 {
-                        let now = Clock.monotonicNs()
+                        let now = CaptureClock.monotonicNs()
                         if now >= due { break }
                         pipeline.advance(to: start + UInt64(Double(now - wallStart) * f))
                         screen.show(pipeline.snapshot, title: title, status: status())

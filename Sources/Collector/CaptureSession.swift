@@ -45,7 +45,7 @@ final class CaptureSession {
         }
         try bpf.openRingBuffer(sink)
         target.release()
-        let start = Clock.monotonicNs()
+        let start = CaptureClock.monotonicNs()
         var reason = ""
         var lastLostCheck = start
         while reason.isEmpty {
@@ -57,7 +57,7 @@ final class CaptureSession {
             bpf.consume()
             if let e = writeError { throw e }
             try writer.flush()
-            let now = Clock.monotonicNs()
+            let now = CaptureClock.monotonicNs()
             if StopSignal.received != 0 {
                 reason = "signal"
             } else if let d = durationNs, now - start >= d {
@@ -75,7 +75,7 @@ final class CaptureSession {
         bpf.consume()
         if let e = writeError { throw e }
         try recordLost(force: true)
-        let end = Clock.monotonicNs()
+        let end = CaptureClock.monotonicNs()
         let message: String
         switch reason {
         case "signal": message = "stopped by signal \(StopSignal.received)"

@@ -258,7 +258,7 @@ struct CollectorCommand: ParsableCommand {
         return Manifest(
             tool: "syncamp-collector \(Self.version)", createdAt: formatter.string(from: Date()),
             hostname: host, kernelRelease: release,
-            startMonotonicNs: Clock.monotonicNs(), startRealtimeNs: Clock.realtimeNs(),
+            startMonotonicNs: CaptureClock.monotonicNs(), startRealtimeNs: CaptureClock.realtimeNs(),
             target: .init(pid: target.pid, mode: target.mode, command: target.command, binaryPath: target.binaryPath,
                           buildID: elf.buildID, hasSymtab: elf.hasSymtab),
             kernelProbe: kernelProbe, probes: plan.manifestProbes, missingProbes: plan.missing,

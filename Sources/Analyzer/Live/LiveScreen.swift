@@ -21,7 +21,7 @@ final class LiveScreen {
 
     /// Shows the snapshot when an interval has passed since the last time (or `force`), and updates the metrics.
     func show(_ s: AnalysisPipeline.Snapshot, title: String, status: String, extra: [String] = [], force: Bool = false) {
-        let now = Clock.monotonicNs()
+        let now = CaptureClock.monotonicNs()
         guard force || now - lastShown >= intervalNs else { return }
         lastShown = now
         metrics?.update(PrometheusText.render(s, info: info))
