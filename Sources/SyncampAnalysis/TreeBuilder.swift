@@ -92,6 +92,8 @@ struct TreeBuilder {
     private let hasEntryFlushProbe: Bool
     /// USDT captures infer guest flushes (see `inferFlush`); the coroutine of the running request.
     private let inferFlushes: Bool
+    /// Whether a probe on the worker side (handle_aiocb_flush, qemu_fdatasync) links syncs to flush jobs.
+    private let hasWorkerProbe: Bool
     /// USDT events waiting, per thread, for the next event that names the coroutine.
     private var held: [UInt32: [Event]] = [:]
     private var pendingUring: [(req: UInt64, node: Node, op: Op?, start: UInt64)] = []
@@ -106,6 +108,7 @@ struct TreeBuilder {
         self.origin = origin
         self.resolver = OpResolver(useCoroutines: coroutines)
         self.hasEntryFlushProbe = probes.has(.qcow2CacheEntryFlush)
+        self.hasWorkerProbe = probes.has(.workerFlush) || probes.has(.qemuFdatasync)
         self.inferFlushes = probes.isUSDT && !probes.has(.guestFlushCo) && !probes.has(.guestFlushAIO)
     }
 
@@ -495,7 +498,7 @@ struct TreeBuilder {
             p.node.children.append(node)
             p.op.touch(t)
             op = p.op
-        } else if !probes.has(.workerFlush) && !probes.has(.qemuFdatasync),
+        } else if !hasWorkerProbe,
                   let arg = pendingFIFO.first(where: { pendingByArg[$0]?.fd == nil || pendingByArg[$0]?.fd == e.args[0] & 0xffff_ffff }),
                   let p = takePending(arg: arg) {
             // No probe on the worker side (USDT captures): the oldest flush job for this fd is this sync's.
