@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Builds the QEMU 7.2 testbed from Debian's `qemu` source package into .testbed/
-# (ignored by git), reusing what is there: qemu-io and qemu-img with symbols,
-# qemu-system-x86_64 with symbols, and a tiny guest (Debian's kernel, a busybox
-# initramfs running scripts/guest/init.sh, SeaBIOS and QEMU's option ROMs).
+# Builds the QEMU 7.2 testbed from Debian's `qemu` source package, reusing what is
+# there: qemu-io and qemu-img with symbols, qemu-system-x86_64 with symbols, and a
+# tiny guest (Debian's kernel, a busybox initramfs running scripts/guest/init.sh,
+# SeaBIOS and QEMU's option ROMs).
+#
+# Where: every build goes to its own folder in the cache (SYNCAMP_CACHE, default
+# /var/cache/syncamp), named after what was built and a key: the hash of the pinned
+# source tarball and of the shell function that built it. A fresh clone on the same
+# machine (CI) reuses them; a changed build step or source makes a new folder; a new
+# machine builds everything with this same script. .testbed/ in the clone (ignored
+# by git) is a folder of symlinks into the cache, the paths the tests use.
 #
 #   scripts/testbed.sh              # build what is missing, print the bin folder
 #   scripts/testbed.sh --deps       # only install the apt packages the project needs
@@ -13,8 +20,15 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+cache=${SYNCAMP_CACHE:-/var/cache/syncamp}
 bed="$top/.testbed"
 bin="$bed/bin"
+logs="$cache/logs"
+
+# The QEMU 7.2 source that is built: the upstream tarball of Debian 12's `qemu` source
+# package. Debian's own patches are not applied (--skip-patches), so every Debian
+# revision of 7.2 builds the same tree; the tarball's name pins it.
+QEMU72_ORIG=qemu_7.2+dfsg.orig.tar.xz
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then
@@ -31,7 +45,7 @@ deps=(libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool strace
       curl python3-prometheus-client make man-db groff-base systemtap-sdt-dev)
 
 install_deps() {
-  mkdir -p "$bed"
+  mkdir -p "$logs"
   local missing=()
   for p in "${deps[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -40,7 +54,7 @@ install_deps() {
   need_root
   echo "testbed: installing ${missing[*]}" >&2
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$bed/apt.log" 2>&1 \
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$logs/apt.log" 2>&1 \
     || { echo "testbed: apt-get install failed; see $bed/apt.log" >&2; exit 1; }
 }
 
@@ -69,102 +83,136 @@ add_deb_src() {
   apt-get update -qq >&2
 }
 
-build_qemu() {
-  if [ -x "$bin/qemu-io" ] && [ -x "$bin/qemu-img" ]; then return 0; fi
-  add_deb_src
-  mkdir -p "$bed/src"
-  local srcdir
-  srcdir=$(find "$bed/src" -maxdepth 1 -type d -name 'qemu-7.2*' | head -1)
-  if [ -z "$srcdir" ]; then
-    echo "testbed: fetching Debian's qemu source package" >&2
-    (cd "$bed/src" && apt-get source -qq --download-only qemu >&2 \
-      && dpkg-source -x --skip-patches qemu_7.2*.dsc >&2)
-    srcdir=$(find "$bed/src" -maxdepth 1 -type d -name 'qemu-7.2*' | head -1)
+# key NAME FUNCTION...: the cache folder for what FUNCTION builds from the pinned source.
+key() {
+  local name=$1; shift
+  echo "$cache/$name-$( { echo "$QEMU72_ORIG"; declare -f "$@"; } | sha256sum | cut -c1-12)"
+}
+
+# link PATH TARGET: .testbed/PATH is a symlink to TARGET in the cache.
+link() {
+  mkdir -p "$(dirname "$bed/$1")"
+  ln -sfn "$2" "$bed/$1"
+}
+
+# The unpacked 7.2 source (Debian's patches not applied), fetched once per machine.
+qemu72_src() {
+  local srcdir="$cache/src/qemu-7.2"
+  if [ ! -f "$srcdir/VERSION" ]; then
+    add_deb_src
+    local ver
+    ver=$(apt-cache showsrc qemu 2>/dev/null | awk '/^Version: 1:7\.2\+dfsg-/ {print $2; exit}')
+    [ -n "$ver" ] || { echo "testbed: no source of qemu 7.2 in the apt sources (Debian 12's qemu source package)" >&2; exit 1; }
+    echo "testbed: fetching Debian's qemu source package $ver" >&2
+    rm -rf "$cache/src/dl" && mkdir -p "$cache/src/dl"
+    (cd "$cache/src/dl" && apt-get source -qq --download-only "qemu=$ver" >&2)
+    [ -f "$cache/src/dl/$QEMU72_ORIG" ] \
+      || { echo "testbed: qemu $ver does not come from $QEMU72_ORIG; update the pin in $0" >&2; exit 1; }
+    (cd "$cache/src/dl" && dpkg-source -x --skip-patches qemu_*.dsc x >&2)
+    rm -rf "$srcdir" && mv "$cache/src/dl/x" "$srcdir" && rm -rf "$cache/src/dl"
   fi
-  [ -n "$srcdir" ] || { echo "testbed: no qemu 7.2 source found in $bed/src" >&2; exit 1; }
-  echo "testbed: building qemu-io and qemu-img in $srcdir/build (a few minutes)" >&2
-  mkdir -p "$srcdir/build"
-  (cd "$srcdir/build" \
-    && PATH=/usr/bin:$PATH PYTHON=/usr/bin/python3 ../configure --meson=/usr/bin/meson --target-list= \
-         --disable-system --disable-user --enable-tools --disable-docs \
-         --disable-install-blobs --enable-linux-io-uring --enable-linux-aio \
-         --extra-cflags=-g >"$bed/configure.log" 2>&1 \
-    && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-io qemu-img >"$bed/build.log" 2>&1) || {
-      echo "testbed: QEMU build failed; see $bed/configure.log and $bed/build.log" >&2; exit 1; }
-  mkdir -p "$bin"
-  cp "$srcdir/build/qemu-io" "$srcdir/build/qemu-img" "$bin/"
+  echo "$srcdir"
+}
+
+build_qemu() {
+  local out; out=$(key qemu-7.2-tools build_qemu)
+  if [ ! -x "$out/qemu-io" ] || [ ! -x "$out/qemu-img" ]; then
+    local srcdir; srcdir=$(qemu72_src)
+    echo "testbed: building qemu-io and qemu-img into $out (a few minutes)" >&2
+    rm -rf "$srcdir/build" && mkdir -p "$srcdir/build"
+    (cd "$srcdir/build" \
+      && PATH=/usr/bin:$PATH PYTHON=/usr/bin/python3 ../configure --meson=/usr/bin/meson --target-list= \
+           --disable-system --disable-user --enable-tools --disable-docs \
+           --disable-install-blobs --enable-linux-io-uring --enable-linux-aio \
+           --extra-cflags=-g >"$logs/tools-configure.log" 2>&1 \
+      && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-io qemu-img >"$logs/tools-build.log" 2>&1) || {
+        echo "testbed: QEMU build failed; see $logs/tools-configure.log and $logs/tools-build.log" >&2; exit 1; }
+    mkdir -p "$out.tmp" && cp "$srcdir/build/qemu-io" "$srcdir/build/qemu-img" "$out.tmp/" && mv "$out.tmp" "$out"
+  fi
+  link bin/qemu-io "$out/qemu-io"
+  link bin/qemu-img "$out/qemu-img"
 }
 
 # qemu-system-x86_64 7.2 with symbols, from the same source tree.
 build_qemu_system() {
-  [ -x "$bin/qemu-system-x86_64" ] && return 0
-  local srcdir
-  srcdir=$(find "$bed/src" -maxdepth 1 -type d -name 'qemu-7.2*' | head -1)
-  # Debian's dfsg source drops the EDK2 firmware; meson only needs the files to exist
-  # (they are never built: only the qemu-system-x86_64 target is).
-  for f in aarch64-code arm-code arm-vars i386-code i386-secure-code i386-vars x86_64-code x86_64-secure-code; do
-    [ -e "$srcdir/pc-bios/edk2-$f.fd.bz2" ] || touch "$srcdir/pc-bios/edk2-$f.fd.bz2"
-  done
-  echo "testbed: building qemu-system-x86_64 in $srcdir/build-system (several minutes)" >&2
-  mkdir -p "$srcdir/build-system"
-  (cd "$srcdir/build-system" \
-    && PATH=/usr/bin:$PATH PYTHON=/usr/bin/python3 ../configure --meson=/usr/bin/meson \
-         --target-list=x86_64-softmmu --disable-user --disable-tools --disable-docs \
-         --disable-install-blobs --enable-linux-io-uring --enable-linux-aio --disable-sdl \
-         --disable-gtk --disable-vnc --disable-opengl --disable-spice --audio-drv-list= \
-         --disable-xen --extra-cflags=-g >"$bed/sys-configure.log" 2>&1 \
-    && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-system-x86_64 >"$bed/sys-build.log" 2>&1) || {
-      echo "testbed: qemu-system build failed; see $bed/sys-configure.log and $bed/sys-build.log" >&2; exit 1; }
-  cp "$srcdir/build-system/qemu-system-x86_64" "$bin/"
+  local out; out=$(key qemu-7.2-system build_qemu_system)
+  if [ ! -x "$out/qemu-system-x86_64" ]; then
+    local srcdir; srcdir=$(qemu72_src)
+    # Debian's dfsg source drops the EDK2 firmware; meson only needs the files to exist
+    # (they are never built: only the qemu-system-x86_64 target is).
+    for f in aarch64-code arm-code arm-vars i386-code i386-secure-code i386-vars x86_64-code x86_64-secure-code; do
+      [ -e "$srcdir/pc-bios/edk2-$f.fd.bz2" ] || touch "$srcdir/pc-bios/edk2-$f.fd.bz2"
+    done
+    echo "testbed: building qemu-system-x86_64 into $out (several minutes)" >&2
+    rm -rf "$srcdir/build-system" && mkdir -p "$srcdir/build-system"
+    (cd "$srcdir/build-system" \
+      && PATH=/usr/bin:$PATH PYTHON=/usr/bin/python3 ../configure --meson=/usr/bin/meson \
+           --target-list=x86_64-softmmu --disable-user --disable-tools --disable-docs \
+           --disable-install-blobs --enable-linux-io-uring --enable-linux-aio --disable-sdl \
+           --disable-gtk --disable-vnc --disable-opengl --disable-spice --audio-drv-list= \
+           --disable-xen --extra-cflags=-g >"$logs/sys-configure.log" 2>&1 \
+      && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-system-x86_64 >"$logs/sys-build.log" 2>&1) || {
+        echo "testbed: qemu-system build failed; see $logs/sys-configure.log and $logs/sys-build.log" >&2; exit 1; }
+    mkdir -p "$out.tmp" && cp "$srcdir/build-system/qemu-system-x86_64" "$out.tmp/" && mv "$out.tmp" "$out"
+  fi
+  link bin/qemu-system-x86_64 "$out/qemu-system-x86_64"
 }
 
 # qemu-io 7.2 built with the dtrace trace backend, as Fedora and RHEL build QEMU: its
 # trace events are USDT probes (.note.stapsdt), which syncamp uses when a binary has no
 # symbols. From the same source tree, in its own build folder; installed stripped.
 build_qemu_dtrace() {
-  [ -x "$bed/dtrace/bin/qemu-io" ] && return 0
-  local srcdir
-  srcdir=$(find "$bed/src" -maxdepth 1 -type d -name 'qemu-7.2*' | head -1)
-  echo "testbed: building qemu-io with the dtrace trace backend in $srcdir/build-dtrace (a few minutes)" >&2
-  mkdir -p "$srcdir/build-dtrace"
-  (cd "$srcdir/build-dtrace" \
-    && PATH=/usr/bin:$PATH PYTHON=/usr/bin/python3 ../configure --meson=/usr/bin/meson --target-list= \
-         --disable-system --disable-user --enable-tools --disable-docs \
-         --disable-install-blobs --enable-linux-io-uring --enable-linux-aio \
-         --enable-trace-backends=dtrace,log >"$bed/dtrace-configure.log" 2>&1 \
-    && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-io >"$bed/dtrace-build.log" 2>&1) || {
-      echo "testbed: dtrace QEMU build failed; see $bed/dtrace-configure.log and $bed/dtrace-build.log" >&2; exit 1; }
-  mkdir -p "$bed/dtrace/bin"
-  objcopy --strip-all "$srcdir/build-dtrace/qemu-io" "$bed/dtrace/bin/qemu-io"
+  local out; out=$(key qemu-7.2-dtrace build_qemu_dtrace)
+  if [ ! -x "$out/qemu-io" ]; then
+    local srcdir; srcdir=$(qemu72_src)
+    echo "testbed: building qemu-io with the dtrace trace backend into $out (a few minutes)" >&2
+    rm -rf "$srcdir/build-dtrace" && mkdir -p "$srcdir/build-dtrace"
+    (cd "$srcdir/build-dtrace" \
+      && PATH=/usr/bin:$PATH PYTHON=/usr/bin/python3 ../configure --meson=/usr/bin/meson --target-list= \
+           --disable-system --disable-user --enable-tools --disable-docs \
+           --disable-install-blobs --enable-linux-io-uring --enable-linux-aio \
+           --enable-trace-backends=dtrace,log >"$logs/dtrace-configure.log" 2>&1 \
+      && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-io >"$logs/dtrace-build.log" 2>&1) || {
+        echo "testbed: dtrace QEMU build failed; see $logs/dtrace-configure.log and $logs/dtrace-build.log" >&2; exit 1; }
+    mkdir -p "$out.tmp" && objcopy --strip-all "$srcdir/build-dtrace/qemu-io" "$out.tmp/qemu-io" && mv "$out.tmp" "$out"
+  fi
+  link dtrace/bin/qemu-io "$out/qemu-io"
 }
 
 # The guest: Debian's kernel and virtio/ext4 modules, busybox, firmware, from Debian packages.
 build_guest() {
-  local g="$bed/guest"
-  [ -f "$g/vmlinuz" ] && [ -f "$g/initrd.gz" ] && [ -f "$g/fw/bios-256k.bin" ] \
-    && [ "$g/initrd.gz" -nt "$top/scripts/guest/init.sh" ] && return 0
-  mkdir -p "$g/debs" "$g/fw"
   local kpkg
   kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   [ -n "$kpkg" ] || { echo "testbed: cannot find Debian's linux-image package" >&2; exit 1; }
-  (cd "$g/debs" && rm -rf ex && apt-get download -qq "$kpkg" busybox-static seabios qemu-system-data >&2 2>/dev/null \
-    && for d in *.deb; do dpkg-deb -x "$d" ex; done)
-  local kver=${kpkg#linux-image-}
-  local mods="$g/debs/ex/lib/modules/$kver/kernel"
-  cp "$g/debs/ex/boot/vmlinuz-$kver" "$g/vmlinuz"
-  cp "$g/debs/ex/usr/share/seabios/bios-256k.bin" "$g/fw/"
-  cp "$g/debs/ex/usr/share/qemu/linuxboot_dma.bin" "$g/debs/ex/usr/share/qemu/kvmvapic.bin" "$g/fw/"
-  python3 "$top/scripts/guest/mkinitramfs.py" "$g/initrd.gz" "$g/debs/ex/bin/busybox" "$top/scripts/guest/init.sh" \
-    "$mods/drivers/virtio/virtio_ring.ko" "$mods/drivers/virtio/virtio.ko" \
-    "$mods/drivers/virtio/virtio_pci_legacy_dev.ko" "$mods/drivers/virtio/virtio_pci_modern_dev.ko" \
-    "$mods/drivers/virtio/virtio_pci.ko" "$mods/drivers/block/virtio_blk.ko" \
-    "$mods/lib/crc16.ko" "$mods/fs/mbcache.ko" "$mods/fs/jbd2/jbd2.ko" "$mods/crypto/crc32c_generic.ko" \
-    "$mods/fs/ext4/ext4.ko"
-  rm -rf "$g/debs/ex"
+  local g
+  g="$(key "guest-$kpkg" build_guest)-$(cat "$top/scripts/guest/init.sh" "$top/scripts/guest/mkinitramfs.py" | sha256sum | cut -c1-8)"
+  if [ ! -f "$g/vmlinuz" ] || [ ! -f "$g/initrd.gz" ] || [ ! -f "$g/fw/bios-256k.bin" ]; then
+    rm -rf "$g.tmp" && mkdir -p "$g.tmp/debs" "$g.tmp/fw"
+    (cd "$g.tmp/debs" && apt-get download -qq "$kpkg" busybox-static seabios qemu-system-data >&2 2>/dev/null \
+      && for d in *.deb; do dpkg-deb -x "$d" ex; done) \
+      || { echo "testbed: cannot download $kpkg, busybox-static, seabios, qemu-system-data" >&2; exit 1; }
+    local kver=${kpkg#linux-image-}
+    local ex="$g.tmp/debs/ex"
+    local mods="$ex/lib/modules/$kver/kernel"
+    cp "$ex/boot/vmlinuz-$kver" "$g.tmp/vmlinuz"
+    cp "$ex/usr/share/seabios/bios-256k.bin" "$g.tmp/fw/"
+    cp "$ex/usr/share/qemu/linuxboot_dma.bin" "$ex/usr/share/qemu/kvmvapic.bin" "$g.tmp/fw/"
+    python3 "$top/scripts/guest/mkinitramfs.py" "$g.tmp/initrd.gz" "$ex/bin/busybox" "$top/scripts/guest/init.sh" \
+      "$mods/drivers/virtio/virtio_ring.ko" "$mods/drivers/virtio/virtio.ko" \
+      "$mods/drivers/virtio/virtio_pci_legacy_dev.ko" "$mods/drivers/virtio/virtio_pci_modern_dev.ko" \
+      "$mods/drivers/virtio/virtio_pci.ko" "$mods/drivers/block/virtio_blk.ko" \
+      "$mods/lib/crc16.ko" "$mods/fs/mbcache.ko" "$mods/fs/jbd2/jbd2.ko" "$mods/crypto/crc32c_generic.ko" \
+      "$mods/fs/ext4/ext4.ko"
+    rm -rf "$g.tmp/debs" && rm -rf "$g" && mv "$g.tmp" "$g"
+  fi
+  link guest "$g"
 }
 
 install_deps
 [ "${1:-}" = "--deps" ] && exit 0
+mkdir -p "$logs"
+# An older checkout kept the testbed itself in .testbed/: make room for the links.
+[ -d "$bed/src" ] && rm -rf "$bed"
 build_qemu
 build_qemu_dtrace
 if [ "${1:-}" != "--tools-only" ]; then
