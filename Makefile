@@ -24,9 +24,10 @@ plugins := .build/plugins/GenerateManual/outputs
 
 all: build
 
+# Swift's runtime linked in: the binaries need only glibc, libbpf, libelf and libz.
 build:
-	swift build -c $(CONFIG) --product collector
-	swift build -c $(CONFIG) --product analyzer
+	swift build -c $(CONFIG) --static-swift-stdlib --product collector
+	swift build -c $(CONFIG) --static-swift-stdlib --product analyzer
 
 # Man pages from the argument parsers' help (swift-argument-parser's GenerateManual plugin).
 # A blank line in a help text becomes an empty mdoc line, which groff warns about: make it .Pp.

@@ -116,15 +116,36 @@ struct trace_event_raw_block_rq_completion {
 	char rwbs[10];
 } __attribute__((preserve_access_index));
 
+/* block_rq_complete before its event class was shared with block_rq_error (5.10): same fields. */
+struct trace_event_raw_block_rq_complete {
+	struct trace_entry ent;
+	unsigned int dev;
+	unsigned long long sector;
+	unsigned int nr_sector;
+	int error;
+	char rwbs[8];
+} __attribute__((preserve_access_index));
+
+/* io_uring's submit event: io_uring_submit_req since 6.4, io_uring_submit_sqe before,
+ * which has no `req` before 5.15. Fields that a kernel lacks are guarded with
+ * bpf_core_field_exists; integers are read at the kernel's own size. */
 struct trace_event_raw_io_uring_submit_req {
 	struct trace_entry ent;
 	void *ctx;
 	void *req;
 	unsigned long long user_data;
 	unsigned char opcode;
-	unsigned long long flags;
 } __attribute__((preserve_access_index));
 
+struct trace_event_raw_io_uring_submit_sqe {
+	struct trace_entry ent;
+	void *ctx;
+	void *req;
+	unsigned long long user_data;
+	unsigned char opcode;
+} __attribute__((preserve_access_index));
+
+/* io_uring_complete: `req` since 6.0, `res` a long before 5.15 and an int since. */
 struct trace_event_raw_io_uring_complete {
 	struct trace_entry ent;
 	void *ctx;
@@ -132,6 +153,21 @@ struct trace_event_raw_io_uring_complete {
 	unsigned long long user_data;
 	int res;
 } __attribute__((preserve_access_index));
+
+/* Reads an integer field of a tracepoint record at the size this kernel gives it. */
+#define read_int_field(rec, field) ({							\
+	long long __v = 0;								\
+	unsigned int __sz = bpf_core_field_size(rec->field);				\
+	const void *__p = (const void *)(rec) + bpf_core_field_offset(rec->field);	\
+	if (__sz == 8)									\
+		bpf_probe_read_kernel(&__v, 8, __p);					\
+	else if (__sz == 4) {								\
+		int __i = 0;								\
+		bpf_probe_read_kernel(&__i, 4, __p);					\
+		__v = __i;								\
+	}										\
+	__v;										\
+})
 
 /* Set by the collector before load. */
 const volatile __u32 target_tgid = 0;
@@ -152,11 +188,17 @@ struct {
 	__type(value, __u8);
 } watched_devs SEC(".maps");
 
-/* io_uring fsync requests of the target still in flight, to record their completion only. */
+/* io_uring fsync requests of the target still in flight, to record their completion only.
+ * Keyed by ring and user_data, which every kernel's submit and complete events carry. */
+struct uring_key {
+	__u64 ctx;
+	__u64 user_data;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u64);
+	__type(key, struct uring_key);
 	__type(value, __u8);
 } uring_fsyncs SEC(".maps");
 
@@ -574,41 +616,66 @@ int syncamp_device_complete(struct trace_event_raw_block_rq_completion *ctx)
 		      BPF_CORE_READ(ctx, nr_sector), (__u64)(long)BPF_CORE_READ(ctx, error), ctx->rwbs);
 }
 
-SEC("tracepoint/io_uring/io_uring_submit_req")
-int syncamp_uring_submit(struct trace_event_raw_io_uring_submit_req *ctx)
+/* The same tracepoint on kernels whose record type is still its own (5.10). */
+SEC("tracepoint/block/block_rq_complete")
+int syncamp_device_complete_own_type(struct trace_event_raw_block_rq_complete *ctx)
 {
-	if (BPF_CORE_READ(ctx, opcode) != SYNCAMP_IORING_OP_FSYNC)
+	return device(SYNCAMP_EV_DEVICE_COMPLETE, BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, sector),
+		      BPF_CORE_READ(ctx, nr_sector), (__u64)(long)BPF_CORE_READ(ctx, error), ctx->rwbs);
+}
+
+/* An IORING_OP_FSYNC of the target entering io_uring; other opcodes are dropped. */
+static __always_inline int uring_submit(__u64 ring, __u64 req, __u64 user_data, __u8 opcode)
+{
+	if (opcode != SYNCAMP_IORING_OP_FSYNC)
 		return 0;
 	struct syncamp_event *e = reserve(SYNCAMP_EV_URING_SUBMIT, 0);
 	if (!e)
 		return 0;
-	__u64 req = (__u64)BPF_CORE_READ(ctx, req);
+	struct uring_key key = { .ctx = ring, .user_data = user_data };
 	__u8 one = 1;
-	bpf_map_update_elem(&uring_fsyncs, &req, &one, BPF_ANY);
-	e->args[0] = (__u64)BPF_CORE_READ(ctx, ctx);
+	bpf_map_update_elem(&uring_fsyncs, &key, &one, BPF_ANY);
+	e->args[0] = ring;
 	e->args[1] = req;
-	e->args[2] = BPF_CORE_READ(ctx, user_data);
-	e->args[3] = BPF_CORE_READ(ctx, opcode);
-	e->args[4] = BPF_CORE_READ(ctx, flags);
+	e->args[2] = user_data;
+	e->args[3] = opcode;
 	e->coroutine = running_coroutine(e->tid);
 	submit_event(e);
 	return 0;
 }
 
+SEC("tracepoint/io_uring/io_uring_submit_req")
+int syncamp_uring_submit(struct trace_event_raw_io_uring_submit_req *ctx)
+{
+	return uring_submit((__u64)BPF_CORE_READ(ctx, ctx), (__u64)BPF_CORE_READ(ctx, req),
+			    BPF_CORE_READ(ctx, user_data), BPF_CORE_READ(ctx, opcode));
+}
+
+/* Linux 5.10 to 6.3: the same event under its older name. */
+SEC("tracepoint/io_uring/io_uring_submit_sqe")
+int syncamp_uring_submit_sqe(struct trace_event_raw_io_uring_submit_sqe *ctx)
+{
+	__u64 req = 0;
+	if (bpf_core_field_exists(ctx->req))
+		req = (__u64)BPF_CORE_READ(ctx, req);
+	return uring_submit((__u64)BPF_CORE_READ(ctx, ctx), req, BPF_CORE_READ(ctx, user_data), BPF_CORE_READ(ctx, opcode));
+}
+
 SEC("tracepoint/io_uring/io_uring_complete")
 int syncamp_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 {
-	__u64 req = (__u64)BPF_CORE_READ(ctx, req);
-	if (!bpf_map_lookup_elem(&uring_fsyncs, &req))
+	struct uring_key key = { .ctx = (__u64)BPF_CORE_READ(ctx, ctx), .user_data = BPF_CORE_READ(ctx, user_data) };
+	if (!bpf_map_lookup_elem(&uring_fsyncs, &key))
 		return 0;
-	bpf_map_delete_elem(&uring_fsyncs, &req);
+	bpf_map_delete_elem(&uring_fsyncs, &key);
 	struct syncamp_event *e = reserve_any(SYNCAMP_EV_URING_COMPLETE, 0);
 	if (!e)
 		return 0;
-	e->args[0] = (__u64)BPF_CORE_READ(ctx, ctx);
-	e->args[1] = req;
-	e->args[2] = BPF_CORE_READ(ctx, user_data);
-	e->args[3] = (__u64)(long)BPF_CORE_READ(ctx, res);
+	e->args[0] = key.ctx;
+	if (bpf_core_field_exists(ctx->req))
+		e->args[1] = (__u64)BPF_CORE_READ(ctx, req);
+	e->args[2] = key.user_data;
+	e->args[3] = (__u64)read_int_field(ctx, res);
 	submit_event(e);
 	return 0;
 }

@@ -28,8 +28,10 @@ enum syncamp_event_kind {
 	SYNCAMP_EV_JOURNAL_STATS = 9,   /* jbd2_run_stats: dev, tid, blocks, blocks_logged, handle_count */
 	SYNCAMP_EV_DEVICE_ISSUE = 10,   /* block_rq_issue of a flush or FUA request (watched devices): dev, sector, nr_sector, bytes, rwbs (8 chars) */
 	SYNCAMP_EV_DEVICE_COMPLETE = 11,/* block_rq_complete of the same: dev, sector, nr_sector, error, rwbs */
-	SYNCAMP_EV_URING_SUBMIT = 12,   /* io_uring_submit_req of IORING_OP_FSYNC (target): ctx, req, user_data, opcode, flags */
-	SYNCAMP_EV_URING_COMPLETE = 13, /* io_uring_complete of a submitted fsync: ctx, req, user_data, res */
+	SYNCAMP_EV_URING_SUBMIT = 12,   /* io_uring_submit_req (io_uring_submit_sqe before 6.4) of IORING_OP_FSYNC (target):
+	                                   ctx, req (0 before 5.15), user_data, opcode */
+	SYNCAMP_EV_URING_COMPLETE = 13, /* io_uring_complete of a submitted fsync: ctx, req (0 before 6.0), user_data, res;
+	                                   a submit and its completion share ctx and user_data */
 };
 
 #define SYNCAMP_MAX_DEVICES 16

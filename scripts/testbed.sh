@@ -14,6 +14,7 @@
 #   scripts/testbed.sh              # build what is missing, print the bin folder
 #   scripts/testbed.sh --deps       # only install the apt packages the project needs
 #   scripts/testbed.sh --tools-only # qemu-io and qemu-img only
+#   scripts/testbed.sh --kernels    # only the guest kernels (Debian's 5.10, 6.1, 6.12)
 #
 # The deb-src entry is derived from the machine's own apt sources at run time:
 # no registry host is written into the repository.
@@ -195,6 +196,7 @@ build_guest() {
     local ex="$g.tmp/debs/ex"
     local mods="$ex/lib/modules/$kver/kernel"
     cp "$ex/boot/vmlinuz-$kver" "$g.tmp/vmlinuz"
+    cp "$ex/bin/busybox" "$g.tmp/busybox"  # also for the kernel guests' initramfs
     cp "$ex/usr/share/seabios/bios-256k.bin" "$g.tmp/fw/"
     cp "$ex/usr/share/qemu/linuxboot_dma.bin" "$ex/usr/share/qemu/kvmvapic.bin" "$g.tmp/fw/"
     python3 "$top/scripts/guest/mkinitramfs.py" "$g.tmp/initrd.gz" "$ex/bin/busybox" "$top/scripts/guest/init.sh" \
@@ -208,9 +210,73 @@ build_guest() {
   link guest "$g"
 }
 
+# A private apt configuration, derived from the machine's own Debian sources, that knows
+# the suites the guest kernels come from; the host's apt is left as it is and nothing is
+# installed. Prints the options to give apt-get/apt-cache.
+private_apt() {
+  local dir="$cache/apt"
+  local opts="-o Dir::Etc::SourceList=$dir/sources.list -o Dir::Etc::SourceParts=/dev/null
+    -o Dir::State=$dir/state -o Dir::State::status=$dir/state/status -o Dir::Cache=$dir/cache
+    -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null -o APT::Architecture=amd64"
+  if [ ! -f "$dir/state/lists/.updated" ]; then
+    mkdir -p "$dir/state/lists/partial" "$dir/cache/archives/partial"
+    touch "$dir/state/status"
+    # The URI of every Debian archive the machine uses (deb822 .sources or one-line lists),
+    # without the security and updates suites.
+    local uris
+    uris=$( { awk 'BEGIN { RS = "" } /Suites:[^\n]*(bookworm|trixie|bullseye|sid)( |$|\n)/ && !/security/ {
+                     if (match($0, /URIs:[^\n]*/)) { split(substr($0, RSTART + 5, RLENGTH - 5), u, " "); for (i in u) print u[i] } }' \
+                 /etc/apt/sources.list.d/*.sources 2>/dev/null
+               grep -hE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+                 | grep -E '[[:space:]](bookworm|trixie|bullseye|sid)[[:space:]]' | grep -v security | awk '{print $2}'; } | sort -u)
+    [ -n "$uris" ] || { echo "testbed: no Debian archive among the machine's apt sources" >&2; exit 1; }
+    : >"$dir/sources.list"
+    for u in $uris; do
+      for suite in bullseye bookworm trixie; do echo "deb $u $suite main" >>"$dir/sources.list"; done
+    done
+    # shellcheck disable=SC2086
+    apt-get $opts update -qq >&2 || { echo "testbed: apt-get update with $dir/sources.list failed" >&2; exit 1; }
+    touch "$dir/state/lists/.updated"
+  fi
+  echo $opts
+}
+
+# A Debian kernel for the guest tests (Tests/EndToEndTests/KernelGuestTests.swift): the
+# vmlinuz, its config, and the virtio disk and ext4 modules with their dependencies,
+# decompressed, with the order to load them (base.order, ext4.order). Linked as
+# .testbed/kernels/SUITE.
+build_kernel() {
+  local suite=$1 opts pkg
+  opts=$(private_apt)
+  # shellcheck disable=SC2086
+  pkg=$(apt-cache $opts depends "linux-image-amd64/$suite" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [ -n "$pkg" ] || { echo "testbed: no kernel package of Debian $suite in $cache/apt/sources.list" >&2; exit 1; }
+  local out; out="$(key "kernel-$pkg" build_kernel)-$(sha256sum <"$top/scripts/guest/kernel-modules.py" | cut -c1-8)"
+  if [ ! -f "$out/vmlinuz" ]; then
+    echo "testbed: fetching $pkg (Debian $suite) into $out" >&2
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp/deb"
+    # shellcheck disable=SC2086
+    (cd "$out.tmp/deb" && apt-get $opts download -qq "$pkg" >&2 2>/dev/null && dpkg-deb -x ./*.deb x) \
+      || { echo "testbed: cannot download $pkg" >&2; exit 1; }
+    local kver=${pkg#linux-image-} mods
+    mods=$(find "$out.tmp/deb/x" -maxdepth 4 -type d -path "*/lib/modules/$kver" | head -1)
+    cp "$out.tmp/deb/x/boot/vmlinuz-$kver" "$out.tmp/vmlinuz"
+    cp "$out.tmp/deb/x/boot/config-$kver" "$out.tmp/config"
+    echo "$kver" >"$out.tmp/release"
+    python3 "$top/scripts/guest/kernel-modules.py" "$mods" "$out.tmp/modules" \
+      base=virtio_pci,virtio_blk ext4=crc32c_generic,ext4
+    rm -rf "$out.tmp/deb" "$out" && mv "$out.tmp" "$out"
+  fi
+  link "kernels/$suite" "$out"
+}
+
 install_deps
 [ "${1:-}" = "--deps" ] && exit 0
 mkdir -p "$logs"
+if [ "${1:-}" = "--kernels" ]; then
+  for suite in bullseye bookworm trixie; do build_kernel "$suite"; done
+  exit 0
+fi
 # An older checkout kept the testbed itself in .testbed/: make room for the links.
 [ -d "$bed/src" ] && rm -rf "$bed"
 build_qemu
@@ -218,5 +284,6 @@ build_qemu_dtrace
 if [ "${1:-}" != "--tools-only" ]; then
   build_qemu_system
   build_guest
+  for suite in bullseye bookworm trixie; do build_kernel "$suite"; done
 fi
 echo "$bin"

@@ -162,8 +162,14 @@ struct CollectorCommand: ParsableCommand {
         // USDT events name their coroutine in their arguments (the analysis reads it there), and the
         // binary has no co_tls_current symbol: nothing to read per event.
         let coroutines = plan.isUSDT ? CoroutineSource.none : CoroutineSource(symbols: source)
+        // What this kernel has, checked before load: one missing hook never stops the others.
+        let kernel = KernelSupport()
+        try kernel.requireCore(functionProbes: !plan.isUSDT)
+        let hooks = try KernelHookPlan(support: kernel, mode: BPFSession.KernelProbeMode(rawValue: kernelProbe)!)
+        let unused = plan.isUSDT && !kernel.hasAttachCookie ? ["syncamp_uprobe"] : []
         let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
-                                 ringBufferBytes: ringBufferBytes, coroutines: coroutines, verbose: verbose)
+                                 ringBufferBytes: ringBufferBytes, coroutines: coroutines,
+                                 disabledPrograms: hooks.disabledPrograms + unused, verbose: verbose)
         try bpf.setProbeSpecs(plan.planned.map { ($0.entry.derefs, $0.usdtArgs) })
         for (id, p) in plan.planned.enumerated() {
             if let event = p.usdtEvent {
@@ -178,12 +184,12 @@ struct CollectorCommand: ParsableCommand {
             try bpf.attachUprobe(binary: target.binaryForProbes, fileOffset: offset, pid: target.pid, cookie: 0,
                                  symbol: "qemu_coroutine_switch", program: "syncamp_co_switch")
         }
-        try bpf.attachKernelProbes(mode: BPFSession.KernelProbeMode(rawValue: kernelProbe)!)
+        let syscalls = try bpf.attachKernelProbes(hooks)
 
         // The images as they are before the target touches them (spawn) or when tracing starts (attach).
         let images = target.mode == "spawn" ? ImageDiscovery.fromCommand(target.command) : ImageDiscovery.fromProcess(target.pid)
         let devices = ImageDiscovery.devices(of: images, pid: target.mode == "spawn" ? nil : target.pid)
-        let storage = bpf.attachStorageProbes(devices: devices.map(\.dev))
+        let storage = bpf.attachStorageProbes(hooks, devices: devices.map(\.dev))
         var manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
         manifest.target.hasSymtab = source.hasSymtab
         manifest.target.symbols = source.symbols.map { "\($0.path) (\(source.symbolsOrigin ?? "given"))" }
@@ -191,6 +197,7 @@ struct CollectorCommand: ParsableCommand {
         manifest.devices = devices
         manifest.storageProbes = storage.attached
         manifest.missingStorageProbes = storage.missing
+        manifest.kernelLevels = [syscalls] + storage.levels
         manifest.probeSet = plan.isUSDT ? "usdt" : plan.set.rawValue
         manifest.skippedProbes = plan.skipped
         let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
@@ -209,10 +216,13 @@ struct CollectorCommand: ParsableCommand {
              + (plan.missing.isEmpty ? "" : ", missing \(plan.missing.map(\.role).joined(separator: ", "))"))
         if !images.isEmpty { note("image state recorded for \(images.map(\.path).joined(separator: ", "))") }
         if !devices.isEmpty {
-            note("journal commits and device flushes recorded on " + devices.map { "\($0.major):\($0.minor)" }.joined(separator: ", ")
-                 + (storage.missing.isEmpty ? "" : " (not attached: \(storage.missing.joined(separator: ", ")))"))
+            note("journal commits and device flushes recorded on " + devices.map { "\($0.major):\($0.minor)" }.joined(separator: ", "))
         }
-        note("fdatasync/fsync traced with \(bpf.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints (kprobes unavailable or not requested)")")
+        note("fdatasync/fsync traced with \(bpf.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints (kprobes unavailable or not requested)")"
+             + " on Linux \(kernel.release)")
+        for level in storage.levels where !level.traced {
+            note("\(level.name.rawValue) not traced: \(level.reason ?? "no hook attached")")
+        }
 
         StopSignal.install()
         let session = CaptureSession(bpf: bpf, writer: writer, target: target, duration: duration)

@@ -12,6 +12,7 @@ enum CollectorError: Error, CustomStringConvertible {
     case bpfLoad(String)
     case attach(String)
     case usage(String)
+    case kernelTooOld(release: String, feature: String, since: String)
 
     var description: String {
         switch self {
@@ -36,11 +37,13 @@ enum CollectorError: Error, CustomStringConvertible {
         case let .bpf(why):
             return why
         case let .bpfLoad(why):
-            return "the kernel refused the BPF programs (\(why)); run with -v to see the verifier log"
+            return "the kernel refused the BPF programs (\(why)); the lines above name the program libbpf could not load; run with -v to see the verifier log"
         case let .attach(why):
             return why
         case let .usage(why):
             return why
+        case let .kernelTooOld(release, feature, since):
+            return "this kernel (\(release)) lacks \(feature); that came in Linux \(since): run syncamp on Linux \(since) or later"
         }
     }
 }

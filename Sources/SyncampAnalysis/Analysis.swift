@@ -134,6 +134,10 @@ public struct Analysis: Sendable {
         return requests > 0 ? Double(probeHitsTotal) / Double(requests) : nil
     }
 
+    /// The levels below QEMU this capture did not trace (the kernel lacked their hooks): the
+    /// totals cannot count what they would have seen. Empty for captures that predate levels.
+    public var untracedLevels: [KernelLevel] { (manifest.kernelLevels ?? []).filter { !$0.traced } }
+
     /// Warnings every report shows: lost events, damage, unplaced syncs, missing probes.
     public var warnings: [String] {
         var w: [String] = []

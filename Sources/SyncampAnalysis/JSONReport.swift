@@ -16,6 +16,8 @@ public enum JSONReport {
         var capture: Capture
         var target: Target
         var kernel_probe: String
+        /// The host's kernel and the levels below QEMU traced or not (nil before captures recorded them).
+        var kernel: Kernel?
         var coroutine_source: String
         /// "minimal", "detail", or nil for captures made before probe sets existed.
         var probe_set: String?
@@ -44,6 +46,11 @@ public enum JSONReport {
             target = Target(pid: m.target.pid, mode: m.target.mode, command: m.target.command, binary: m.target.binaryPath,
                             build_id: m.target.buildID, has_symtab: m.target.hasSymtab)
             kernel_probe = m.kernelProbe
+            kernel = m.kernelLevels.map { levels in
+                Kernel(release: m.kernelRelease, levels: levels.map {
+                    Kernel.Level(name: $0.name.rawValue, traced: $0.traced, hooks: $0.hooks, reason: $0.reason)
+                }, not_counted: a.untracedLevels.map(\.name.rawValue))
+            }
             coroutine_source = m.coroutineSource ?? "none"
             probes = m.probes.map { Probe(id: $0.id, role: $0.role, symbol: $0.symbol, table: $0.table,
                                           fallback: $0.isFallback, hits: a.probeHits[$0.id] ?? 0) }
@@ -78,6 +85,20 @@ public enum JSONReport {
 
     static func causeCounts(_ c: [Cause: Int]) -> [String: Int] {
         Dictionary(uniqueKeysWithValues: c.map { ($0.key.rawValue, $0.value) })
+    }
+
+    struct Kernel: Encodable {
+        var release: String
+        var levels: [Level]
+        /// The levels whose counts the totals lack (their hooks were missing): names as in `levels`.
+        var not_counted: [String]
+
+        struct Level: Encodable {
+            var name: String
+            var traced: Bool
+            var hooks: [String]
+            var reason: String?
+        }
     }
 
     struct Model: Encodable {

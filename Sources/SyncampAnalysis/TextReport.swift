@@ -16,6 +16,7 @@ public enum TextReport {
         out += "  probes   \(m.probes.count) uprobes\(set)" + (fallbacks.isEmpty ? "" : " (exported fallbacks: \(fallbacks.joined(separator: ", ")))")
             + ", fdatasync/fsync via \(m.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints")"
             + ", coroutines via \(m.coroutineSource ?? "none")\n"
+        out += kernel(m)
         out += "  capture  \(a.capture.events) events, \(a.capture.lostEvents) lost, \(ms(a.capture.durationNs)), "
             + "ended: \(a.capture.trailerReason ?? "cut short (no trailer)")\n"
         out += "  cost     \(a.probeHitsTotal) uprobe hits"
@@ -59,6 +60,11 @@ public enum TextReport {
         } else {
             out += "  sync amplification   n/a (no guest flush)\n"
         }
+        let untraced = Set(a.untracedLevels.map(\.name))
+        if !untraced.isEmpty {
+            out += "  not counted          " + KernelLevel.Name.allCases.filter(untraced.contains).map(uncounted).joined(separator: "; ")
+                + " (this kernel lacks their hooks: see `kernel` above)\n"
+        }
         if t.journalCommits + t.deviceFlushes + t.deviceFUAWrites > 0 || a.manifest.devices?.isEmpty == false {
             out += "  below QEMU           \(t.journalCommits) journal commits, \(t.deviceFlushes) device flushes, \(t.deviceFUAWrites) FUA writes"
             if t.guestFlushes > 0 {
@@ -78,6 +84,30 @@ public enum TextReport {
         }
         if let m = a.model { out += model(m, a) }
         return out
+    }
+
+    /// The kernel and its levels below QEMU: what was traced through which hooks, and what not and why.
+    static func kernel(_ m: Manifest) -> String {
+        guard let levels = m.kernelLevels else { return "" }
+        let traced = levels.filter(\.traced).map { l in
+            l.name == .syncSyscalls ? "\(l.name.rawValue) (\(m.kernelProbe == "kprobe" ? "kprobes" : "tracepoints"))" : l.name.rawValue
+        }
+        var out = "  kernel   Linux \(m.kernelRelease): traced \(traced.joined(separator: ", "))\n"
+        for l in levels where !l.traced {
+            out += "  kernel   \(l.name.rawValue) not traced: \(l.reason ?? "no hook attached")\n"
+        }
+        return out
+    }
+
+    /// What the totals cannot count without a level.
+    static func uncounted(_ level: KernelLevel.Name) -> String {
+        switch level {
+        case .syncSyscalls: return "host fdatasync/fsync calls"
+        case .fsSync: return "file-system syncs under host syncs"
+        case .journal: return "journal commits"
+        case .device: return "device flushes and FUA writes"
+        case .ioUring: return "io_uring fsyncs (the host syncs of aio=io_uring)"
+        }
     }
 
     /// The reference model next to what QEMU did.

@@ -96,7 +96,9 @@ struct TreeBuilder {
     private let hasWorkerProbe: Bool
     /// USDT events waiting, per thread, for the next event that names the coroutine.
     private var held: [UInt32: [Event]] = [:]
-    private var pendingUring: [(req: UInt64, node: Node, op: Op?, start: UInt64)] = []
+    /// io_uring fsyncs in flight, by ring (args[0]) and user_data (args[2]): what every kernel's
+    /// submit and complete events both carry (`req` is missing from one or both before 6.0).
+    private var pendingUring: [(ring: UInt64, userData: UInt64, node: Node, op: Op?, start: UInt64)] = []
     let storage = StorageLinker()
 
     static let qemuAIOFlush: UInt64 = 8
@@ -173,7 +175,7 @@ struct TreeBuilder {
         hostSyncs += 1
         let t = rel(e.timestamp)
         let node = Node(CausalNode(kind: CausalNode.hostSyncKind, timeNs: t, tid: e.tid, symbol: "io_uring_fsync",
-                                   details: ["syscall": "io_uring_fsync", "req": hex(e.args[1])]))
+                                   details: ["syscall": "io_uring_fsync", "user_data": hex(e.args[2])]))
         if let op = resolver.owner(of: e) {
             // raw_co_flush_to_disk of this request went to io_uring: the fsync is its sync.
             if let bs = pendingRaw.first(where: { $0.value.op === op })?.key, let raw = pendingRaw.removeValue(forKey: bs) {
@@ -183,21 +185,21 @@ struct TreeBuilder {
                 node.slot = op.causes.submit()
                 op.add(node, at: t)
             }
-            pendingUring.append((e.args[1], node, op, e.timestamp))
+            pendingUring.append((e.args[0], e.args[2], node, op, e.timestamp))
         } else {
-            pendingUring.append((e.args[1], node, nil, e.timestamp))
+            pendingUring.append((e.args[0], e.args[2], node, nil, e.timestamp))
         }
     }
 
     private mutating func uringComplete(_ e: Event) {
-        guard let i = pendingUring.firstIndex(where: { $0.req == e.args[1] }) else { return }
+        guard let i = pendingUring.firstIndex(where: { $0.ring == e.args[0] && $0.userData == e.args[2] }) else { return }
         let p = pendingUring.remove(at: i)
         p.node.value.latencyNs = e.timestamp >= p.start ? e.timestamp - p.start : 0
         p.node.value.returnValue = Int64(Int32(truncatingIfNeeded: e.args[3]))
         if let op = p.op {
             op.touch(rel(e.timestamp))
         } else {
-            unattributed.append((unplaced(p.node), "io_uring fsync request \(hex(e.args[1])) submitted outside any QEMU request"))
+            unattributed.append((unplaced(p.node), "io_uring fsync request \(hex(e.args[2])) submitted outside any QEMU request"))
         }
     }
 
@@ -591,7 +593,7 @@ struct TreeBuilder {
         }
         openSyscall.removeAll()
         for p in pendingUring where p.op == nil {
-            unattributed.append((unplaced(p.node), "io_uring fsync request \(hex(p.req)) submitted outside any QEMU request (no completion captured)"))
+            unattributed.append((unplaced(p.node), "io_uring fsync request \(hex(p.userData)) submitted outside any QEMU request (no completion captured)"))
         }
         pendingUring.removeAll()
         let rest = live[liveHead...].map { hand($0) }

@@ -33,6 +33,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// Storage-stack tracepoints attached (ext4, jbd2, block, io_uring), and those that could not be.
     public var storageProbes: [String]?
     public var missingStorageProbes: [String]?
+    /// Each level below QEMU (sync system calls, file system, journal, device, io_uring): traced
+    /// or not, with the hooks used and why not. Nil in captures made before levels were recorded.
+    public var kernelLevels: [KernelLevel]?
     /// Which probe set ran: "minimal" (the default: the fewest hits per guest request that still
     /// name every cause) or "detail" (`--detail`: every catalog probe). Nil in older captures.
     public var probeSet: String?

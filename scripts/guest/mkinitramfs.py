@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Writes a gzip'd newc cpio initramfs: busybox as /bin/busybox, init.sh as /init,
-and the given kernel modules flat in /lib/modules. Deterministic (mtime 0).
+"""Writes a gzip'd newc cpio initramfs. Deterministic (mtime 0).
 
 usage: mkinitramfs.py OUT BUSYBOX INIT MODULE.ko...
+       mkinitramfs.py --map OUT DEST=SRC...
+
+The first form: busybox as /bin/busybox, INIT as /init, the modules flat in /lib/modules.
+The second: each SRC file at DEST (parent folders made as needed; modes kept).
 """
 import gzip, os, sys
 
@@ -16,17 +19,35 @@ def entry(name, mode, data=b"", ino=[0]):
     out += data + b"\0" * ((4 - len(data) % 4) % 4)
     return out
 
-def main(out, busybox, init, *modules):
-    parts = []
-    for d in ("bin", "dev", "proc", "sys", "mnt", "lib", "lib/modules"):
+def write(out, files):
+    """files: (dest, src) pairs; dest is relative to the root."""
+    parts, dirs = [], set()
+    for d in ("bin", "dev", "proc", "sys", "mnt", "tmp", "lib", "lib/modules"):
+        dirs.add(d)
         parts.append(entry(d, 0o040755))
-    parts.append(entry("bin/busybox", 0o100755, open(busybox, "rb").read()))
-    parts.append(entry("init", 0o100755, open(init, "rb").read()))
-    for m in modules:
-        parts.append(entry("lib/modules/" + os.path.basename(m), 0o100644, open(m, "rb").read()))
+    for dest, src in files:
+        dest = dest.lstrip("/")
+        parent = os.path.dirname(dest)
+        chain = []
+        while parent and parent not in dirs:
+            chain.append(parent)
+            parent = os.path.dirname(parent)
+        for d in reversed(chain):
+            dirs.add(d)
+            parts.append(entry(d, 0o040755))
+        mode = 0o100755 if os.access(src, os.X_OK) else 0o100644
+        parts.append(entry(dest, mode, open(src, "rb").read()))
     parts.append(entry("TRAILER!!!", 0))
     with open(out, "wb") as f:
-        f.write(gzip.compress(b"".join(parts), mtime=0))
+        f.write(gzip.compress(b"".join(parts), mtime=0, compresslevel=1))
+
+def main(args):
+    if args[0] == "--map":
+        write(args[1], [a.split("=", 1) for a in args[2:]])
+        return
+    out, busybox, init, *modules = args
+    write(out, [("bin/busybox", busybox), ("init", init)]
+          + [("lib/modules/" + os.path.basename(m), m) for m in modules])
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main(sys.argv[1:])

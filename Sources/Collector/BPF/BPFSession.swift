@@ -22,8 +22,10 @@ final class BPFSession {
     private(set) var kernelProbe = ""
     private let verbose: Bool
 
-    /// Opens the BPF object file, sets the target and the ring buffer size, and loads it.
-    init(objectPath: String, targetPid: Int32, ringBufferBytes: Int, coroutines: CoroutineSource, verbose: Bool) throws {
+    /// Opens the BPF object file, sets the target and the ring buffer size, switches off the
+    /// programs this kernel cannot take (`disabledPrograms`, from KernelHookPlan), and loads it.
+    init(objectPath: String, targetPid: Int32, ringBufferBytes: Int, coroutines: CoroutineSource,
+         disabledPrograms: [String], verbose: Bool) throws {
         self.verbose = verbose
         cbpf_set_print(verbose ? 1 : 0)
         guard let obj = bpf_object__open_file(objectPath, nil) else {
@@ -39,6 +41,12 @@ final class BPFSession {
             throw CollectorError.bpf("the BPF object has no ring buffer map `events`")
         }
         bpf_map__set_max_entries(events, UInt32(ringBufferBytes))
+        for name in disabledPrograms {
+            guard let prog = bpf_object__find_program_by_name(obj, name) else {
+                throw CollectorError.bpf("the BPF object has no program \(name)")
+            }
+            bpf_program__set_autoload(prog, false)
+        }
         if bpf_object__load(obj) != 0 {
             throw CollectorError.bpfLoad(Self.errnoText())
         }
@@ -107,51 +115,65 @@ final class BPFSession {
         links.append(link)
     }
 
-    /// Attaches the fdatasync/fsync probes: kprobes where the kernel has them, else the syscalls tracepoints.
-    func attachKernelProbes(mode: KernelProbeMode) throws {
-        let kprobes = ["syncamp_kp_fdatasync", "syncamp_krp_fdatasync", "syncamp_kp_fsync", "syncamp_krp_fsync"]
-        let tracepoints = ["syncamp_tp_enter_fdatasync", "syncamp_tp_exit_fdatasync",
-                           "syncamp_tp_enter_fsync", "syncamp_tp_exit_fsync"]
-        var kprobeError = ""
-        if mode != .tracepoint {
-            cbpf_set_quiet(mode == .auto ? 1 : 0, verbose ? 1 : 0)
+    /// Attaches the fdatasync/fsync probes: kprobes where the plan loaded them (the kernel has
+    /// them and --kernel-probe allows), else the syscalls tracepoints; returns the level.
+    func attachKernelProbes(_ plan: KernelHookPlan) throws -> KernelLevel {
+        let kprobes = plan.mode == .tracepoint ? [] : plan.loaded(.syncSyscalls).filter { if case .syscallKprobe = $0.attach { true } else { false } }
+        let tracepoints = plan.loaded(.syncSyscalls).filter { if case .tracepoint = $0.attach { true } else { false } }
+        var kprobeError = plan.decisions.first { if case .syscallKprobe = $0.hook.attach { true } else { false } }?.off ?? ""
+        if !kprobes.isEmpty {
+            cbpf_set_quiet(plan.mode == .auto ? 1 : 0, verbose ? 1 : 0)
             defer { cbpf_set_quiet(0, verbose ? 1 : 0) }
             do {
-                try attachAll(kprobes)
+                try attachAll(kprobes.map(\.program))
                 kernelProbe = "kprobe"
-                return
+                return KernelLevel(name: .syncSyscalls, traced: true, hooks: kprobes.map(\.label))
             } catch {
                 kprobeError = "\(error)"
-                if mode == .kprobe {
+                if plan.mode == .kprobe {
                     throw CollectorError.attach("kprobes on fdatasync/fsync cannot be attached (\(kprobeError)); this kernel may lack CONFIG_KPROBES: use --kernel-probe tracepoint or auto")
                 }
             }
         }
         do {
-            try attachAll(tracepoints)
+            guard tracepoints.count == KernelHooks.syscallTracepoints.count else {
+                let off = plan.decisions.filter { if case .tracepoint = $0.hook.attach, $0.hook.level == .syncSyscalls { true } else { false } }
+                    .compactMap(\.off)
+                throw CollectorError.attach(off.first ?? "the syscalls tracepoints are not loaded")
+            }
+            try attachAll(tracepoints.map(\.program))
             kernelProbe = "tracepoint"
+            return KernelLevel(name: .syncSyscalls, traced: true, hooks: tracepoints.map(\.label),
+                               reason: kprobeError.isEmpty ? nil : "kprobes not used: \(kprobeError)")
         } catch {
             throw CollectorError.attach("neither kprobes (\(kprobeError.isEmpty ? "not tried" : kprobeError)) nor the syscalls tracepoints (\(error)) could be attached for fdatasync/fsync; check that tracefs is mounted at /sys/kernel/tracing")
         }
     }
 
-    /// Attaches the storage-stack tracepoints that this kernel has; returns (attached, missing) program names.
-    func attachStorageProbes(devices: [UInt32]) -> (attached: [String], missing: [String]) {
+    /// Attaches the storage-stack hooks the plan loaded, watching `devices`; returns each
+    /// level (traced or why not) and the programs attached and not, by name.
+    func attachStorageProbes(_ plan: KernelHookPlan, devices: [UInt32]) -> (levels: [KernelLevel], attached: [String], missing: [String]) {
         let fd = bpf_object__find_map_fd_by_name(object, "watched_devs")
         for var dev in devices {
             var one: UInt8 = 1
             bpf_map_update_elem(fd, &dev, &one, 0)
         }
-        let names = ["syncamp_fs_sync_enter", "syncamp_fs_sync_exit", "syncamp_journal_start", "syncamp_journal_flushing",
-                     "syncamp_journal_end", "syncamp_journal_stats", "syncamp_device_issue", "syncamp_device_complete",
-                     "syncamp_uring_submit", "syncamp_uring_complete"]
-        var attached: [String] = [], missing: [String] = []
+        var attached: Set<String> = [], failed: [String: String] = [:]
         cbpf_set_quiet(1, verbose ? 1 : 0)
         defer { cbpf_set_quiet(0, verbose ? 1 : 0) }
-        for name in names {
-            if (try? attachAll([name])) != nil { attached.append(name) } else { missing.append(name) }
+        for level in [KernelLevel.Name.fsSync, .journal, .device, .ioUring] {
+            for hook in plan.loaded(level) {
+                do {
+                    try attachAll([hook.program])
+                    attached.insert(hook.program)
+                } catch {
+                    failed[hook.program] = "\(hook.label) could not be attached (\(Self.errnoText()))"
+                }
+            }
         }
-        return (attached, missing)
+        let storage = KernelHooks.storage.map(\.program)
+        return (plan.storageLevels(attached: attached, failed: failed),
+                storage.filter { attached.contains($0) }, storage.filter { !attached.contains($0) })
     }
 
     private func attachAll(_ names: [String]) throws {
