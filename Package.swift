@@ -20,11 +20,21 @@ let package = Package(
         // event layouts without linking libbpf.
         .target(name: "CBPF", path: "Sources/CBPF"),
 
+        // What the probes need to know of QEMU: probe roles, their canonical argument order,
+        // QEMU versions and each version's ABI (parameters, struct offsets). Pure Swift,
+        // shared by the collector and the analysis.
+        .target(name: "SyncampProbes"),
+
+        // elfutils: libdw (DWARF: a QEMU build's parameter lists and struct offsets) and
+        // libdebuginfod (debug files by build-id, loaded with dlopen).
+        .systemLibrary(name: "CElfutils", path: "Sources/CElfutils"),
+        .target(name: "SyncampElfutils", dependencies: ["CElfutils", "SyncampProbes"]),
+
         // qcow2 image metadata, read-only: the reference model's starting state.
         .target(name: "SyncampQcow2"),
 
         // Capture file format and event model: pure Swift, no privileges.
-        .target(name: "SyncampCapture", dependencies: ["CBPF", "SyncampQcow2"]),
+        .target(name: "SyncampCapture", dependencies: ["CBPF", "SyncampQcow2", "SyncampProbes"]),
 
         // ELF symbol tables, build-ids and file offsets for uprobes.
         .target(name: "SyncampELF"),
@@ -37,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "Collector",
             dependencies: [
-                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2",
+                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2", "SyncampProbes", "SyncampElfutils",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
@@ -62,6 +72,7 @@ let package = Package(
 
         .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
         .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
+        .testTarget(name: "SyncampProbesTests", dependencies: ["SyncampProbes", "SyncampELF", "SyncampElfutils"]),
         .testTarget(name: "SyncampQcow2Tests", dependencies: ["SyncampQcow2"]),
         .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SyncampCapture", "SyncampELF", "SyncampQcow2"]),

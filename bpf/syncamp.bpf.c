@@ -358,6 +358,20 @@ int syncamp_co_switch(struct pt_regs *ctx)
 	return 0;
 }
 
+/* The n-th integer argument register of the x86-64 calling convention, or 0. */
+static __always_inline __u64 arg_register(struct pt_regs *ctx, __u32 n)
+{
+	switch (n) {
+	case 0: return BPF_CORE_READ(ctx, di);
+	case 1: return BPF_CORE_READ(ctx, si);
+	case 2: return BPF_CORE_READ(ctx, dx);
+	case 3: return BPF_CORE_READ(ctx, cx);
+	case 4: return BPF_CORE_READ(ctx, r8);
+	case 5: return BPF_CORE_READ(ctx, r9);
+	default: return 0;
+	}
+}
+
 SEC("uprobe")
 int syncamp_uprobe(struct pt_regs *ctx)
 {
@@ -365,12 +379,18 @@ int syncamp_uprobe(struct pt_regs *ctx)
 	struct syncamp_event *e = reserve(SYNCAMP_EV_UPROBE, probe);
 	if (!e)
 		return 0;
-	e->args[0] = BPF_CORE_READ(ctx, di);
-	e->args[1] = BPF_CORE_READ(ctx, si);
-	e->args[2] = BPF_CORE_READ(ctx, dx);
-	e->args[3] = BPF_CORE_READ(ctx, cx);
-	e->args[4] = BPF_CORE_READ(ctx, r8);
-	e->args[5] = BPF_CORE_READ(ctx, r9);
+	struct syncamp_probe_spec *spec = bpf_map_lookup_elem(&probe_specs, &probe);
+	if (spec && spec->remap) {
+		for (int i = 0; i < SYNCAMP_MAX_ARGS; i++)
+			e->args[i] = arg_register(ctx, spec->arg_map[i]);
+	} else {
+		e->args[0] = BPF_CORE_READ(ctx, di);
+		e->args[1] = BPF_CORE_READ(ctx, si);
+		e->args[2] = BPF_CORE_READ(ctx, dx);
+		e->args[3] = BPF_CORE_READ(ctx, cx);
+		e->args[4] = BPF_CORE_READ(ctx, r8);
+		e->args[5] = BPF_CORE_READ(ctx, r9);
+	}
 	e->coroutine = running_coroutine(e->tid);
 	if (e->coroutine) {
 		__u64 caller = 0;
@@ -383,7 +403,6 @@ int syncamp_uprobe(struct pt_regs *ctx)
 				e->coroutine_opaque = opaque;
 		}
 	}
-	struct syncamp_probe_spec *spec = bpf_map_lookup_elem(&probe_specs, &probe);
 	if (spec)
 		read_derefs(e, spec);
 	submit_event(e);
@@ -405,8 +424,8 @@ int syncamp_usdt(struct pt_regs *ctx)
 	if (spec) {
 		for (int i = 0; i < SYNCAMP_MAX_ARGS; i++) {
 			long v = 0;
-			__u32 n = spec->usdt_args[i];
-			if (n != SYNCAMP_USDT_NO_ARG && bpf_usdt_arg(ctx, n, &v) == 0)
+			__u32 n = spec->arg_map[i];
+			if (n != SYNCAMP_NO_ARG && bpf_usdt_arg(ctx, n, &v) == 0)
 				e->args[i] = (__u64)v;
 		}
 		read_derefs(e, spec);

@@ -79,16 +79,20 @@ struct syncamp_deref {
 	int off[SYNCAMP_MAX_HOPS];
 };
 
-/* An entry of usdt_args that leaves args[i] at 0. */
-#define SYNCAMP_USDT_NO_ARG 0xff
+/* An entry of arg_map that leaves args[i] at 0. */
+#define SYNCAMP_NO_ARG 0xff
 /* What a uprobe reads, indexed by its attach cookie (the probe id). */
 struct syncamp_probe_spec {
 	struct syncamp_deref derefs[SYNCAMP_MAX_DEREFS];
-	/* USDT probes only: args[i] = USDT argument usdt_args[i], so that the event's
-	 * args have the order of the function the probe stands for (derefs then
-	 * index these args). */
-	unsigned char usdt_args[SYNCAMP_MAX_ARGS];
-	unsigned char pad[2];
+	/* Where the event's args come from, so that they have the canonical order of
+	 * the probe's role whatever the QEMU version or probe kind (derefs then index
+	 * these args). USDT probes: args[i] = USDT argument arg_map[i]. Function
+	 * uprobes with remap set: args[i] = argument register arg_map[i] (a function
+	 * whose parameters moved, such as thread_pool_submit_aio losing `pool` in
+	 * QEMU 8.0); without remap, the registers in order. */
+	unsigned char arg_map[SYNCAMP_MAX_ARGS];
+	unsigned char remap;
+	unsigned char pad;
 };
 
 #endif /* SYNCAMP_H */

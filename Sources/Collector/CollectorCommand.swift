@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SyncampCapture
 import SyncampELF
+import SyncampElfutils
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,6 +59,12 @@ struct CollectorCommand: ParsableCommand {
     @Flag(help: ArgumentHelp("Use QEMU's USDT probes (a QEMU built with --enable-trace-backends=dtrace) instead of function uprobes.",
                              discussion: "Chosen by itself when the binary lacks the functions' symbols but has USDT probes; they need no symbols. Guest flushes have no trace event and are inferred, and requests are told apart by order only."))
     var usdt = false
+
+    @Option(name: .customLong("qemu-version"),
+            help: ArgumentHelp("Take the target for this QEMU version (7.2, 10.0.2, ...) instead of the one its binary names, and use that version's built-in layouts rather than its DWARF.",
+                               discussion: "For a binary whose version string is missing or wrong. The report warns when the layouts do not fit what the probes see.",
+                               valueName: "version"))
+    var qemuVersionOption: String?
 
     @Flag(help: "Trace even when probes are missing from the binary (warn instead of failing).")
     var allowMissing = false
@@ -128,7 +135,16 @@ struct CollectorCommand: ParsableCommand {
 
         let elf = try ELFFile(path: target.binaryForProbes)
         let source = try symbolSource(binary: elf, target: target)
-        var plan = ProbePlan(symbols: source, set: detail ? .detail : .minimal)
+        // Which QEMU this is, and where its functions' parameters and fields are: its DWARF (or
+        // its debug file's) when it has one, else the table of its version.
+        let qemuVersion = try qemuVersionOption.map { v in
+            guard let parsed = QemuVersion(v) else { throw CollectorError.usage("--qemu-version takes a version such as 7.2 or 10.0.2, not \(v)") }
+            return parsed
+        } ?? elf.versionString.flatMap(QemuVersion.init)
+        let abi = qemuABI(version: qemuVersion, dwarf: source.symbols?.path ?? target.binaryForProbes)
+        note("QEMU \(qemuVersion?.full ?? "of unknown version (no version string in the binary)")"
+             + (qemuVersionOption == nil ? "" : " (--qemu-version)") + "; layouts from the \(abi.source)")
+        var plan = ProbePlan(symbols: source, abi: abi, set: detail ? .detail : .minimal)
         let qemuUSDT = elf.usdtProbes.contains { $0.provider == USDTCatalog.provider }
         if usdt || (!plan.missingRequired().isEmpty && qemuUSDT && offset.isEmpty) {
             guard qemuUSDT else {
@@ -138,7 +154,7 @@ struct CollectorCommand: ParsableCommand {
             let required = Set(USDTCatalog.entries.filter(\.required).map(\.role.rawValue))
             let lacking = plan.missing.filter { required.contains($0.role) }
             if !lacking.isEmpty && !allowMissing {
-                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID,
+                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, version: qemuVersion?.full,
                                                     symbols: lacking.flatMap(\.symbolsTried), looked: [])
             }
             note("using QEMU's USDT probes (dtrace trace backend)" + (usdt ? "" : ": the binary lacks the symbols of function probes")
@@ -148,7 +164,7 @@ struct CollectorCommand: ParsableCommand {
         if !missingRequired.isEmpty {
             let names = missingRequired.flatMap(\.symbolsTried)
             if !allowMissing {
-                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, symbols: names,
+                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, version: qemuVersion?.full, symbols: names,
                                                     looked: source.symbols == nil && !elf.hasSymtab
                                                         ? DebugFileLocator.candidates(for: elf, binaryPath: target.binaryPath, directories: debugDirectories).map(\.path)
                                                         : [])
@@ -170,7 +186,9 @@ struct CollectorCommand: ParsableCommand {
         let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
                                  ringBufferBytes: ringBufferBytes, coroutines: coroutines,
                                  disabledPrograms: hooks.disabledPrograms + unused, verbose: verbose)
-        try bpf.setProbeSpecs(plan.planned.map { ($0.entry.derefs, $0.usdtArgs) })
+        try bpf.setProbeSpecs(plan.planned.map { p in
+            p.usdtEvent != nil ? (p.entry.derefs, p.usdtArgs, false) : (p.entry.derefs, p.argMap ?? [], p.argMap != nil)
+        })
         for (id, p) in plan.planned.enumerated() {
             if let event = p.usdtEvent {
                 try bpf.attachUSDT(binary: target.binaryForProbes, pid: target.pid, provider: USDTCatalog.provider,
@@ -200,6 +218,8 @@ struct CollectorCommand: ParsableCommand {
         manifest.kernelLevels = [syscalls] + storage.levels
         manifest.probeSet = plan.isUSDT ? "usdt" : plan.set.rawValue
         manifest.skippedProbes = plan.skipped
+        manifest.qemuVersion = qemuVersion?.full
+        manifest.qemuABI = abi.source.description
         let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
         for image in images { try writer.appendImage(image) }
         let fallbacks = plan.planned.filter(\.isFallback).map(\.symbol.name)
@@ -235,6 +255,23 @@ struct CollectorCommand: ParsableCommand {
             note("warning: lost \(trailer.lostEvents) events (ring buffer full); the trees may be incomplete: raise --ring-buffer-mb")
         }
         note("wrote \(trailer.events) events to \(output) (\(trailer.reason))")
+    }
+
+    /// The ABI of the traced build: from DWARF at `dwarf` (the binary or its symbol file) when it
+    /// has debug info, else the table of `version`; what DWARF lacks keeps the table's value.
+    private func qemuABI(version: QemuVersion?, dwarf path: String) -> QemuABI {
+        let table = QemuABI.table(for: version)
+        guard qemuVersionOption == nil else { return table }
+        do {
+            guard let (abi, missing) = try DWARFLayout.abi(path: path, base: table) else { return table }
+            if !missing.isEmpty {
+                note("the DWARF of \(path) lacks \(missing.joined(separator: ", ")): the \(table.source) gives them")
+            }
+            return abi
+        } catch {
+            note("warning: \(error); using the \(table.source)")
+            return table
+        }
     }
 
     private var debugDirectories: [String] { debugDir.isEmpty ? DebugFileLocator.defaultDirectories : debugDir }

@@ -5,7 +5,7 @@ enum CollectorError: Error, CustomStringConvertible {
     case noTracefs(String)
     case noSuchProcess(Int32)
     case cannotReadBinary(String)
-    case missingSymbols(binary: String, buildID: String?, symbols: [String], looked: [String])
+    case missingSymbols(binary: String, buildID: String?, version: String?, symbols: [String], looked: [String])
     case symbolsMismatch(symbols: String, symbolsID: String, binary: String, binaryID: String)
     case spawnFailed(String)
     case bpf(String)
@@ -26,8 +26,8 @@ enum CollectorError: Error, CustomStringConvertible {
             return "there is no process \(pid); pass the pid of a running QEMU (pidof qemu-system-x86_64)"
         case let .cannotReadBinary(why):
             return why
-        case let .missingSymbols(binary, buildID, symbols, looked):
-            return "\(binary) (build-id \(buildID ?? "none")) lacks the symbols \(symbols.joined(separator: ", ")); is it QEMU 7.2? "
+        case let .missingSymbols(binary, buildID, version, symbols, looked):
+            return "\(binary) (QEMU \(version ?? "of unknown version"), build-id \(buildID ?? "none")) lacks the symbols \(symbols.joined(separator: ", ")); is it QEMU's qemu-io, qemu-img or qemu-system? "
                 + (looked.isEmpty ? "" : "No debug file was found (looked for \(looked.joined(separator: ", "))). ")
                 + "Pass --symbols PATH with its debug file or an unstripped build of the same QEMU (scripts/testbed.sh builds one), --offset NAME=0xOFFSET for each, or --allow-missing to trace without them"
         case let .symbolsMismatch(symbols, symbolsID, binary, binaryID):

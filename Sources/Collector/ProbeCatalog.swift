@@ -47,118 +47,113 @@ enum ProbeSet: String, Sendable {
     case minimal, detail
 }
 
-/// The probes syncamp attaches to QEMU 7.2, as data.
-///
-/// Offsets of struct fields are those of QEMU 7.2 on x86-64 (see
-/// ../shared/reference/qcow2-flush-sites.md §4.2 and include/qemu/iov.h,
-/// block/file-posix.c, block/qcow2-cache.c).
+/// The probes syncamp attaches to QEMU, as data, for one build's ABI (QemuABI: the
+/// offsets of what the probes read through pointers; ../shared/reference/qcow2-flush-sites.md
+/// §4.2 names the fields).
 enum ProbeCatalog {
-    /// QEMUIOVector.size (include/qemu/iov.h): after iov (8) and niov (4) comes an 8-aligned
-    /// union at 16 whose `size` overlays local_iov.iov_len at +16.
-    static let qiovSize: Int32 = 32
-    /// RawPosixAIOData: bs at 0, aio_type at 8, aio_fildes at 12 (block/file-posix.c:193).
-    static let aiocbType: Int32 = 8
-    static let aiocbFd: Int32 = 12
-    /// BlockDriverState.opaque, and BDRVQcow2State's two cache pointers.
-    static let bsOpaque: Int32 = 0x18
-    static let l2TableCache: Int32 = 0x50
-    static let refcountBlockCache: Int32 = 0x58
-    /// Qcow2Cache.depends and .depends_on_flush (block/qcow2-cache.c:37-46).
-    static let cacheDepends: Int32 = 8
-    static let cacheDependsOnFlush: Int32 = 24
-
-    /// BlockDriverState.drv (after open_flags and five bools); BlockDriver.format_name is its first field.
-    static let bsDrv: Int32 = 16
-
     /// The first 8 bytes of the node's format name ("qcow2", "file"), through bs->drv->format_name.
-    static let formatDeref = DerefSpec(name: "format", arg: 0, offsets: [bsDrv, 0, 0], size: 8)
+    static func formatDeref(_ o: QemuABI.Offsets) -> DerefSpec {
+        DerefSpec(name: "format", arg: 0, offsets: [o.bsDrv, o.driverFormatName, 0], size: 8)
+    }
 
-    static let cacheDerefs: [DerefSpec] = [
-        DerefSpec(name: "depends", arg: 1, offsets: [cacheDepends], size: 8),
-        DerefSpec(name: "depends_on_flush", arg: 1, offsets: [cacheDependsOnFlush], size: 1),
-        DerefSpec(name: "l2_table_cache", arg: 0, offsets: [bsOpaque, l2TableCache], size: 8),
-        DerefSpec(name: "refcount_block_cache", arg: 0, offsets: [bsOpaque, refcountBlockCache], size: 8),
-    ]
+    static func cacheDerefs(_ o: QemuABI.Offsets) -> [DerefSpec] {
+        [DerefSpec(name: "depends", arg: 1, offsets: [o.cacheDepends], size: 8),
+         DerefSpec(name: "depends_on_flush", arg: 1, offsets: [o.cacheDependsOnFlush], size: 1),
+         DerefSpec(name: "l2_table_cache", arg: 0, offsets: [o.bsOpaque, o.l2TableCache], size: 8),
+         DerefSpec(name: "refcount_block_cache", arg: 0, offsets: [o.bsOpaque, o.refcountBlockCache], size: 8)]
+    }
 
-    static let entries: [CatalogEntry] = [
-        // Guest writes. blk_co_do_pwritev_part (static) is where every BlockBackend write
-        // funnels through, device aio and qemu-io alike. Stock binaries lack it: there,
-        // blk_aio_pwritev (devices, qemu-io aio_write) and blk_pwrite (qemu-io write; a
-        // generated wrapper in another file, so never inlined away) cover the same
-        // requests. blk_co_pwritev_part is not used: its callers in block-backend.c inline it.
-        CatalogEntry(role: .guestWriteCo, symbols: ["blk_co_do_pwritev_part", "blk_pwrite"], derefs: [],
-                     required: true, whenMissing: "synchronous writes (qemu-io write) are not seen"),
-        CatalogEntry(role: .guestWriteAIO, symbols: ["blk_aio_pwritev"],
-                     derefs: [DerefSpec(name: "bytes", arg: 2, offsets: [qiovSize], size: 8)],
-                     required: true, whenMissing: "device and aio_write requests are not seen",
-                     onlyWhenFallbackFor: .guestWriteCo),
-        // Guest flushes: blk_co_do_flush is inlined everywhere, so both entry points are probed;
-        // they are disjoint (blk_aio_flush never goes through blk_co_flush).
-        CatalogEntry(role: .guestFlushAIO, symbols: ["blk_aio_flush"], derefs: [],
-                     required: true, whenMissing: "device flush requests are not seen"),
-        CatalogEntry(role: .guestFlushCo, symbols: ["blk_co_flush"], derefs: [],
-                     required: true, whenMissing: "synchronous flushes (qemu-io flush) are not seen"),
-        // Detail only: one hit per write request, and the op already starts at the guest entry point.
-        CatalogEntry(role: .qcow2Write, symbols: ["qcow2_co_pwritev_part", "qcow2_alloc_host_offset"], derefs: [],
-                     required: false, whenMissing: "qcow2 write work is not shown in the trees",
-                     inMinimalSet: .detailOnly),
-        CatalogEntry(role: .qcow2CacheWrite, symbols: ["qcow2_cache_write"], derefs: cacheDerefs,
-                     required: false, whenMissing: "metadata cache write-back is not shown in the trees"),
-        CatalogEntry(role: .qcow2CacheEntryFlush, symbols: ["qcow2_cache_entry_flush"], derefs: cacheDerefs,
-                     required: false, whenMissing: "per-entry cache writes are not shown and evictions (F11) cannot be told from plain cache flushes; qcow2_cache_write's depends stands in for the dependency checks",
-                     // Detail only: called for every cache entry, clean ones included (about 20 hits per guest flush).
-                     inMinimalSet: .detailOnly),
-        CatalogEntry(role: .qcow2WriteL1Entry, symbols: ["qcow2_write_l1_entry"], derefs: [],
-                     required: false, whenMissing: "new L2 tables are not marked in the trees"),
-        CatalogEntry(role: .nodeFlush, symbols: ["bdrv_co_flush"], derefs: [formatDeref],
-                     required: false, whenMissing: "node flushes are not shown in the trees"),
-        // Where a host sync starts: one hit per sync, none per data write. Static, so stock
-        // binaries lack it and use thread_pool_submit_aio (hit by every data write too).
-        CatalogEntry(role: .rawFlush, symbols: ["raw_co_flush_to_disk"],
-                     derefs: [DerefSpec(name: "fd", arg: 0, offsets: [bsOpaque, 0], size: 4)],
-                     required: false, whenMissing: "thread_pool_submit_aio links host syncs instead (one more hit per data write)"),
-        CatalogEntry(role: .threadPoolSubmit, symbols: ["thread_pool_submit_aio"],
-                     derefs: [
-                        DerefSpec(name: "coroutine", arg: 4, offsets: [0], size: 8),
-                        DerefSpec(name: "aio_type", arg: 2, offsets: [aiocbType], size: 4),
-                        DerefSpec(name: "fd", arg: 2, offsets: [aiocbFd], size: 4),
-                     ],
-                     required: true, whenMissing: "host syncs cannot be linked to the request that submitted them",
-                     onlyWhenMissing: .rawFlush),
-        CatalogEntry(role: .workerFlush, symbols: ["handle_aiocb_flush"],
-                     derefs: [
-                        DerefSpec(name: "aio_type", arg: 0, offsets: [aiocbType], size: 4),
-                        DerefSpec(name: "fd", arg: 0, offsets: [aiocbFd], size: 4),
-                        DerefSpec(name: "bs", arg: 0, offsets: [0], size: 8),
-                     ],
-                     required: false, whenMissing: "worker flushes are linked to their submit in FIFO order instead of by pointer",
-                     // raw_co_flush_to_disk's fd links the worker's system call by itself.
-                     inMinimalSet: .whenNoneOf([.rawFlush])),
-        // raw_co_flush_to_disk's fd or the worker flush already links the system call to its
-        // request; qemu_fdatasync is needed only where neither has a symbol (stock binaries),
-        // for the FIFO link by fd.
-        CatalogEntry(role: .qemuFdatasync, symbols: ["qemu_fdatasync"], derefs: [],
-                     required: true, whenMissing: "host syncs are seen only at the system call",
-                     inMinimalSet: .whenNoneOf([.rawFlush, .workerFlush])),
-        CatalogEntry(role: .qcow2SetDependency, symbols: ["qcow2_cache_set_dependency"],
-                     derefs: [
-                        DerefSpec(name: "l2_table_cache", arg: 0, offsets: [bsOpaque, l2TableCache], size: 8),
-                        DerefSpec(name: "refcount_block_cache", arg: 0, offsets: [bsOpaque, refcountBlockCache], size: 8),
-                        DerefSpec(name: "dependency_depends", arg: 2, offsets: [cacheDepends], size: 8),
-                        DerefSpec(name: "depends", arg: 1, offsets: [cacheDepends], size: 8),
-                     ],
-                     required: false, whenMissing: "cross-dependency flushes (F10) are not told apart"),
-        CatalogEntry(role: .qcow2MarkDirty, symbols: ["qcow2_mark_dirty"], derefs: [],
-                     required: false, whenMissing: "lazy_refcounts' dirty-bit syncs (F12) are not told apart"),
-        CatalogEntry(role: .qcow2GrowL1, symbols: ["qcow2_grow_l1_table"], derefs: [],
-                     required: false, whenMissing: "L1 growth syncs (F7) are not told apart"),
-        CatalogEntry(role: .qcow2RefcountArea, symbols: ["qcow2_refcount_area"], derefs: [],
-                     required: false, whenMissing: "refcount table growth syncs (F9) are not told apart"),
-        CatalogEntry(role: .pwriteSync, symbols: ["bdrv_co_pwrite_sync"], derefs: [],
-                     required: false, whenMissing: "refcount block allocations (F8) are not told apart"),
-        CatalogEntry(role: .backendUnref, symbols: ["blk_unref"], derefs: [],
-                     required: false, whenMissing: "close work is grouped with the last request"),
-        CatalogEntry(role: .closeAll, symbols: ["bdrv_close_all"], derefs: [],
-                     required: false, whenMissing: "close work at exit is grouped with the last request"),
-    ]
+    /// The catalog for the canonical QEMU 7.2 layout (tests, and the USDT path's shared offsets).
+    static var entries: [CatalogEntry] { entries(QemuABI.qemu72) }
+
+    /// The catalog with `abi`'s offsets. Arguments are named in each role's canonical order
+    /// (ProbeRole): the collector remaps a build whose parameters moved (QemuABI.argumentMap).
+    static func entries(_ abi: QemuABI) -> [CatalogEntry] {
+        let o = abi.offsets
+        let cacheDerefs = cacheDerefs(o)
+        let formatDeref = formatDeref(o)
+        let qiovSize = o.qiovSize, bsOpaque = o.bsOpaque, aiocbType = o.aiocbType, aiocbFd = o.aiocbFd
+        let l2TableCache = o.l2TableCache, refcountBlockCache = o.refcountBlockCache, cacheDepends = o.cacheDepends
+        return [
+            // Guest writes. blk_co_do_pwritev_part (static) is where every BlockBackend write
+            // funnels through, device aio and qemu-io alike. Stock binaries lack it: there,
+            // blk_aio_pwritev (devices, qemu-io aio_write) and blk_pwrite (qemu-io write; a
+            // generated wrapper in another file, so never inlined away) cover the same
+            // requests. blk_co_pwritev_part is not used: its callers in block-backend.c inline it.
+            CatalogEntry(role: .guestWriteCo, symbols: ["blk_co_do_pwritev_part", "blk_pwrite"], derefs: [],
+                         required: true, whenMissing: "synchronous writes (qemu-io write) are not seen"),
+            CatalogEntry(role: .guestWriteAIO, symbols: ["blk_aio_pwritev"],
+                         derefs: [DerefSpec(name: "bytes", arg: 2, offsets: [qiovSize], size: 8)],
+                         required: true, whenMissing: "device and aio_write requests are not seen",
+                         onlyWhenFallbackFor: .guestWriteCo),
+            // Guest flushes: blk_co_do_flush is inlined everywhere, so both entry points are probed;
+            // they are disjoint (blk_aio_flush never goes through blk_co_flush).
+            CatalogEntry(role: .guestFlushAIO, symbols: ["blk_aio_flush"], derefs: [],
+                         required: true, whenMissing: "device flush requests are not seen"),
+            CatalogEntry(role: .guestFlushCo, symbols: ["blk_co_flush"], derefs: [],
+                         required: true, whenMissing: "synchronous flushes (qemu-io flush) are not seen"),
+            // Detail only: one hit per write request, and the op already starts at the guest entry point.
+            CatalogEntry(role: .qcow2Write, symbols: ["qcow2_co_pwritev_part", "qcow2_alloc_host_offset"], derefs: [],
+                         required: false, whenMissing: "qcow2 write work is not shown in the trees",
+                         inMinimalSet: .detailOnly),
+            CatalogEntry(role: .qcow2CacheWrite, symbols: ["qcow2_cache_write"], derefs: cacheDerefs,
+                         required: false, whenMissing: "metadata cache write-back is not shown in the trees"),
+            CatalogEntry(role: .qcow2CacheEntryFlush, symbols: ["qcow2_cache_entry_flush"], derefs: cacheDerefs,
+                         required: false, whenMissing: "per-entry cache writes are not shown and evictions (F11) cannot be told from plain cache flushes; qcow2_cache_write's depends stands in for the dependency checks",
+                         // Detail only: called for every cache entry, clean ones included (about 20 hits per guest flush).
+                         inMinimalSet: .detailOnly),
+            CatalogEntry(role: .qcow2WriteL1Entry, symbols: ["qcow2_write_l1_entry"], derefs: [],
+                         required: false, whenMissing: "new L2 tables are not marked in the trees"),
+            CatalogEntry(role: .nodeFlush, symbols: ["bdrv_co_flush"], derefs: [formatDeref],
+                         required: false, whenMissing: "node flushes are not shown in the trees"),
+            // Where a host sync starts: one hit per sync, none per data write. Static, so stock
+            // binaries lack it and use thread_pool_submit_aio (hit by every data write too).
+            CatalogEntry(role: .rawFlush, symbols: ["raw_co_flush_to_disk"],
+                         derefs: [DerefSpec(name: "fd", arg: 0, offsets: [bsOpaque, 0], size: 4)],
+                         required: false, whenMissing: "thread_pool_submit_aio links host syncs instead (one more hit per data write)"),
+            CatalogEntry(role: .threadPoolSubmit, symbols: ["thread_pool_submit_aio"],
+                         derefs: [
+                            DerefSpec(name: "coroutine", arg: 4, offsets: [o.threadPoolCoCoroutine], size: 8),
+                            DerefSpec(name: "aio_type", arg: 2, offsets: [aiocbType], size: 4),
+                            DerefSpec(name: "fd", arg: 2, offsets: [aiocbFd], size: 4),
+                         ],
+                         required: true, whenMissing: "host syncs cannot be linked to the request that submitted them",
+                         onlyWhenMissing: .rawFlush),
+            CatalogEntry(role: .workerFlush, symbols: ["handle_aiocb_flush"],
+                         derefs: [
+                            DerefSpec(name: "aio_type", arg: 0, offsets: [aiocbType], size: 4),
+                            DerefSpec(name: "fd", arg: 0, offsets: [aiocbFd], size: 4),
+                            DerefSpec(name: "bs", arg: 0, offsets: [o.aiocbBs], size: 8),
+                         ],
+                         required: false, whenMissing: "worker flushes are linked to their submit in FIFO order instead of by pointer",
+                         // raw_co_flush_to_disk's fd links the worker's system call by itself.
+                         inMinimalSet: .whenNoneOf([.rawFlush])),
+            // raw_co_flush_to_disk's fd or the worker flush already links the system call to its
+            // request; qemu_fdatasync is needed only where neither has a symbol (stock binaries),
+            // for the FIFO link by fd.
+            CatalogEntry(role: .qemuFdatasync, symbols: ["qemu_fdatasync"], derefs: [],
+                         required: true, whenMissing: "host syncs are seen only at the system call",
+                         inMinimalSet: .whenNoneOf([.rawFlush, .workerFlush])),
+            CatalogEntry(role: .qcow2SetDependency, symbols: ["qcow2_cache_set_dependency"],
+                         derefs: [
+                            DerefSpec(name: "l2_table_cache", arg: 0, offsets: [bsOpaque, l2TableCache], size: 8),
+                            DerefSpec(name: "refcount_block_cache", arg: 0, offsets: [bsOpaque, refcountBlockCache], size: 8),
+                            DerefSpec(name: "dependency_depends", arg: 2, offsets: [cacheDepends], size: 8),
+                            DerefSpec(name: "depends", arg: 1, offsets: [cacheDepends], size: 8),
+                         ],
+                         required: false, whenMissing: "cross-dependency flushes (F10) are not told apart"),
+            CatalogEntry(role: .qcow2MarkDirty, symbols: ["qcow2_mark_dirty"], derefs: [],
+                         required: false, whenMissing: "lazy_refcounts' dirty-bit syncs (F12) are not told apart"),
+            CatalogEntry(role: .qcow2GrowL1, symbols: ["qcow2_grow_l1_table"], derefs: [],
+                         required: false, whenMissing: "L1 growth syncs (F7) are not told apart"),
+            CatalogEntry(role: .qcow2RefcountArea, symbols: ["qcow2_refcount_area"], derefs: [],
+                         required: false, whenMissing: "refcount table growth syncs (F9) are not told apart"),
+            CatalogEntry(role: .pwriteSync, symbols: ["bdrv_co_pwrite_sync"], derefs: [],
+                         required: false, whenMissing: "refcount block allocations (F8) are not told apart"),
+            CatalogEntry(role: .backendUnref, symbols: ["blk_unref"], derefs: [],
+                         required: false, whenMissing: "close work is grouped with the last request"),
+            CatalogEntry(role: .closeAll, symbols: ["bdrv_close_all"], derefs: [],
+                         required: false, whenMissing: "close work at exit is grouped with the last request"),
+        ]
+    }
 }

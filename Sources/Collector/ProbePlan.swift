@@ -11,6 +11,9 @@ struct ProbePlan {
         /// A USDT probe: the trace event attached at every site, and where its arguments go.
         var usdtEvent: String? = nil
         var usdtArgs: [UInt8?] = []
+        /// A function probe whose parameters are not in its role's canonical order in this build:
+        /// the argument register of each canonical argument (QemuABI.argumentMap); nil: in order.
+        var argMap: [UInt8?]? = nil
         var constants: [String: UInt64] = [:]
         var coroutineFrom: String? = nil
     }
@@ -21,9 +24,11 @@ struct ProbePlan {
     var skipped: [Manifest.MissingProbe] = []
     let set: ProbeSet
 
-    /// Resolves every catalog entry against the binary: the preferred symbol where it exists, else an exported equivalent.
-    init(symbols: SymbolSource, catalog: [CatalogEntry] = ProbeCatalog.entries, set: ProbeSet = .detail) {
+    /// Resolves every catalog entry against the binary: the preferred symbol where it exists, else an
+    /// exported equivalent; `abi` says where each function's parameters are in this build.
+    init(symbols: SymbolSource, abi: QemuABI = .qemu72, set: ProbeSet = .detail) {
         self.set = set
+        let catalog = ProbeCatalog.entries(abi)
         for entry in catalog {
             if let role = entry.onlyWhenMissing, let covering = planned.first(where: { $0.entry.role == role }) {
                 skipped.append(Manifest.MissingProbe(role: entry.role.rawValue, symbolsTried: [],
@@ -43,7 +48,8 @@ struct ProbePlan {
             var found = false
             for (i, name) in entry.symbols.enumerated() {
                 guard let (sym, off) = symbols.function(named: name) else { continue }
-                planned.append(Planned(entry: entry, symbol: sym, fileOffset: off, isFallback: i > 0))
+                let map = abi.argumentMap(name)?.map { $0.map(UInt8.init) }
+                planned.append(Planned(entry: entry, symbol: sym, fileOffset: off, isFallback: i > 0, argMap: map))
                 found = true
                 break
             }
@@ -65,15 +71,23 @@ struct ProbePlan {
                                                      reason: "left out of the minimal probe set (--detail attaches it)"))
                 continue
             }
-            let sites = binary.usdtProbes.filter { $0.provider == USDTCatalog.provider && $0.name == u.event }
+            // The event under whichever of its names this build has (QEMU renames events).
+            let qemu = binary.usdtProbes.filter { $0.provider == USDTCatalog.provider }
+            let name = USDTCatalog.names(u).first { n in qemu.contains { $0.name == n } } ?? u.event
+            let sites = qemu.filter { $0.name == name }
             guard let first = sites.first, let off = binary.fileOffset(forAddress: first.address) else {
-                missing.append(Manifest.MissingProbe(role: u.role.rawValue, symbolsTried: entry.symbols,
+                missing.append(Manifest.MissingProbe(role: u.role.rawValue, symbolsTried: USDTCatalog.names(u).map { "\(USDTCatalog.provider):\($0)" },
                                                      reason: "no such USDT probe in the binary: \(u.whenMissing)"))
                 continue
             }
-            let sym = ELFSymbol(name: entry.symbols[0], address: first.address, size: UInt64(sites.count), isGlobal: true, table: .usdt)
+            guard first.argumentCount == u.arity else {
+                missing.append(Manifest.MissingProbe(role: u.role.rawValue, symbolsTried: ["\(USDTCatalog.provider):\(name)"],
+                                                     reason: "the binary's \(name) has \(first.argumentCount) arguments, not the \(u.arity) syncamp reads (another QEMU version's event): \(u.whenMissing)"))
+                continue
+            }
+            let sym = ELFSymbol(name: "\(USDTCatalog.provider):\(name)", address: first.address, size: UInt64(sites.count), isGlobal: true, table: .usdt)
             planned.append(Planned(entry: entry, symbol: sym, fileOffset: off, isFallback: false,
-                                   usdtEvent: u.event, usdtArgs: u.args, constants: u.constants, coroutineFrom: u.coroutineFrom))
+                                   usdtEvent: name, usdtArgs: u.args, constants: u.constants, coroutineFrom: u.coroutineFrom))
         }
     }
 

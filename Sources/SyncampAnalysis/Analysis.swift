@@ -97,6 +97,8 @@ public struct Analysis: Sendable {
     /// before the helper first yields. The minimal probe set may see the helper
     /// only after that, and the work then counts as housekeeping.
     public var housekeepingSyncsDuringRequests: Int
+    /// Counts that show probes reading the wrong places for the traced QEMU.
+    public var selfCheck = ProbeSelfCheck()
 
     /// Reads every record of a capture and builds the trees, in memory bounded by the work in flight.
     ///
@@ -172,6 +174,8 @@ public struct Analysis: Sendable {
         if manifest.probeSet == "usdt" {
             w.append("traced through QEMU's USDT probes, which carry less than function probes: guest flushes have no trace event and were inferred from qcow2 cache write-backs, guest writes and L1 entries take the coroutine of the next event on their thread, and F3, F7-F12 count as refcount_dependency or l2_table_alloc; use a QEMU with symbols (or --symbols) for exact trees")
         }
+        let qemu = "QEMU \(manifest.qemuVersion ?? "of unknown version")" + (manifest.qemuABI.map { " (layouts from the \($0))" } ?? "")
+        w += selfCheck.warnings(hostSyncs: totals.hostSyncs, unattributed: totals.unattributedHostSyncs, qemu: qemu)
         for m in manifest.missingProbes {
             w.append("probe \(m.role) was not attached (tried \(m.symbolsTried.joined(separator: ", "))): \(m.reason)")
         }

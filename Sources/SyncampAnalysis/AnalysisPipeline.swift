@@ -148,7 +148,7 @@ public struct AnalysisPipeline {
                         unattributed: unplaced, unattributedCount: unplacedCount, probeHits: builder.uprobeHits,
                         images: imageTally.images, model: model, whatIf: second,
                         forcedRetirements: builder.forcedRetirements,
-                        housekeepingSyncsDuringRequests: housekeepingDuringRequests)
+                        housekeepingSyncsDuringRequests: housekeepingDuringRequests, selfCheck: builder.selfCheck)
     }
 
     private var currentTotals: Analysis.Totals {

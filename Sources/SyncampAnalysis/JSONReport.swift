@@ -44,7 +44,8 @@ public enum JSONReport {
                               reordered_events: a.capture.reorderedEvents, late_events: a.capture.lateEvents,
                               probe_hits: a.probeHitsTotal, probe_hits_per_guest_op: a.probeHitsPerGuestOp)
             target = Target(pid: m.target.pid, mode: m.target.mode, command: m.target.command, binary: m.target.binaryPath,
-                            build_id: m.target.buildID, has_symtab: m.target.hasSymtab)
+                            build_id: m.target.buildID, has_symtab: m.target.hasSymtab, qemu_version: m.qemuVersion,
+                            qemu_abi: m.qemuABI)
             kernel_probe = m.kernelProbe
             kernel = m.kernelLevels.map { levels in
                 Kernel(release: m.kernelRelease, levels: levels.map {
@@ -171,6 +172,10 @@ public enum JSONReport {
         var binary: String
         var build_id: String?
         var has_symtab: Bool
+        /// The traced QEMU's version, from its binary ("10.0.2 (Debian ...)"); nil if not found.
+        var qemu_version: String?
+        /// Where the probes' layouts came from ("DWARF of PATH", "built-in table for QEMU 8.0").
+        var qemu_abi: String?
     }
 
     struct Probe: Encodable {

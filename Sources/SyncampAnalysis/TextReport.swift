@@ -8,9 +8,10 @@ public enum TextReport {
         let m = a.manifest
         out += "syncamp report: \(a.capture.path)\n"
         out += "  target   pid \(m.target.pid) (\(m.target.mode)) \(m.target.command.joined(separator: " "))\n"
-        out += "  binary   \(m.target.binaryPath), build-id \(m.target.buildID ?? "none"), "
+        out += "  binary   \(m.target.binaryPath)" + (m.qemuVersion.map { ", QEMU \($0)" } ?? "") + ", build-id \(m.target.buildID ?? "none"), "
             + (m.probeSet == "usdt" ? "QEMU's USDT probes (dtrace trace backend)"
                : m.target.hasSymtab ? "full symbol table" + (m.target.symbols.map { " from \($0)" } ?? "") : "exported symbols only") + "\n"
+        if let abi = m.qemuABI { out += "  layouts  \(abi)\n" }
         let fallbacks = m.probes.filter(\.isFallback).map(\.symbol)
         let set = m.probeSet.map { $0 == "minimal" ? " (minimal set; --detail for per-entry cache flushes)" : " (\($0) set)" } ?? ""
         out += "  probes   \(m.probes.count) uprobes\(set)" + (fallbacks.isEmpty ? "" : " (exported fallbacks: \(fallbacks.joined(separator: ", ")))")

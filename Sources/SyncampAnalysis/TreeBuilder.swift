@@ -82,6 +82,8 @@ struct TreeBuilder {
     private(set) var unattributed: [(CausalNode, String)] = []
     private(set) var hostSyncs = 0
     private(set) var uprobeHits: [Int: Int] = [:]
+    /// Counts that show probes reading the wrong places (ProbeSelfCheck).
+    private(set) var selfCheck = ProbeSelfCheck()
     private var resolver: OpResolver
     private var pendingByArg: [UInt64: PendingSubmit] = [:]
     private var pendingFIFO: [UInt64] = []
@@ -101,7 +103,7 @@ struct TreeBuilder {
     private var pendingUring: [(ring: UInt64, userData: UInt64, node: Node, op: Op?, start: UInt64)] = []
     let storage = StorageLinker()
 
-    static let qemuAIOFlush: UInt64 = 8
+    static let qemuAIOFlush = QemuABI.aioFlush
     /// `format_name` of the file protocol node, as the 8 little-endian bytes the probe reads.
     static let fileFormat: UInt64 = 0x656c_6966  // "file"
 
@@ -401,7 +403,11 @@ struct TreeBuilder {
 
     private mutating func submit(_ e: Event, _ entry: ProbeIndex.Entry) {
         // Only flush jobs lead to host syncs; read/write jobs are not tracked.
+        selfCheck.poolSubmits += 1
+        if let t = probes.value("aio_type", of: e), !ProbeSelfCheck.isPossibleAIOType(t) { selfCheck.impossibleValues[.threadPoolSubmit, default: 0] += 1 }
         guard probes.value("aio_type", of: e).map({ $0 & 0xffff_ffff }) == Self.qemuAIOFlush else { return }
+        selfCheck.poolFlushSubmits += 1
+        if let fd = probes.value("fd", of: e), !ProbeSelfCheck.isPossibleFd(fd) { selfCheck.impossibleValues[.threadPoolSubmit, default: 0] += 1 }
         let op = owner(e)
         op.value.probeHits += 1
         let t = rel(e.timestamp)
@@ -422,6 +428,7 @@ struct TreeBuilder {
         op.value.probeHits += 1
         let t = rel(e.timestamp)
         let fd = probes.value("fd", of: e).map { $0 & 0xffff_ffff }
+        if let fd, !ProbeSelfCheck.isPossibleFd(fd) { selfCheck.impossibleValues[.rawFlush, default: 0] += 1 }
         var d = ["bs": hex(e.args[0])]
         if let fd { d["fd"] = String(fd) }
         if e.coroutine != 0 { d["co"] = hex(e.coroutine) }

@@ -33,6 +33,10 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// Storage-stack tracepoints attached (ext4, jbd2, block, io_uring), and those that could not be.
     public var storageProbes: [String]?
     public var missingStorageProbes: [String]?
+    /// The traced QEMU's version as its binary says ("7.2.0", "10.0.2 (Debian ...)"), nil if not found.
+    public var qemuVersion: String?
+    /// Where the probes' layouts came from ("DWARF of PATH", "built-in table for QEMU 8.0", ...).
+    public var qemuABI: String?
     /// Each level below QEMU (sync system calls, file system, journal, device, io_uring): traced
     /// or not, with the hooks used and why not. Nil in captures made before levels were recorded.
     public var kernelLevels: [KernelLevel]?

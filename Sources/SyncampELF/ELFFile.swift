@@ -11,6 +11,9 @@ public struct ELFFile: Sendable {
     public let debugLink: String?
     /// USDT probe sites from `.note.stapsdt` (QEMU built with the dtrace trace backend).
     public let usdtProbes: [USDTProbe]
+    /// The version the program prints for `--version`, from its `.rodata` (see `VersionString`):
+    /// "7.2.0" or "10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)"; nil if not found.
+    public let versionString: String?
 
     private let segments: [ELFSegment]
     private let index: SymbolIndex
@@ -27,6 +30,7 @@ public struct ELFFile: Sendable {
         let parsed = try bytes.withUnsafeBytes { try Parsed(ByteReader(bytes: $0, path: path)) }
         (buildID, hasSymtab, debugLink, segments, index, threadLocals, usdtProbes) =
             (parsed.buildID, parsed.hasSymtab, parsed.debugLink, parsed.segments, parsed.index, parsed.threadLocals, parsed.usdt)
+        versionString = parsed.versionString
     }
 
     /// Looks up a function symbol (`STT_FUNC` or `STT_GNU_IFUNC`, defined, non-zero
@@ -98,6 +102,7 @@ private struct Parsed {
     var index: SymbolIndex
     var threadLocals: [String: ELFSymbol] = [:]
     var usdt: [USDTProbe] = []
+    var versionString: String?
 
     init(_ r: ByteReader) throws {
         let header = try ELFHeader(r)
@@ -106,6 +111,7 @@ private struct Parsed {
         buildID = try BuildID.find(r, sections: sections, segments: segments)
         debugLink = try DebugLink.find(r, sections: sections)
         usdt = try USDTNotes.read(r, sections: sections)
+        versionString = VersionString.find(r, sections: sections)
         let symtab = sections.first { $0.type == ELFSection.symtabType }
         let dynsym = sections.first { $0.type == ELFSection.dynsymType }
         hasSymtab = symtab.map { $0.size >= 2 * SymbolTableReader.entrySize } ?? false

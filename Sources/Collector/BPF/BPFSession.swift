@@ -61,16 +61,18 @@ final class BPFSession {
         guard rc == 0 else { throw CollectorError.bpf("cannot configure \(name) in the BPF object (\(rc))") }
     }
 
-    /// Writes what each probe reads through pointers (and, for USDT probes, where each argument goes)
-    /// into the `probe_specs` map.
-    func setProbeSpecs(_ specs: [(derefs: [DerefSpec], usdtArgs: [UInt8?])]) throws {
+    /// Writes what each probe reads through pointers and where each of its arguments comes from
+    /// (`argMap`: USDT argument or register index per canonical argument; `remap` for function
+    /// probes whose parameters are not in canonical order) into the `probe_specs` map.
+    func setProbeSpecs(_ specs: [(derefs: [DerefSpec], argMap: [UInt8?], remap: Bool)]) throws {
         let fd = bpf_object__find_map_fd_by_name(object, "probe_specs")
         guard fd >= 0 else { throw CollectorError.bpf("the BPF object has no `probe_specs` map") }
-        for (id, (derefs, usdtArgs)) in specs.enumerated() {
+        for (id, (derefs, argMap, remap)) in specs.enumerated() {
             var spec = syncamp_probe_spec()
-            withUnsafeMutableBytes(of: &spec.usdt_args) { raw in
-                for i in 0 ..< raw.count { raw[i] = i < usdtArgs.count ? (usdtArgs[i] ?? UInt8(SYNCAMP_USDT_NO_ARG)) : UInt8(SYNCAMP_USDT_NO_ARG) }
+            withUnsafeMutableBytes(of: &spec.arg_map) { raw in
+                for i in 0 ..< raw.count { raw[i] = i < argMap.count ? (argMap[i] ?? UInt8(SYNCAMP_NO_ARG)) : UInt8(SYNCAMP_NO_ARG) }
             }
+            spec.remap = remap ? 1 : 0
             withUnsafeMutableBytes(of: &spec.derefs) { raw in
                 let slots = raw.bindMemory(to: syncamp_deref.self)
                 for (i, d) in derefs.prefix(Int(SYNCAMP_MAX_DEREFS)).enumerated() {
