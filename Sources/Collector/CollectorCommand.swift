@@ -1,3 +1,4 @@
+import SyncampProbes
 import ArgumentParser
 import Foundation
 import SyncampCapture
@@ -290,6 +291,24 @@ struct CollectorCommand: ParsableCommand {
         }
         if !elf.hasSymtab, let found = DebugFileLocator.find(for: elf, binaryPath: target.binaryPath, directories: debugDirectories) {
             return SymbolSource(binary: elf, symbols: found.file, symbolsOrigin: found.how, givenOffsets: offsets)
+        }
+        // No local debug file: the debuginfod servers of DEBUGINFOD_URLS, by build-id.
+        if !elf.hasSymtab, let id = elf.buildID {
+            switch Debuginfod.fetchDebugInfo(buildID: id) {
+            case let .found(path):
+                let file = try ELFFile(path: path)
+                if DebugFileLocator.matches(file, elf) {
+                    note("debug file of build-id \(id) fetched from debuginfod: \(path)")
+                    return SymbolSource(binary: elf, symbols: file, symbolsOrigin: "debuginfod", givenOffsets: offsets)
+                }
+                note("warning: debuginfod gave \(path) for build-id \(id), with build-id \(file.buildID ?? "none"): not used")
+            case .noServers:
+                break
+            case let .unavailable(why):
+                note("DEBUGINFOD_URLS is set but libdebuginfod cannot be loaded (\(why)): install libdebuginfod1")
+            case let .notFound(why):
+                note("no debug file for build-id \(id) from debuginfod (\(why))")
+            }
         }
         return SymbolSource(binary: elf, givenOffsets: offsets)
     }

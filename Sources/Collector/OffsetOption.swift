@@ -1,3 +1,4 @@
+import SyncampProbes
 import Foundation
 import SyncampELF
 

@@ -1,3 +1,4 @@
+import SyncampProbes
 import SyncampCapture
 import SyncampELF
 

@@ -404,7 +404,7 @@ struct TreeBuilder {
     private mutating func submit(_ e: Event, _ entry: ProbeIndex.Entry) {
         // Only flush jobs lead to host syncs; read/write jobs are not tracked.
         selfCheck.poolSubmits += 1
-        if let t = probes.value("aio_type", of: e), !ProbeSelfCheck.isPossibleAIOType(t) { selfCheck.impossibleValues[.threadPoolSubmit, default: 0] += 1 }
+        if let t = probes.value("aio_type", of: e), !ProbeSelfCheck.isPossibleAIOType(t) { selfCheck.poolImpossibleAIOTypes += 1 }
         guard probes.value("aio_type", of: e).map({ $0 & 0xffff_ffff }) == Self.qemuAIOFlush else { return }
         selfCheck.poolFlushSubmits += 1
         if let fd = probes.value("fd", of: e), !ProbeSelfCheck.isPossibleFd(fd) { selfCheck.impossibleValues[.threadPoolSubmit, default: 0] += 1 }

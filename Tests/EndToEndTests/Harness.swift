@@ -12,6 +12,10 @@ enum Harness {
     static var qemuIO: String { testbedBin.appendingPathComponent("qemu-io").path }
     static var qemuImg: String { testbedBin.appendingPathComponent("qemu-img").path }
     static let stockQemuIO = "/usr/bin/qemu-io"
+    /// QEMU 10.0 (Debian 13's source) built with symbols, and Debian's stock (stripped) qemu-utils 10.0.
+    static var qemuIO10: String { repo.appendingPathComponent(".testbed/qemu-10.0/bin/qemu-io").path }
+    static var stockQemuIO10: String { repo.appendingPathComponent(".testbed/stock-10.0/bin/qemu-io").path }
+    static var dtraceQemuIO10: String { repo.appendingPathComponent(".testbed/qemu-10.0/dtrace/bin/qemu-io").path }
 
     /// The folder holding the built `collector` and `analyzer` (next to the test bundle).
     static var products: URL {
@@ -33,6 +37,12 @@ enum Harness {
         if !FileManager.default.isExecutableFile(atPath: collector) { missing.append("the collector binary at \(collector)") }
         guard !missing.isEmpty else { return }
         throw unavailable("end-to-end test needs " + missing.joined(separator: " and "), file: file, line: line)
+    }
+
+    /// Skips (or fails under CI) unless `path` is an executable (`what` names it).
+    static func require(_ path: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        guard !FileManager.default.isExecutableFile(atPath: path) else { return }
+        throw unavailable("\(what) is missing at \(path) (run scripts/testbed.sh)", file: file, line: line)
     }
 
     /// What a test throws when something it needs is missing: a skip that names it on a laptop,

@@ -1,7 +1,9 @@
 import Foundation
 import XCTest
 
-/// The cause of every host sync, over a battery of real qemu-io scenarios on the testbed QEMU 7.2.
+/// The cause of every host sync, over a battery of real qemu-io scenarios on the testbed's
+/// QEMU 7.2 and, for every scenario on the default binary, on its QEMU 10.0 as well: both
+/// must give the reference's causes, and the same per-op causes and model results.
 ///
 /// Expected counts come from the workload and QEMU 7.2's flush rules as the
 /// flush-sites reference derives and measures them (§1 table, §2 model, §5
@@ -21,9 +23,34 @@ final class QemuIOCauseTests: XCTestCase {
         var timingDependentOps = 0
     }
 
-    /// Traces the scenario, checks totals and causes, and returns the report.
+    /// Traces the scenario, checks totals and causes, and returns the report (QEMU 7.2's). A
+    /// scenario on the default binary runs on QEMU 10.0 too, with the same checks, and the two
+    /// must agree op by op: kind, causes, predicted causes, and the model's verdict.
     @discardableResult
     func check(_ s: Scenario, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        let json = try checkOne(s, file: file, line: line)
+        guard s.binary == Harness.qemuIO else { return json }
+        try Harness.require(Harness.qemuIO10, "QEMU 10.0's qemu-io")
+        var s10 = s
+        s10.binary = Harness.qemuIO10
+        let json10 = try checkOne(s10, file: file, line: line)
+        XCTAssertTrue((json10.dict("target")["qemu_version"] as? String ?? "").hasPrefix("10.0."), file: file, line: line)
+        func perOp(_ j: [String: Any]) -> [String] {
+            j.array("ops").map { op in
+                let predicted = (op["predicted"] as? [String: Any])?["causes"] as? [String: Int]
+                return "\(op["kind"] ?? "?") \((op["causes"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key }) "
+                    + "predicted \(predicted.map { $0.sorted { $0.key < $1.key }.description } ?? "none")"
+            }
+        }
+        XCTAssertEqual(perOp(json10), perOp(json), "QEMU 10.0 and 7.2, op by op", file: file, line: line)
+        for key in ["matched_ops", "deviating_ops", "timing_dependent_ops", "predicted_host_fdatasyncs"] {
+            XCTAssertEqual("\(json10.dict("model")[key] ?? "nil")", "\(json.dict("model")[key] ?? "nil")", "model \(key)", file: file, line: line)
+        }
+        return json
+    }
+
+    @discardableResult
+    private func checkOne(_ s: Scenario, file: StaticString, line: UInt) throws -> [String: Any] {
         try Harness.requireTracing()
         let dir = try Harness.tempDir(self)
         let traced = try Harness.makeImage(dir, name: "traced.qcow2", size: s.image, options: s.options)

@@ -15,6 +15,8 @@ final class TestVM: @unchecked Sendable {
     }
 
     static var qemu: String { Harness.testbedBin.appendingPathComponent("qemu-system-x86_64").path }
+    /// QEMU 10.0's system emulator, with symbols.
+    static var qemu10: String { Harness.repo.appendingPathComponent(".testbed/qemu-10.0/bin/qemu-system-x86_64").path }
     static var guest: URL { Harness.repo.appendingPathComponent(".testbed/guest") }
 
     let process = Process()
@@ -33,7 +35,8 @@ final class TestVM: @unchecked Sendable {
         throw Harness.unavailable(reason)
     }
 
-    init(disks: [Disk], workload: String, n: Int) throws {
+    /// - Parameter qemu: the system emulator (the testbed's QEMU 7.2 by default).
+    init(disks: [Disk], workload: String, n: Int, qemu: String = TestVM.qemu) throws {
         // TCG by default: KVM inside these VMs is there but hangs the guest. SYNCAMP_VM_ACCEL=kvm where it works.
         let accel = ProcessInfo.processInfo.environment["SYNCAMP_VM_ACCEL"] ?? "tcg"
         var args = ["-L", Self.guest.appendingPathComponent("fw").path, "-accel", accel,
@@ -46,7 +49,7 @@ final class TestVM: @unchecked Sendable {
             args += ["-drive", "file=\(d.path),format=qcow2,if=none,id=\(d.id),cache=writeback,aio=threads",
                      "-device", "virtio-blk-pci,drive=\(d.id)" + (d.iothread ? ",iothread=io0" : "")]
         }
-        process.executableURL = URL(fileURLWithPath: Self.qemu)
+        process.executableURL = URL(fileURLWithPath: qemu)
         process.arguments = args
         process.standardInput = input
         process.standardOutput = console.pipe

@@ -11,8 +11,8 @@ final class VMTests: XCTestCase {
     }
 
     /// Boots the guest, attaches the collector and strace, lets the guest work, detaches, lets it go.
-    func traceVM(disks: [TestVM.Disk], workload: String, n: Int, dir: URL) throws -> Run {
-        let vm = try TestVM(disks: disks, workload: workload, n: n)
+    func traceVM(disks: [TestVM.Disk], workload: String, n: Int, dir: URL, qemu: String = TestVM.qemu) throws -> Run {
+        let vm = try TestVM(disks: disks, workload: workload, n: n, qemu: qemu)
         defer { vm.finish() }
         _ = try vm.waitFor("SYNCAMP-READY")
         let capture = dir.appendingPathComponent("vm.syncamp").path
@@ -56,6 +56,21 @@ final class VMTests: XCTestCase {
         let entries = Set(r.json.array("ops").compactMap { $0["entry"] as? String })
         XCTAssertTrue(entries.isSuperset(of: ["blk_aio_flush"]), "\(entries)")
         XCTAssertEqual(r.json.dict("target")["mode"] as? String, "attach")
+    }
+
+    /// Workload (a) on QEMU 10.0's system emulator: the same causes as on 7.2, the same count as strace.
+    func testRawDiskAllocatingWritesOnQemu10() throws {
+        try TestVM.require()
+        try Harness.require(TestVM.qemu10, "QEMU 10.0's qemu-system-x86_64")
+        let dir = try Harness.tempDir(self)
+        let disk = try Harness.makeImage(dir, name: "vm.qcow2")
+        let r = try traceVM(disks: [.init(path: disk, id: "disk0")], workload: "raw-alloc", n: 8, dir: dir, qemu: TestVM.qemu10)
+        XCTAssertTrue((r.json.dict("target")["qemu_version"] as? String ?? "").hasPrefix("10.0."), "\(r.json.dict("target"))")
+        XCTAssertEqual(r.guestFsyncs, 8)
+        XCTAssertGreaterThan(r.strace, 0, "strace saw the guest's syncs")
+        XCTAssertEqual(r.json.int("totals.host_fdatasyncs"), r.strace, "host syncs against strace over the same window")
+        XCTAssertEqual(r.json.int("totals.unattributed_host_syncs"), 0)
+        XCTAssertEqual(r.json["causes"] as? [String: Int], ["l2_table_alloc": 3, "refcount_dependency": 8, "guest_flush": 8])
     }
 
     /// Workload (c): overwrite the same 4 KiB + fsync: one host sync per guest fsync after the first.

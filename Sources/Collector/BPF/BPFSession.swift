@@ -1,3 +1,4 @@
+import SyncampProbes
 import CBPF
 import Foundation
 import SyncampCapture

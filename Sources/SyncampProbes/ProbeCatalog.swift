@@ -1,32 +1,50 @@
-import SyncampCapture
 
 /// A value a uprobe reads through pointers at function entry (see `struct syncamp_deref`).
-struct DerefSpec: Sendable {
-    var name: String
-    var arg: UInt8
+public struct DerefSpec: Sendable {
+    public var name: String
+    public var arg: UInt8
     /// Offsets of up to three reads (see `struct syncamp_deref`): `*(size*)(args[arg] + offsets[0])`, or with two,
     /// `*(size*)(*(u64*)(args[arg] + offsets[0]) + offsets[1])`.
-    var offsets: [Int32]
-    var size: UInt8
+    public var offsets: [Int32]
+    public var size: UInt8
+
+    public init(name: String, arg: UInt8, offsets: [Int32], size: UInt8) {
+        self.name = name
+        self.arg = arg
+        self.offsets = offsets
+        self.size = size
+    }
 }
 
 /// One probe of the catalog: a role, the symbols that can serve it, what to read.
-struct CatalogEntry: Sendable {
-    var role: ProbeRole
+public struct CatalogEntry: Sendable {
+    public var role: ProbeRole
     /// The preferred symbol first, then exported equivalents for stock binaries.
-    var symbols: [String]
-    var derefs: [DerefSpec]
+    public var symbols: [String]
+    public var derefs: [DerefSpec]
     /// Needed for correct totals: missing it is an error unless --allow-missing.
-    var required: Bool
+    public var required: Bool
     /// Said in the manifest when no symbol of this entry exists.
-    var whenMissing: String
+    public var whenMissing: String
     /// Attach this entry only when `role` resolved to an exported fallback: the
     /// preferred symbol of `role` already covers what this entry sees.
-    var onlyWhenFallbackFor: ProbeRole? = nil
+    public var onlyWhenFallbackFor: ProbeRole? = nil
     /// Attach this entry (in any set) only when no probe of `role` was planned.
-    var onlyWhenMissing: ProbeRole? = nil
+    public var onlyWhenMissing: ProbeRole? = nil
     /// Whether the default (minimal) probe set attaches it; `--detail` attaches every entry.
-    var inMinimalSet: MinimalRule = .always
+    public var inMinimalSet: MinimalRule = .always
+
+    public init(role: ProbeRole, symbols: [String], derefs: [DerefSpec], required: Bool, whenMissing: String,
+                onlyWhenFallbackFor: ProbeRole? = nil, onlyWhenMissing: ProbeRole? = nil, inMinimalSet: MinimalRule = .always) {
+        self.role = role
+        self.symbols = symbols
+        self.derefs = derefs
+        self.required = required
+        self.whenMissing = whenMissing
+        self.onlyWhenFallbackFor = onlyWhenFallbackFor
+        self.onlyWhenMissing = onlyWhenMissing
+        self.inMinimalSet = inMinimalSet
+    }
 }
 
 /// When an entry belongs to the minimal probe set, the default.
@@ -34,7 +52,7 @@ struct CatalogEntry: Sendable {
 /// A uprobe hit costs a trap into the kernel (about 5 us on a VM), so the
 /// default set leaves out the probes that fire many times per guest request
 /// and add detail the causes do not need.
-enum MinimalRule: Sendable, Equatable {
+public enum MinimalRule: Sendable, Equatable {
     case always
     /// Only with `--detail`.
     case detailOnly
@@ -43,20 +61,20 @@ enum MinimalRule: Sendable, Equatable {
 }
 
 /// Which probes a capture attaches: `minimal` (the default) or `detail` (`--detail`).
-enum ProbeSet: String, Sendable {
+public enum ProbeSet: String, Sendable {
     case minimal, detail
 }
 
 /// The probes syncamp attaches to QEMU, as data, for one build's ABI (QemuABI: the
 /// offsets of what the probes read through pointers; ../shared/reference/qcow2-flush-sites.md
 /// §4.2 names the fields).
-enum ProbeCatalog {
+public enum ProbeCatalog {
     /// The first 8 bytes of the node's format name ("qcow2", "file"), through bs->drv->format_name.
-    static func formatDeref(_ o: QemuABI.Offsets) -> DerefSpec {
+    public static func formatDeref(_ o: QemuABI.Offsets) -> DerefSpec {
         DerefSpec(name: "format", arg: 0, offsets: [o.bsDrv, o.driverFormatName, 0], size: 8)
     }
 
-    static func cacheDerefs(_ o: QemuABI.Offsets) -> [DerefSpec] {
+    public static func cacheDerefs(_ o: QemuABI.Offsets) -> [DerefSpec] {
         [DerefSpec(name: "depends", arg: 1, offsets: [o.cacheDepends], size: 8),
          DerefSpec(name: "depends_on_flush", arg: 1, offsets: [o.cacheDependsOnFlush], size: 1),
          DerefSpec(name: "l2_table_cache", arg: 0, offsets: [o.bsOpaque, o.l2TableCache], size: 8),
@@ -64,11 +82,11 @@ enum ProbeCatalog {
     }
 
     /// The catalog for the canonical QEMU 7.2 layout (tests, and the USDT path's shared offsets).
-    static var entries: [CatalogEntry] { entries(QemuABI.qemu72) }
+    public static var entries: [CatalogEntry] { entries(QemuABI.qemu72) }
 
     /// The catalog with `abi`'s offsets. Arguments are named in each role's canonical order
     /// (ProbeRole): the collector remaps a build whose parameters moved (QemuABI.argumentMap).
-    static func entries(_ abi: QemuABI) -> [CatalogEntry] {
+    public static func entries(_ abi: QemuABI) -> [CatalogEntry] {
         let o = abi.offsets
         let cacheDerefs = cacheDerefs(o)
         let formatDeref = formatDeref(o)

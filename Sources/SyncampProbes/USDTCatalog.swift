@@ -1,26 +1,41 @@
-import SyncampCapture
 
 /// One QEMU trace event, as a USDT probe, standing for a catalog role.
-struct USDTEntry: Sendable {
-    var role: ProbeRole
+public struct USDTEntry: Sendable {
+    public var role: ProbeRole
     /// The trace event's name (provider `qemu`), as QEMU 7.2 calls it.
-    var event: String
+    public var event: String
     /// Its names in later QEMU releases (block/trace-events, util/trace-events), tried in
     /// order when the binary has no event of the first name.
-    var laterNames: [String] = []
+    public var laterNames: [String] = []
     /// How many arguments the event has (checked against the binary's `.note.stapsdt`).
-    var arity: Int
+    public var arity: Int
     /// For each of the role's arguments, the USDT argument that holds it (nil: none).
-    var args: [UInt8?]
-    var derefs: [DerefSpec] = []
+    public var args: [UInt8?]
+    public var derefs: [DerefSpec] = []
     /// Values the role reads through pointers that the event gives directly, by name.
-    var constants: [String: UInt64] = [:]
-    var required: Bool
-    var whenMissing: String
+    public var constants: [String: UInt64] = [:]
+    public var required: Bool
+    public var whenMissing: String
     /// Whether the default (minimal) set attaches it.
-    var inMinimalSet = true
+    public var inMinimalSet = true
     /// Where the event's coroutine is (see `Manifest.Probe.coroutineFrom`).
-    var coroutineFrom: String? = nil
+    public var coroutineFrom: String? = nil
+
+    public init(role: ProbeRole, event: String, laterNames: [String] = [], arity: Int, args: [UInt8?],
+                derefs: [DerefSpec] = [], constants: [String: UInt64] = [:], required: Bool, whenMissing: String,
+                inMinimalSet: Bool = true, coroutineFrom: String? = nil) {
+        self.role = role
+        self.event = event
+        self.laterNames = laterNames
+        self.arity = arity
+        self.args = args
+        self.derefs = derefs
+        self.constants = constants
+        self.required = required
+        self.whenMissing = whenMissing
+        self.inMinimalSet = inMinimalSet
+        self.coroutineFrom = coroutineFrom
+    }
 }
 
 /// The trace events syncamp uses when QEMU was built with the dtrace trace backend
@@ -41,13 +56,13 @@ struct USDTEntry: Sendable {
 ///   count as `refcount_dependency`, and F3, F10, F11 are not told apart;
 /// - lazy_refcounts' dirty bit, L1 and refcount-table growth and new refcount
 ///   blocks (F7-F9, F12) have no event and count as `l2_table_alloc` in writes.
-enum USDTCatalog {
-    static let provider = "qemu"
+public enum USDTCatalog {
+    public static let provider = "qemu"
 
     /// Every name the event may have, QEMU 7.2's first.
-    static func names(_ u: USDTEntry) -> [String] { [u.event] + u.laterNames }
+    public static func names(_ u: USDTEntry) -> [String] { [u.event] + u.laterNames }
 
-    static let entries: [USDTEntry] = [
+    public static let entries: [USDTEntry] = [
         // blk_co_pwritev(blk, bs, offset, bytes, flags): inside blk_co_do_pwritev_part, every BlockBackend write.
         USDTEntry(role: .guestWriteCo, event: "blk_co_pwritev", arity: 5, args: [0, 2, 3], required: true,
                   whenMissing: "guest writes are not seen", coroutineFrom: "next"),
