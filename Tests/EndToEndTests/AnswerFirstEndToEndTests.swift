@@ -20,7 +20,7 @@ final class AnswerFirstEndToEndTests: XCTestCase {
         let json = try Harness.report(capture)
 
         // Cause costs add up to the time between each fdatasync/fsync entry and exit in the raw capture.
-        let raw = try rawSyncLatencies(capture)
+        let raw = try Harness.rawSyncLatencies(capture)
         let costs = json.array("cause_costs")
         XCTAssertEqual(costs.compactMap { $0.int("host_fdatasyncs") }.reduce(0, +), raw.count)
         XCTAssertEqual(costs.compactMap { $0.int("host_sync_ns.sum") }.reduce(0, +), Int(raw.reduce(0, +)))
@@ -41,7 +41,7 @@ final class AnswerFirstEndToEndTests: XCTestCase {
         ]
         XCTAssertEqual(Set(byKnob.keys), Set(whatIfArgs.keys).union(["l2-cache-size"]))
         for (setting, wargs) in whatIfArgs {
-            let w = try whatIf(capture, wargs)
+            let w = try Harness.whatIf(capture, wargs)
             XCTAssertEqual(byKnob[setting]?.int("predicted_host_fdatasyncs"), w.int("what_if.predicted_host_fdatasyncs"), setting)
             XCTAssertEqual(byKnob[setting]?.int("removed_host_fdatasyncs"),
                            w.int("as_run.predicted_host_fdatasyncs").flatMap { a in w.int("what_if.predicted_host_fdatasyncs").map { a - $0 } }, setting)
@@ -80,27 +80,5 @@ final class AnswerFirstEndToEndTests: XCTestCase {
         XCTAssertEqual(indexes.count, json.int("op_count"), all)
         let one = try Harness.run(Harness.analyzer, ["report", capture, "--op", "3"]).stdout
         XCTAssertEqual(one.split(separator: "\n").filter { $0.hasPrefix("#") }.map { String($0.prefix(3)) }, ["#3 "], one)
-    }
-
-    func whatIf(_ capture: String, _ args: [String]) throws -> [String: Any] {
-        let r = try Harness.run(Harness.analyzer, ["whatif", capture, "--format", "json"] + args)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-    }
-
-    /// fdatasync/fsync latencies straight from the capture's system-call events (exit minus entry, per thread).
-    func rawSyncLatencies(_ capture: String) throws -> [UInt64] {
-        var reader = try CaptureReader(path: capture)
-        var events: [Event] = []
-        while let record = reader.next() {
-            if case let .event(e) = record, e.kind == .syscallEnter || e.kind == .syscallExit { events.append(e) }
-        }
-        var entered: [UInt32: UInt64] = [:]
-        var out: [UInt64] = []
-        for e in events.sorted(by: { $0.timestamp < $1.timestamp }) {
-            if e.kind == .syscallEnter { entered[e.tid] = e.timestamp }
-            if e.kind == .syscallExit, let t = entered.removeValue(forKey: e.tid) { out.append(e.timestamp - t) }
-        }
-        return out
     }
 }
