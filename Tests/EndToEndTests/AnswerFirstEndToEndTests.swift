@@ -63,6 +63,9 @@ final class AnswerFirstEndToEndTests: XCTestCase {
         XCTAssertTrue(headers.first?.contains(" write 0+4096 at ") ?? false, text)
         XCTAssertTrue(headers.first?.contains("] 3 host syncs on ") ?? false, text)
         XCTAssertTrue(headers.dropFirst().allSatisfy { $0.contains(" flush at ") && $0.contains("] 2 host syncs on ") }, text)
+        let times = headers.compactMap { h in h.range(of: " probe hits, ").flatMap { Double(h[$0.upperBound...].prefix { $0 != " " }) } }
+        XCTAssertEqual(times.count, headers.count, text)
+        XCTAssertEqual(times.dropFirst(), times.dropFirst().sorted(by: >)[...], "flushes of equal syncs: the most time in host syncs first")
         // Folded runs count every op they stand for: the 10 costliest in all.
         let listed = headers.map { h in h.range(of: " (x").map { Int(h[$0.upperBound...].prefix { $0.isNumber }) ?? 0 } ?? 1 }
         XCTAssertEqual(listed.reduce(0, +), 10, text)
