@@ -7,7 +7,14 @@ import SyncampCapture
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Print the causal trees and totals of a capture."
+        abstract: "Print the verdict, the cost of each cause, what to change, and the costliest ops of a capture.",
+        discussion: """
+        EXAMPLES:
+          analyzer report run.syncamp                 the summary and the 10 costliest ops
+          analyzer report run.syncamp --ops all       every op in time order
+          analyzer report run.syncamp --op 42         op #42 with its tree
+          analyzer report run.syncamp --format json   everything, with the command line whole
+        """
     )
 
     enum Format: String, ExpressibleByArgument, CaseIterable {
@@ -25,6 +32,18 @@ struct ReportCommand: ParsableCommand {
 
     @Option(help: "List at most this many ops with their trees (the first ones); every op is counted in the totals.")
     var maxOps: Int = 1000
+
+    @Option(help: "Text: which ops to list with their trees: N (the N costliest: most host syncs, then most time in them) or all (time order).")
+    var ops: String = "10"
+
+    @Option(help: "Text: list only the op of this index, with its tree.")
+    var op: Int?
+
+    func validate() throws {
+        if ops != "all" && (Int(ops).map { $0 < 0 } ?? true) {
+            throw ValidationError("--ops takes a number of ops or all")
+        }
+    }
 
     @OptionGroup var source: ModelSource
 
@@ -49,12 +68,12 @@ struct ReportCommand: ParsableCommand {
         var reader = try Self.open(capture)
         let bar = progressOption.bar(for: capture)
         let analysis = Analysis.run(&reader, images: try source.images(), options: source.options(),
-                                    limits: Analysis.Limits(listedOps: max(0, maxOps)),
+                                    limits: Analysis.Limits(listedOps: max(0, maxOps), costliestOps: Int(ops) ?? 10, pinnedOp: op),
                                     progress: bar?.update(offset:size:events:))
         bar?.done(size: reader.fileSize, events: analysis.capture.events)
         let text: String
         switch format {
-        case .text: text = TextReport.render(analysis)
+        case .text: text = TextReport.render(analysis, ops: op.map { .one($0) } ?? (ops == "all" ? .all : .costliest))
         case .json: text = try JSONReport.render(analysis)
         }
         if let output {

@@ -36,6 +36,9 @@ struct WhatIfCommand: ParsableCommand {
     @Option(help: "Cluster size in bytes (a power of two, 512 to 2M); the image is then simulated as a fresh one.")
     var clusterSize: UInt64?
 
+    @Option(help: "extended_l2: on or off; the image is then simulated as a fresh one.")
+    var extendedL2: OnOff?
+
     @OptionGroup var source: ModelSource
 
     @OptionGroup var progressOption: ProgressOption
@@ -60,6 +63,9 @@ struct WhatIfCommand: ParsableCommand {
         let bits = clusterSize.map { UInt64.bitWidth - 1 - $0.leadingZeroBitCount }
         let cache = self.cache
         let preallocation = self.preallocation
+        let extended = extendedL2.map { $0 == .on }
+        var limits = Analysis.Limits()
+        limits.recommend = false
         // Both models run while the capture is read: no op has to be kept for a second pass.
         let bar = progressOption.bar(for: capture)
         let asRun = Analysis.run(&reader, images: try source.images(), options: source.options(), whatIf: { observed in
@@ -67,9 +73,10 @@ struct WhatIfCommand: ParsableCommand {
             options.lazyRefcounts = lazy
             options.preallocation = preallocation
             options.clusterBits = bits
+            options.extendedL2 = extended
             if let cache { options.cache = cache }
             return options
-        }, progress: bar?.update(offset:size:events:))
+        }, limits: limits, progress: bar?.update(offset:size:events:))
         bar?.done(size: reader.fileSize, events: asRun.capture.events)
         guard let observed = asRun.model, let whatIf = asRun.whatIf else {
             throw ReportCommand.fail("the capture has no image state and no cache mode for the model: pass --image PATH (the image as it was before the run) and --qemu-cache MODE")

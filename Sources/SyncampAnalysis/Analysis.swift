@@ -64,8 +64,18 @@ public struct Analysis: Sendable {
         public var quietNs: UInt64 = 2_000_000_000
         /// At most this many ops are held at once (the oldest is handed on first).
         public var maxLiveOps = 100_000
+        /// The costliest ops kept with their trees, whichever their place in the capture.
+        public var costliestOps = 10
+        /// One op kept with its tree wherever it is in the capture (`report --op N`).
+        public var pinnedOp: Int?
+        /// Run the model once more per configuration change, for `Analysis.recommendations`.
+        public var recommend = true
 
-        public init(listedOps: Int = 1000) { self.listedOps = listedOps }
+        public init(listedOps: Int = 1000, costliestOps: Int = 10, pinnedOp: Int? = nil) {
+            self.listedOps = listedOps
+            self.costliestOps = costliestOps
+            self.pinnedOp = pinnedOp
+        }
     }
 
     public var manifest: Manifest
@@ -87,6 +97,15 @@ public struct Analysis: Sendable {
     public var model: ModelComparison?
     /// The model run with other options (`analyzer whatif`), when asked for.
     public var whatIf: ModelComparison?
+    /// Time in host syncs per cause and guest flush latency, over every op.
+    public var costs: CostBreakdown
+    /// What the model predicts each configuration change would do on this capture, the most
+    /// host syncs removed first; empty without a model (no image state or cache mode).
+    public var recommendations: [Recommendation]
+    /// The `Limits.costliestOps` ops with the most host syncs (then the most time in them), costliest first.
+    public var costliestOps: [GuestOp]
+    /// The op `Limits.pinnedOp` asked for, if the capture has it.
+    public var pinnedOp: GuestOp?
     /// Ops handed on while a sync they started was still open (more than `maxLiveOps` in flight).
     public var forcedRetirements: Int
     /// Host syncs grouped as housekeeping that started after the first guest request and

@@ -28,6 +28,12 @@ public struct AnalysisPipeline {
         public var uprobeHits = 0
         /// Capture time covered, from the manifest's start to the newest event or clock tick.
         public var durationNs: UInt64 = 0
+        /// Time in host syncs and device flushes per cause, and guest flush latency, of the finished ops.
+        public var costs = CostBreakdown()
+        /// The model's verdict on the finished ops so far.
+        public var modelVerdict = ModelComparison.Verdict.unpredicted
+        /// What the model predicts each configuration change would do to the finished ops.
+        public var recommendations: [Recommendation] = []
     }
 
     public let manifest: Manifest
@@ -47,6 +53,11 @@ public struct AnalysisPipeline {
     private var imageTally = ImageTally()
     private var model: ModelComparison?
     private var second: ModelComparison?
+    /// The model once per configuration change a recommendation is made for.
+    private var candidates: [(Recommendation.Knob, ModelComparison)] = []
+    private var costs = CostTally()
+    private var costliest: CostliestOps
+    private var pinned: GuestOp?
     private var modelReady = false
     private var listed: [GuestOp] = []
     private var opCount = 0
@@ -72,6 +83,7 @@ public struct AnalysisPipeline {
         self.observe = observe
         self.observeUnplaced = observeUnplaced
         info = Analysis.CaptureInfo(path: path)
+        costliest = CostliestOps(limit: limits.costliestOps)
         window = ReorderWindow(capacity: reorderWindow)
         let coroutines = (manifest.coroutineSource ?? "none") != "none"
         builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs,
@@ -129,6 +141,9 @@ public struct AnalysisPipeline {
         s.openOps = builder.liveCount
         s.uprobeHits = builder.uprobeHits.values.reduce(0, +)
         s.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
+        s.costs = costs.breakdown
+        s.modelVerdict = ModelComparison.verdict(model)
+        s.recommendations = recommendations
         return s
     }
 
@@ -147,8 +162,14 @@ public struct AnalysisPipeline {
         return Analysis(manifest: manifest, capture: info, totals: currentTotals, ops: listed, opCount: opCount,
                         unattributed: unplaced, unattributedCount: unplacedCount, probeHits: builder.uprobeHits,
                         images: imageTally.images, model: model, whatIf: second,
+                        costs: costs.breakdown, recommendations: recommendations,
+                        costliestOps: costliest.ops, pinnedOp: pinned,
                         forcedRetirements: builder.forcedRetirements,
                         housekeepingSyncsDuringRequests: housekeepingDuringRequests, selfCheck: builder.selfCheck)
+    }
+
+    private var recommendations: [Recommendation] {
+        model.map { Recommendation.rank(asRun: $0, runs: candidates) } ?? []
     }
 
     private var currentTotals: Analysis.Totals {
@@ -174,6 +195,9 @@ public struct AnalysisPipeline {
         var op = finished
         imageTally.add(&op)
         tally.add(op)
+        costs.add(op)
+        costliest.add(op)
+        if op.index == limits.pinnedOp { pinned = op }
         observe?(op)
         if !modelReady {
             // Image records come first in a capture: by the first finished op they are all read.
@@ -186,6 +210,9 @@ public struct AnalysisPipeline {
             if !known.isEmpty, let o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
                 model = ModelComparison(images: known, options: o)
                 if let whatIf { second = ModelComparison(images: known, options: whatIf(o)) }
+                if limits.recommend {
+                    candidates = Recommendation.candidates(images: known, asRun: o).map { ($0.0, ModelComparison(images: known, options: $0.1)) }
+                }
             }
         }
         if op.isGuestRequest {
@@ -198,6 +225,7 @@ public struct AnalysisPipeline {
         let keep = listed.count < limits.listedOps
         model?.add(op, keepPrediction: keep)
         second?.add(op, keepPrediction: keep)
+        for i in candidates.indices { candidates[i].1.add(op, keepPrediction: false) }
         if keep { listed.append(op) }
         opCount += 1
     }
@@ -205,6 +233,7 @@ public struct AnalysisPipeline {
     private mutating func foldUnplaced(_ u: (CausalNode, String)) {
         imageTally.addUnplaced(u.0)
         tally.addUnplaced(u.0)
+        costs.addUnplaced(u.0)
         observeUnplaced?(u.0)
         if unplaced.count < limits.listedUnattributed { unplaced.append((node: u.0, reason: u.1)) }
         unplacedCount += 1

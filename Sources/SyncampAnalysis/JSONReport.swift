@@ -28,6 +28,15 @@ public enum JSONReport {
         var causes: [String: Int]
         var images: [Image]
         var model: Model?
+        /// The answer first: host syncs per guest flush, below QEMU, and the model's verdict.
+        var verdict: Verdict
+        /// Per cause, costliest first: syncs, share, and time in them and in the device flushes below.
+        var cause_costs: [CauseCostOut]
+        var host_sync_ns: Latency
+        var guest_flush_latency_ns: Latency
+        var recommendations: [RecommendationOut]
+        /// Indexes of the costliest ops (most host syncs, then most time in them), costliest first.
+        var costliest_ops: [Int]
         /// Every op and unplaced node, of which `ops` and `unattributed` list the first ones.
         var op_count: Int
         var ops: [Op]
@@ -72,6 +81,12 @@ public enum JSONReport {
             images = a.images.map { Image(path: $0.path, guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
                                           host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
             model = a.model.map { Model($0, observed: a.totals) }
+            verdict = Verdict(a)
+            cause_costs = a.costs.causes.map { CauseCostOut($0, share: a.costs.share(of: $0)) }
+            host_sync_ns = Latency(a.costs.hostSyncTime)
+            guest_flush_latency_ns = Latency(a.costs.guestFlushLatency)
+            recommendations = a.recommendations.map(RecommendationOut.init)
+            costliest_ops = a.costliestOps.map(\.index)
             ops = a.ops.map { op in
                 var o = Op(op)
                 o.predicted = a.model?.predictions[op.index].map(Predicted.init)
@@ -86,6 +101,105 @@ public enum JSONReport {
 
     static func causeCounts(_ c: [Cause: Int]) -> [String: Int] {
         Dictionary(uniqueKeysWithValues: c.map { ($0.key.rawValue, $0.value) })
+    }
+
+    struct Verdict: Encodable {
+        var host_fdatasyncs_per_guest_flush: Double?
+        var first_guest_flush_host_fdatasyncs: Int?
+        var steady_state_sync_amplification: Double?
+        /// nil when the level was not traced or there was no guest flush.
+        var journal_commits_per_guest_flush: Double?
+        var device_flushes_per_guest_flush: Double?
+        /// "matched", "deviating" or "unpredicted".
+        var model: String
+
+        init(_ a: Analysis) {
+            let t = a.totals
+            let untraced = Set(a.untracedLevels.map(\.name))
+            let perFlush = { (n: Int, level: KernelLevel.Name) -> Double? in
+                t.guestFlushes > 0 && !untraced.contains(level) ? Double(n) / Double(t.guestFlushes) : nil
+            }
+            host_fdatasyncs_per_guest_flush = t.syncAmplification
+            first_guest_flush_host_fdatasyncs = t.firstFlushHostSyncs
+            steady_state_sync_amplification = t.steadyStateAmplification
+            journal_commits_per_guest_flush = perFlush(t.journalCommits, .journal)
+            device_flushes_per_guest_flush = perFlush(t.deviceFlushes, .device)
+            model = ModelComparison.verdict(a.model).rawValue
+        }
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(host_fdatasyncs_per_guest_flush, forKey: .host_fdatasyncs_per_guest_flush)
+            try c.encode(first_guest_flush_host_fdatasyncs, forKey: .first_guest_flush_host_fdatasyncs)
+            try c.encode(steady_state_sync_amplification, forKey: .steady_state_sync_amplification)
+            try c.encode(journal_commits_per_guest_flush, forKey: .journal_commits_per_guest_flush)
+            try c.encode(device_flushes_per_guest_flush, forKey: .device_flushes_per_guest_flush)
+            try c.encode(model, forKey: .model)
+        }
+
+        enum CodingKeys: CodingKey {
+            case host_fdatasyncs_per_guest_flush, first_guest_flush_host_fdatasyncs, steady_state_sync_amplification
+            case journal_commits_per_guest_flush, device_flushes_per_guest_flush, model
+        }
+    }
+
+    /// A `LatencySummary` in nanoseconds.
+    struct Latency: Encodable {
+        var count: Int
+        var sum: UInt64
+        var p50: UInt64?
+        var p90: UInt64?
+        var p99: UInt64?
+        var max: UInt64?
+
+        init(_ l: LatencySummary) {
+            count = l.count
+            sum = l.sumNs
+            p50 = l.p50Ns
+            p90 = l.p90Ns
+            p99 = l.p99Ns
+            max = l.maxNs
+        }
+    }
+
+    struct CauseCostOut: Encodable {
+        var cause: String
+        var host_fdatasyncs: Int
+        /// Of all host syncs, 0...1.
+        var share: Double?
+        var host_sync_ns: Latency
+        var device_flush_ns: Latency
+
+        init(_ c: CauseCost, share: Double?) {
+            cause = c.cause.rawValue
+            host_fdatasyncs = c.hostSyncs
+            self.share = share
+            host_sync_ns = Latency(c.hostSyncTime)
+            device_flush_ns = Latency(c.deviceFlushTime)
+        }
+    }
+
+    struct RecommendationOut: Encodable {
+        var knob: String
+        /// `lazy_refcounts=on`, `cache=unsafe`; the knob alone when not predicted.
+        var setting: String
+        var options: [String: String]?
+        var predicted_host_fdatasyncs: Int?
+        var predicted_sync_amplification: Double?
+        var removed_host_fdatasyncs: Int?
+        var not_predicted: String?
+        var trade_off: String
+
+        init(_ r: Recommendation) {
+            knob = r.knob.rawValue
+            setting = r.options.flatMap { $0.summary[r.knob.rawValue] }.map { "\(r.knob.rawValue)=\($0)" } ?? r.knob.rawValue
+            options = r.options?.summary
+            predicted_host_fdatasyncs = r.prediction?.hostSyncs
+            predicted_sync_amplification = r.prediction?.amplification
+            removed_host_fdatasyncs = r.prediction?.removedHostSyncs
+            not_predicted = r.notPredicted?.rawValue
+            trade_off = TextReport.tradeOff(r)
+        }
     }
 
     struct Kernel: Encodable {

@@ -1,13 +1,27 @@
 import Foundation
 import SyncampCapture
 
-/// Renders an analysis for people: what was traced, one tree per guest operation, totals.
+/// Renders an analysis for people, answer first: what was traced, the verdict, what each cause
+/// costs, what to change, then the costliest ops with their trees, then the totals.
 public enum TextReport {
-    public static func render(_ a: Analysis) -> String {
+    /// Which ops the report lists with their trees.
+    public enum OpListing: Sendable, Equatable {
+        /// `Analysis.costliestOps`: most host syncs first, then most time in them.
+        case costliest
+        /// `Analysis.ops`, in time order.
+        case all
+        /// `Analysis.pinnedOp`, the op of this index.
+        case one(Int)
+    }
+
+    /// Characters of the traced command line shown before the rest is cut (JSON keeps it whole).
+    public static let commandLineLimit = 240
+
+    public static func render(_ a: Analysis, ops listing: OpListing = .costliest) -> String {
         var out = ""
         let m = a.manifest
         out += "syncamp report: \(a.capture.path)\n"
-        out += "  target   pid \(m.target.pid) (\(m.target.mode)) \(m.target.command.joined(separator: " "))\n"
+        out += "  target   pid \(m.target.pid) (\(m.target.mode)) \(elided(m.target.command))\n"
         out += "  binary   \(m.target.binaryPath)" + (m.qemuVersion.map { ", QEMU \($0)" } ?? "") + ", build-id \(m.target.buildID ?? "none"), "
             + (m.probeSet == "usdt" ? "QEMU's USDT probes (dtrace trace backend)"
                : m.target.hasSymtab ? "full symbol table" + (m.target.symbols.map { " from \($0)" } ?? "") : "exported symbols only") + "\n"
@@ -23,13 +37,23 @@ public enum TextReport {
         out += "  cost     \(a.probeHitsTotal) uprobe hits"
             + (a.probeHitsPerGuestOp.map { String(format: ", %.1f per guest request", $0) } ?? "") + "\n"
         for w in a.warnings { out += "  WARNING  \(w)\n" }
-        out += "\n"
-        if a.opCount > a.ops.count {
-            out += "(the first \(a.ops.count) of \(a.opCount) ops; every op is counted in the totals: --max-ops to list more)\n\n"
-        }
-        for op in a.ops {
-            out += header(op) + "\n"
-            renderChildren(op.children, prefix: "   ", into: &out)
+        out += "\n" + verdict(a) + "\n" + causeCosts(a) + "\n" + recommendations(a) + "\n"
+        switch listing {
+        case .costliest:
+            out += "costliest ops: the \(a.costliestOps.count) of \(a.opCount) with the most host syncs, then the most time in them"
+                + " (--ops all: every op in time order; --op N: one op)\n"
+            renderOps(a.costliestOps, into: &out)
+        case .all:
+            if a.opCount > a.ops.count {
+                out += "(the first \(a.ops.count) of \(a.opCount) ops; every op is counted in the totals: --max-ops to list more)\n\n"
+            }
+            renderOps(a.ops, into: &out)
+        case let .one(index):
+            if let op = a.pinnedOp {
+                renderOps([op], into: &out)
+            } else {
+                out += "no op #\(index): the capture has \(a.opCount) ops, #0 to #\(a.opCount - 1)\n"
+            }
         }
         if !a.unattributed.isEmpty {
             out += "\nunattributed (could not be placed)"
@@ -85,6 +109,142 @@ public enum TextReport {
         }
         if let m = a.model { out += model(m, a) }
         return out
+    }
+
+    /// The command line, cut after `commandLineLimit` characters with the count of what was cut.
+    static func elided(_ command: [String]) -> String {
+        let line = command.joined(separator: " ")
+        guard line.count > commandLineLimit else { return line }
+        return String(line.prefix(commandLineLimit)) + " ... (\(line.count - commandLineLimit) more characters; --format json has them all)"
+    }
+
+    /// The answer in a few lines: host syncs per guest flush, what they cost below QEMU, the model's word.
+    static func verdict(_ a: Analysis) -> String {
+        let t = a.totals
+        var out = "verdict\n"
+        if let amp = t.syncAmplification {
+            out += "  host syncs per guest flush   " + String(format: "%.2f", amp)
+            if let first = t.firstFlushHostSyncs {
+                out += " (\(first) up to and including the first guest flush"
+                    + (t.steadyStateAmplification.map { String(format: "; then %.2f per guest flush", $0) } ?? "") + ")"
+            }
+            out += "\n"
+            let untraced = Set(a.untracedLevels.map(\.name))
+            let g = Double(t.guestFlushes)
+            let commits = untraced.contains(.journal) ? "journal commits not traced" : String(format: "%.2f journal commits", Double(t.journalCommits) / g)
+            let flushes = untraced.contains(.device) ? "device flushes not traced" : String(format: "%.2f device flushes", Double(t.deviceFlushes) / g)
+            out += "  below it, per guest flush    \(commits), \(flushes)\n"
+        } else {
+            out += "  host syncs per guest flush   n/a: no guest flush (\(t.hostSyncs) host syncs, \(t.guestWrites) guest writes)\n"
+        }
+        out += "  model                        "
+        switch ModelComparison.verdict(a.model) {
+        case .matched:
+            let m = a.model!
+            out += "matched: \(m.matchedOps) ops as predicted"
+                + (m.timingDependentCount > 0 ? ", \(m.timingDependentCount) timing-dependent" : "")
+                + " (\(m.predictedHostSyncs) host syncs predicted, \(t.hostSyncs) observed)\n"
+        case .deviating:
+            let m = a.model!
+            out += "deviating: \(m.deviatingCount == 1 ? "1 op differs" : "\(m.deviatingCount) ops differ") from the prediction, \(m.matchedOps) as predicted"
+                + " (\(m.predictedHostSyncs) host syncs predicted, \(t.hostSyncs) observed; see `reference model` below)\n"
+        case .unpredicted:
+            out += "unpredicted: \(noModel)\n"
+        }
+        return out
+    }
+
+    /// Why there is no model: what a user can pass to get one.
+    static let noModel = "the capture has no image state or cache mode for the model (pass --image PATH, the image as it was before the run, and --qemu-cache MODE)"
+
+    /// One line per cause, costliest first: syncs, share, time in them and in the device flushes below.
+    static func causeCosts(_ a: Analysis) -> String {
+        let c = a.costs
+        var out = "where the time goes: \(ms(c.hostSyncTime.sumNs)) in \(a.totals.hostSyncs) host syncs"
+            + (c.hostSyncTime.p50Ns.map { " (p50 \(ms($0)), p99 \(ms(c.hostSyncTime.p99Ns ?? 0)))" } ?? "") + "\n"
+        for cost in c.causes {
+            let share = c.share(of: cost).map { String(format: "%3.0f%%", $0 * 100) } ?? "   -"
+            out += "  \(cost.cause.rawValue.padding(toLength: 22, withPad: " ", startingAt: 0))"
+                + "\(String(cost.hostSyncs).leftPadded(6)) syncs \(share)  \(ms(cost.hostSyncTime.sumNs).leftPadded(12)) \(percentiles(cost.hostSyncTime))"
+            let d = cost.deviceFlushTime
+            if d.count > 0 { out += "; \(d.count) device flushes \(ms(d.sumNs)) \(percentiles(d))" }
+            out += "\n"
+        }
+        let f = c.guestFlushLatency
+        if f.count > 0 {
+            out += "guest flush latency: p50 \(ms(f.p50Ns ?? 0)), p90 \(ms(f.p90Ns ?? 0)), p99 \(ms(f.p99Ns ?? 0)), max \(ms(f.maxNs ?? 0))"
+                + " over \(f.count == 1 ? "1 flush" : "\(f.count) flushes") (entry to the return of its last host sync)\n"
+        }
+        return out
+    }
+
+    private static func percentiles(_ l: LatencySummary) -> String {
+        guard let p50 = l.p50Ns, let p99 = l.p99Ns else { return "" }
+        return "(p50 \(ms(p50)), p99 \(ms(p99)))"
+    }
+
+    /// Each configuration change the model predicts, the most host syncs removed first, with its trade-off.
+    static func recommendations(_ a: Analysis) -> String {
+        guard let m = a.model else { return "what to change: nothing predicted: \(noModel)\n" }
+        var out = "what to change (the model on this capture's guest ops: \(m.predictedHostSyncs) host syncs as run"
+            + (m.predictedAmplification.map { String(format: ", %.2f per guest flush", $0) } ?? "") + ")\n"
+        for r in a.recommendations {
+            let name = setting(r).padding(toLength: 24, withPad: " ", startingAt: 0)
+            if let p = r.prediction {
+                let change = p.removedHostSyncs > 0 ? "\(p.removedHostSyncs) fewer"
+                    : p.removedHostSyncs < 0 ? "\(-p.removedHostSyncs) more" : "no change"
+                out += "  \(name) \(p.hostSyncs == 1 ? "1 host sync" : "\(p.hostSyncs) host syncs")"
+                    + (p.amplification.map { String(format: " (%.2f per guest flush)", $0) } ?? "") + ": \(change)\n"
+            } else {
+                out += "  \(name) not predicted: " + (r.notPredicted.map(reason) ?? "") + "\n"
+            }
+            out += "  \("".padding(toLength: 24, withPad: " ", startingAt: 0)) trade-off: \(tradeOff(r))\n"
+        }
+        return out
+    }
+
+    /// `lazy_refcounts=on`, `cache=unsafe`, `l2-cache-size`.
+    static func setting(_ r: Recommendation) -> String {
+        guard let value = r.options?.summary[r.knob.rawValue] else { return r.knob.rawValue }
+        return r.knob == .clusterSize ? "cluster_size=\(Int(value).map(size) ?? value)" : "\(r.knob.rawValue)=\(value)"
+    }
+
+    static func size(_ bytes: Int) -> String {
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20)M" : bytes >= 1024 && bytes % 1024 == 0 ? "\(bytes >> 10)k" : "\(bytes)"
+    }
+
+    static func reason(_ r: Recommendation.NotPredicted) -> String {
+        switch r {
+        case .cacheEvictionsNotModelled: return "the model keeps every L2 slice cached and does not simulate evictions (F11)"
+        }
+    }
+
+    /// What a change costs, in one line.
+    static func tradeOff(_ r: Recommendation) -> String {
+        switch r.knob {
+        case .lazyRefcounts: return "a crash leaves the image needing a repair at next open (refcounts rebuilt by a full check)"
+        case .preallocation: return "space on the host at creation (metadata: L2 and refcount tables; falloc/full: the data too)"
+        case .clusterSize: return "a new image (qemu-img convert); each first write allocates and zero-fills a whole cluster"
+        case .extendedL2: return "a new image (qemu-img convert, QEMU 5.2+); L2 tables twice as large, so half the disk per L2 table"
+        case .l2CacheSize: return "memory: 1 MiB of L2 cache covers 8 GiB of disk at 64 KiB clusters"
+        case .cache:
+            return r.options?.cache == .unsafe ? "loses data on a host crash: guest flushes are ignored"
+                : "the guest's data is safe only once it flushes (a guest without flushes loses writes on a host crash)"
+        }
+    }
+
+    /// Ops with their trees, runs of ops of one shape folded into the first with a count.
+    private static func renderOps(_ ops: [GuestOp], into out: inout String) {
+        for run in OpShape.runs(ops) {
+            let op = run.first!
+            out += header(op)
+            if run.count > 1 {
+                let more = run.dropFirst().prefix(8).map { "#\($0.index)" }.joined(separator: ", ")
+                out += " (x\(run.count): also \(more)\(run.count > 9 ? ", ..." : ""))"
+            }
+            out += "\n"
+            renderChildren(op.children, prefix: "   ", into: &out)
+        }
     }
 
     /// The kernel and its levels below QEMU: what was traced through which hooks, and what not and why.
@@ -149,7 +309,8 @@ public enum TextReport {
         case .housekeeping: what = "housekeeping"
         }
         let syncs = (op.hostSyncs == 1 ? "1 host sync" : "\(op.hostSyncs) host syncs") + (op.image.map { " on \($0)" } ?? "")
-        return "#\(op.index) \(what) at \(ms(op.startNs)) [\(op.entry)] \(syncs), \(op.probeHits) probe hits"
+        let time = op.hostSyncs > 0 ? ", \(ms(op.hostSyncTimeNs)) in host syncs" : ""
+        return "#\(op.index) \(what) at \(ms(op.startNs)) [\(op.entry)] \(syncs), \(op.probeHits) probe hits\(time)"
     }
 
     private static func render(_ n: CausalNode, prefix: String, last: Bool, into out: inout String) {
@@ -201,4 +362,9 @@ public enum TextReport {
     }
 
     static func ms(_ ns: UInt64) -> String { String(format: "%.3f ms", Double(ns) / 1e6) }
+}
+
+extension String {
+    /// The string right-aligned in `width` characters.
+    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
 }

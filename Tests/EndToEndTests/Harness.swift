@@ -1,4 +1,5 @@
 import Foundation
+import SyncampCapture
 import XCTest
 
 /// Runs the real collector and analyzer on the real QEMU testbed, as root.
@@ -113,6 +114,29 @@ enum Harness {
         XCTAssertEqual(r.status, 0, "analyzer failed: \(r.stderr)")
         let obj = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8))
         return try XCTUnwrap(obj as? [String: Any])
+    }
+
+    /// fdatasync/fsync latencies straight from the capture's system-call events (exit minus entry, per thread).
+    static func rawSyncLatencies(_ capture: String) throws -> [UInt64] {
+        var reader = try CaptureReader(path: capture)
+        var events: [Event] = []
+        while let record = reader.next() {
+            if case let .event(e) = record, e.kind == .syscallEnter || e.kind == .syscallExit { events.append(e) }
+        }
+        var entered: [UInt32: UInt64] = [:]
+        var out: [UInt64] = []
+        for e in events.sorted(by: { $0.timestamp < $1.timestamp }) {
+            if e.kind == .syscallEnter { entered[e.tid] = e.timestamp }
+            if e.kind == .syscallExit, let t = entered.removeValue(forKey: e.tid) { out.append(e.timestamp - t) }
+        }
+        return out
+    }
+
+    /// `analyzer whatif CAPTURE --format json ARGS` as a dictionary.
+    static func whatIf(_ capture: String, _ args: [String]) throws -> [String: Any] {
+        let r = try run(analyzer, ["whatif", capture, "--format", "json"] + args)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
     }
 
     /// The independent count: fdatasync/fsync calls strace sees for the same workload run again.

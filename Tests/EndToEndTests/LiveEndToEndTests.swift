@@ -114,6 +114,15 @@ final class LiveEndToEndTests: XCTestCase {
         XCTAssertEqual(byCause, report["causes"] as? [String: Int])
         XCTAssertEqual(byCause, ["guest_flush": 20, "refcount_dependency": 20, "l2_table_alloc": 3])
         XCTAssertEqual(value("syncamp_lost_events_total"), 0)
+        // Time per cause adds up to the fdatasync entry-to-exit time of the raw capture; the model's
+        // verdict and a recommendation are gauges: preallocation leaves F1 only, one sync per flush (reference §5).
+        let rawSeconds = Double(try Harness.rawSyncLatencies(capture).reduce(0, +)) / 1e9
+        let causeSeconds = samples.filter { $0.name == "syncamp_host_sync_seconds_total" }.map(\.value).reduce(0, +)
+        XCTAssertEqual(causeSeconds, rawSeconds, accuracy: 1e-6)
+        XCTAssertEqual(value("syncamp_model_verdict", ["verdict": "matched"]), 1)
+        let prealloc = value("syncamp_recommendation_predicted_host_syncs", ["knob": "preallocation", "setting": "preallocation=metadata"])
+        XCTAssertEqual(prealloc, 20)
+        XCTAssertEqual(prealloc, Double(try Harness.whatIf(capture, ["--preallocation", "metadata"]).int("what_if.predicted_host_fdatasyncs") ?? -1))
         let info = try XCTUnwrap(samples.first { $0.name == "syncamp_target_info" })
         XCTAssertEqual(info.labels["binary"], Harness.qemuIO)
         XCTAssertEqual(info.labels["probe_set"], "minimal")
@@ -123,6 +132,8 @@ final class LiveEndToEndTests: XCTestCase {
         let summary = try String(contentsOfFile: outPath, encoding: .utf8)
         XCTAssertTrue(summary.contains("syncamp live: pid "), summary)
         XCTAssertTrue(summary.contains("guest_flush 20, refcount_dependency 20, l2_table_alloc 3"), summary)
+        XCTAssertTrue(summary.contains("\nmodel: matched\n"), summary)
+        XCTAssertTrue(summary.contains("\nwhat to change (host syncs predicted): "), summary)
 
         // replay shows the same summary from the kept capture, at ten times the recorded pace.
         let started = Date()

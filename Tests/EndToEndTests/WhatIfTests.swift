@@ -5,12 +5,6 @@ import XCTest
 final class WhatIfTests: XCTestCase {
     let commands = (0..<10).flatMap { ["write \($0 * 64)k 4k", "flush"] }
 
-    func whatIf(_ capture: String, _ args: [String]) throws -> [String: Any] {
-        let r = try Harness.run(Harness.analyzer, ["whatif", capture, "--format", "json"] + args)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-    }
-
     func observedSyncs(_ dir: URL, options: String) throws -> Int {
         let img = try Harness.makeImage(dir, name: "real-\(UUID().uuidString.prefix(6)).qcow2", options: options)
         let (json, _) = try Harness.traceAndReport(dir, binary: Harness.qemuIO,
@@ -27,15 +21,15 @@ final class WhatIfTests: XCTestCase {
                                 + Harness.qemuIOArgs(cache: "writeback", commands: commands, image: img))
         XCTAssertEqual(c.status, 0, c.stderr)
 
-        let lazy = try whatIf(capture, ["--lazy-refcounts", "on"])
+        let lazy = try Harness.whatIf(capture, ["--lazy-refcounts", "on"])
         XCTAssertEqual(lazy.int("observed_host_fdatasyncs"), 23)
         XCTAssertEqual(lazy.int("as_run.predicted_host_fdatasyncs"), 23)
         XCTAssertEqual(lazy.int("what_if.predicted_host_fdatasyncs"), try observedSyncs(dir, options: "lazy_refcounts=on"))
 
-        let prealloc = try whatIf(capture, ["--preallocation", "metadata"])
+        let prealloc = try Harness.whatIf(capture, ["--preallocation", "metadata"])
         XCTAssertEqual(prealloc.int("what_if.predicted_host_fdatasyncs"), try observedSyncs(dir, options: "preallocation=metadata"))
 
-        let unsafe = try whatIf(capture, ["--cache", "unsafe"])
+        let unsafe = try Harness.whatIf(capture, ["--cache", "unsafe"])
         XCTAssertEqual(unsafe.int("what_if.predicted_host_fdatasyncs"), 0)
 
         let text = try Harness.run(Harness.analyzer, ["whatif", capture, "--lazy-refcounts", "on"]).stdout

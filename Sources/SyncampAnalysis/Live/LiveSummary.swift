@@ -27,7 +27,26 @@ public enum LiveSummary {
                      + num(t.hostSyncs, 11) + "  " + amp)
         lines.append("below QEMU: \(grouped(t.journalCommits)) journal commits, \(grouped(t.deviceFlushes)) device flushes, "
                      + "\(grouped(t.deviceFUAWrites)) FUA writes")
+        lines.append("")
+        lines += answer(s)
         return lines.joined(separator: "\n")
+    }
+
+    /// The report's answer, short: model verdict, time per cause, guest flush latency, what to change.
+    static func answer(_ s: AnalysisPipeline.Snapshot) -> [String] {
+        let c = s.costs
+        var lines = ["model: \(s.modelVerdict.rawValue)"]
+        let causes = c.causes.prefix(5).map { "\($0.cause.rawValue) \(TextReport.ms($0.hostSyncTime.sumNs)) (\(grouped($0.hostSyncs)))" }
+        lines.append("time in host syncs: \(TextReport.ms(c.hostSyncTime.sumNs))" + (causes.isEmpty ? "" : ": " + causes.joined(separator: ", ")))
+        let f = c.guestFlushLatency
+        if let p50 = f.p50Ns, let p99 = f.p99Ns {
+            lines.append("guest flush latency: p50 \(TextReport.ms(p50)), p99 \(TextReport.ms(p99)) over \(grouped(f.count)) flushes")
+        }
+        let changes = s.recommendations.compactMap { r in
+            r.prediction.map { "\(TextReport.setting(r)) \(grouped($0.hostSyncs)) (\(grouped($0.removedHostSyncs)) fewer)" }
+        }
+        if !changes.isEmpty { lines.append("what to change (host syncs predicted): " + changes.joined(separator: ", ")) }
+        return lines
     }
 
     /// One line: capture time, events, losses, ops open and finished, and the status.

@@ -42,6 +42,25 @@ public enum PrometheusText {
                s.images.flatMap { i in
                    Cause.allCases.compactMap { c in i.causes[c].map { ([("image", i.path), ("cause", c.rawValue)], Double($0)) } }
                })
+        let c = s.costs
+        family("syncamp_host_sync_seconds_total", "counter", "Time in host syncs of finished work, by cause (qcow2 flush site).",
+               c.causes.map { ([("cause", $0.cause.rawValue)], Double($0.hostSyncTime.sumNs) / 1e9) })
+        family("syncamp_device_flush_seconds_total", "counter", "Time in device flushes under host syncs of finished work, by the syncs' cause.",
+               c.causes.map { ([("cause", $0.cause.rawValue)], Double($0.deviceFlushTime.sumNs) / 1e9) })
+        let quantiles: [(String, UInt64?)] = [("0.5", c.guestFlushLatency.p50Ns), ("0.9", c.guestFlushLatency.p90Ns),
+                                              ("0.99", c.guestFlushLatency.p99Ns)]
+        family("syncamp_guest_flush_latency_seconds", "gauge", "Guest flush latency of the finished flushes, by quantile (entry to the return of its last host sync).",
+               quantiles.compactMap { q, v in v.map { ([("quantile", q)], Double($0) / 1e9) } })
+        if let amp = t.syncAmplification {
+            family("syncamp_host_syncs_per_guest_flush", "gauge", "Host syncs per guest flush so far.", [([], amp)])
+        }
+        family("syncamp_model_verdict", "gauge", "The reference model's verdict on the finished ops (1 for the current one: matched, deviating, unpredicted).",
+               [([("verdict", s.modelVerdict.rawValue)], 1)])
+        let predicted = s.recommendations.compactMap { r in r.prediction.map { (r, $0) } }
+        family("syncamp_recommendation_predicted_host_syncs", "gauge", "Host syncs the model predicts for the finished ops with one configuration change.",
+               predicted.map { ([("knob", $0.0.knob.rawValue), ("setting", TextReport.setting($0.0))], Double($0.1.hostSyncs)) })
+        family("syncamp_recommendation_removed_host_syncs", "gauge", "Host syncs one configuration change would remove from the finished ops, by the model (negative: adds).",
+               predicted.map { ([("knob", $0.0.knob.rawValue), ("setting", TextReport.setting($0.0))], Double($0.1.removedHostSyncs)) })
         family("syncamp_events_total", "counter", "Events read from the capture.", [([], Double(s.events))])
         family("syncamp_lost_events_total", "counter", "Events lost because the ring buffer was full.", [([], Double(s.lostEvents))])
         family("syncamp_uprobe_hits_total", "counter", "Uprobe hits (each costs the traced thread a trap).", [([], Double(s.uprobeHits))])

@@ -32,6 +32,22 @@ public struct ModelComparison: Sendable {
     /// How many op indexes `deviatingOps` and `timingDependentOps` list at most.
     public static let listLimit = 1000
 
+    /// What the model says of a capture's ops.
+    public enum Verdict: String, Sendable, Equatable {
+        /// Every op it placed had the causes it predicted (timing-dependent ones aside).
+        case matched
+        /// Some ops did not: `deviatingOps`.
+        case deviating
+        /// No model ran: the image state or the cache mode is unknown.
+        case unpredicted
+    }
+
+    /// The verdict on `m`, or `.unpredicted` without one.
+    public static func verdict(_ m: ModelComparison?) -> Verdict {
+        guard let m else { return .unpredicted }
+        return m.deviatingCount == 0 ? .matched : .deviating
+    }
+
     public var predictedAmplification: Double? {
         guestFlushes > 0 ? Double(predictedHostSyncs) / Double(guestFlushes) : nil
     }

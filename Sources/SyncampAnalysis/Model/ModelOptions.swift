@@ -48,12 +48,16 @@ public struct ModelOptions: Sendable, Equatable {
     public var preallocation: String?
     /// A different cluster size: the image is simulated as a fresh one of the same virtual size.
     public var clusterBits: Int?
+    /// extended_l2 on or off: like a cluster size, the image is then simulated as a fresh one.
+    public var extendedL2: Bool?
 
-    public init(cache: CacheMode, lazyRefcounts: Bool? = nil, preallocation: String? = nil, clusterBits: Int? = nil) {
+    public init(cache: CacheMode, lazyRefcounts: Bool? = nil, preallocation: String? = nil, clusterBits: Int? = nil,
+                extendedL2: Bool? = nil) {
         self.cache = cache
         self.lazyRefcounts = lazyRefcounts
         self.preallocation = preallocation
         self.clusterBits = clusterBits
+        self.extendedL2 = extendedL2
     }
 
     /// The options as reports name them: cache, and any what-if override.
@@ -62,6 +66,7 @@ public struct ModelOptions: Sendable, Equatable {
         if let l = lazyRefcounts { o["lazy_refcounts"] = l ? "on" : "off" }
         if let p = preallocation { o["preallocation"] = p }
         if let b = clusterBits { o["cluster_size"] = String(1 << b) }
+        if let e = extendedL2 { o["extended_l2"] = e ? "on" : "off" }
         return o
     }
 
@@ -69,9 +74,10 @@ public struct ModelOptions: Sendable, Equatable {
     public func apply(to image: ImageState) -> ImageState {
         var s = image
         guard image.isPlausible else { return s }
-        if let bits = clusterBits, bits != image.clusterBits {
+        let bits = clusterBits ?? image.clusterBits, extended = extendedL2 ?? image.extendedL2
+        if bits != image.clusterBits || extended != image.extendedL2 {
             s = ImageState.fresh(path: image.path, size: image.size, clusterBits: bits, refcountOrder: image.refcountOrder,
-                                 extendedL2: image.extendedL2)
+                                 extendedL2: extended)
         }
         if let lazy = lazyRefcounts { s.lazyRefcounts = lazy }
         switch preallocation {
@@ -84,7 +90,7 @@ public struct ModelOptions: Sendable, Equatable {
             let perBlock = s.clustersPerRefcountBlock
             s.refcountBlocks = Array(0...Int((s.hostClusters + perBlock) / perBlock))
         case "off"?:
-            if image.allocatedClusters == [.init(start: 0, end: (image.size + image.clusterSize - 1) / image.clusterSize)] {
+            if image.isFullyAllocated {
                 s = ImageState.fresh(path: s.path, size: s.size, clusterBits: s.clusterBits, refcountOrder: s.refcountOrder,
                                      extendedL2: s.extendedL2, lazyRefcounts: s.lazyRefcounts)
             }
@@ -92,5 +98,12 @@ public struct ModelOptions: Sendable, Equatable {
             break
         }
         return s
+    }
+}
+
+extension ImageState {
+    /// Every cluster of the virtual disk is allocated (as preallocation=metadata leaves it).
+    var isFullyAllocated: Bool {
+        allocatedClusters == [.init(start: 0, end: (size + clusterSize - 1) / clusterSize)]
     }
 }

@@ -1,0 +1,123 @@
+/// A set of latencies summed and summarised: how many, their sum, p50 and p99.
+///
+/// Percentiles are nearest-rank over the exact values (no buckets): p50 of
+/// [1, 2, 3, 4] is 2, p99 of fewer than 100 values is the largest. All in
+/// nanoseconds; the percentiles are nil when there is no value.
+public struct LatencySummary: Sendable, Equatable {
+    public var count = 0
+    public var sumNs: UInt64 = 0
+    public var p50Ns: UInt64?
+    public var p90Ns: UInt64?
+    public var p99Ns: UInt64?
+    public var maxNs: UInt64?
+
+    public init() {}
+
+    /// The summary of `values` (ns), in any order.
+    public init(_ values: [UInt64]) {
+        guard !values.isEmpty else { return }
+        let sorted = values.sorted()
+        count = sorted.count
+        sumNs = sorted.reduce(0, &+)
+        func rank(_ p: Double) -> UInt64 { sorted[max(0, Int((p * Double(sorted.count)).rounded(.up)) - 1)] }
+        p50Ns = rank(0.50)
+        p90Ns = rank(0.90)
+        p99Ns = rank(0.99)
+        maxNs = sorted.last
+    }
+}
+
+/// What one cause cost: its host syncs, and the time spent in them and in the device flushes below them.
+public struct CauseCost: Sendable, Equatable {
+    public var cause: Cause
+    /// Host syncs of this cause (as `Analysis.Totals.causes`).
+    public var hostSyncs: Int
+    /// Latency of those host syncs (fdatasync/fsync entry to return, or io_uring submit to
+    /// completion); syncs whose return was not captured count in `hostSyncs` but not here.
+    public var hostSyncTime: LatencySummary
+    /// Latency of the device flush requests (issue to completion) linked under those syncs.
+    public var deviceFlushTime: LatencySummary
+}
+
+/// Where the time of a capture's host syncs went, per cause, and how long guest flushes took.
+public struct CostBreakdown: Sendable, Equatable {
+    /// Causes with at least one host sync, the costliest (sum of host-sync time) first, then by count.
+    public var causes: [CauseCost] = []
+    /// Every host sync with a captured return, whatever its cause.
+    public var hostSyncTime = LatencySummary()
+    /// Guest flushes, from the request's entry to the return of the last host sync under it
+    /// (QEMU's returns are not probed, so a flush that synced nothing spans its last event).
+    public var guestFlushLatency = LatencySummary()
+
+    /// A cause's share of all host syncs (0...1); nil when there is none.
+    public func share(of c: CauseCost) -> Double? {
+        let all = causes.reduce(0) { $0 + $1.hostSyncs }
+        return all > 0 ? Double(c.hostSyncs) / Double(all) : nil
+    }
+}
+
+/// Collects the latencies of finished ops, one op at a time, for `CostBreakdown`.
+struct CostTally {
+    private var syncs: [Cause: [UInt64]] = [:]
+    private var counts: [Cause: Int] = [:]
+    private var devices: [Cause: [UInt64]] = [:]
+    private var flushes: [UInt64] = []
+
+    mutating func add(_ op: GuestOp) {
+        for c in op.children { add(node: c, under: nil) }
+        if op.kind == .flush { flushes.append(op.spanNs) }
+    }
+
+    mutating func addUnplaced(_ node: CausalNode) { add(node: node, under: nil) }
+
+    private mutating func add(node: CausalNode, under cause: Cause?) {
+        var current = cause
+        switch node.kind {
+        case CausalNode.hostSyncKind:
+            let c = node.cause ?? .unattributed
+            current = c
+            counts[c, default: 0] += 1
+            if let l = node.latencyNs { syncs[c, default: []].append(l) }
+        case "device_flush":
+            if let c = current, let l = node.latencyNs { devices[c, default: []].append(l) }
+        default:
+            break
+        }
+        for child in node.children { add(node: child, under: current) }
+    }
+
+    var breakdown: CostBreakdown {
+        var b = CostBreakdown()
+        b.causes = counts.map { c, n in
+            CauseCost(cause: c, hostSyncs: n, hostSyncTime: LatencySummary(syncs[c] ?? []),
+                      deviceFlushTime: LatencySummary(devices[c] ?? []))
+        }.sorted {
+            ($0.hostSyncTime.sumNs, $0.hostSyncs, $1.cause.rawValue) > ($1.hostSyncTime.sumNs, $1.hostSyncs, $0.cause.rawValue)
+        }
+        b.hostSyncTime = LatencySummary(syncs.values.flatMap { $0 })
+        b.guestFlushLatency = LatencySummary(flushes)
+        return b
+    }
+}
+
+extension GuestOp {
+    /// Time spent in the host syncs of this op's tree (ns; syncs without a captured return count 0).
+    public var hostSyncTimeNs: UInt64 { children.reduce(0) { $0 + $1.hostSyncTimeNs } }
+
+    /// From the request's entry to its last event or the return of its last host sync, whichever is later (ns).
+    public var spanNs: UInt64 {
+        let end = children.reduce(endNs) { max($0, $1.latestReturnNs) }
+        return end >= startNs ? end - startNs : 0
+    }
+}
+
+extension CausalNode {
+    var hostSyncTimeNs: UInt64 {
+        (kind == CausalNode.hostSyncKind ? latencyNs ?? 0 : 0) + children.reduce(0) { $0 + $1.hostSyncTimeNs }
+    }
+
+    var latestReturnNs: UInt64 {
+        let own = kind == CausalNode.hostSyncKind ? timeNs + (latencyNs ?? 0) : timeNs
+        return children.reduce(own) { max($0, $1.latestReturnNs) }
+    }
+}
