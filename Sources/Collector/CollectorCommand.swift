@@ -41,7 +41,7 @@ struct CollectorCommand: ParsableCommand {
 
     @Option(name: [.customLong("symbols"), .customLong("binary")],
             help: ArgumentHelp("Read symbols from this file: an unstripped copy of the target's binary or its separate debug file (same build-id).",
-                               discussion: "Without it, a stripped target's debug file is looked up by build-id and .gnu_debuglink under --debug-dir, beside the binary and in its .debug folder, as GDB does.",
+                               discussion: "Symbols are found in this order: --symbols; for a stripped target, its debug file by build-id and .gnu_debuglink under --debug-dir, beside the binary and in its .debug folder, as GDB does; the debuginfod servers of DEBUGINFOD_URLS, by build-id; --offset for each function; QEMU's USDT probes (dtrace backend); the exported functions.",
                                valueName: "path"))
     var symbols: String?
 
