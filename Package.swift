@@ -30,6 +30,11 @@ let package = Package(
         .systemLibrary(name: "CElfutils", path: "Sources/CElfutils"),
         .target(name: "SyncampElfutils", dependencies: ["CElfutils", "SyncampProbes"]),
 
+        // capstone: decodes the instructions at probe sites (which the kernel emulates and
+        // which it single-steps) and finds co_tls_current's offset in QEMU's machine code.
+        .systemLibrary(name: "CCapstone", path: "Sources/CCapstone"),
+        .target(name: "SyncampMachineCode", dependencies: ["CCapstone"]),
+
         // qcow2 image metadata, read-only: the reference model's starting state.
         .target(name: "SyncampQcow2"),
 
@@ -47,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "Collector",
             dependencies: [
-                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2", "SyncampProbes", "SyncampElfutils",
+                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2", "SyncampProbes", "SyncampElfutils", "SyncampMachineCode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
@@ -73,6 +78,7 @@ let package = Package(
         .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
         .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
         .testTarget(name: "SyncampProbesTests", dependencies: ["SyncampProbes", "SyncampELF", "SyncampElfutils"]),
+        .testTarget(name: "SyncampMachineCodeTests", dependencies: ["SyncampMachineCode", "SyncampELF"]),
         .testTarget(name: "SyncampQcow2Tests", dependencies: ["SyncampQcow2"]),
         .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SyncampCapture", "SyncampELF", "SyncampQcow2"]),

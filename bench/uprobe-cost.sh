@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# What one uprobe hit costs on this machine: an empty function called 100,000
-# times, untraced and with a bpftrace uprobe that only counts (no output, no
-# wakeup), median of 5 runs each. Prints microseconds per call.
+# What one uprobe hit costs on this machine, per kind of instruction at the probe address:
+# a tiny function called 100,000 times, untraced and with a bpftrace uprobe that only counts
+# (no output, no wakeup), median of 5 runs each. The kernel emulates push, nops and relative
+# branches and single-steps everything else (endbr64, mov, sub: a second trap), so the
+# price depends on the first instruction; `endbr64+4` is the same function probed at its
+# push, as the collector does (ProbeSite). Prints microseconds per hit for each kind.
 #
 #   bench/uprobe-cost.sh
 set -euo pipefail
@@ -12,27 +15,40 @@ command -v bpftrace >/dev/null || { echo "uprobe-cost: needs bpftrace (apt-get i
 work=$(mktemp -d /var/tmp/syncamp-uprobe.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -o "$work/spin" "$top/bench/spin.c"
-once() {  # traced? -> us per call
+once() {  # kind probe(symbol[+offset] or "") -> us per call
   rm -f "$work/fifo"; mkfifo "$work/fifo"
-  "$work/spin" 100000 < "$work/fifo" > "$work/out" &
+  "$work/spin" 100000 "$1" < "$work/fifo" > "$work/out" &
   local pid=$! bt=""
   exec 3> "$work/fifo"
-  if [ "$1" = 1 ]; then
-    bpftrace -B line -e "uprobe:$work/spin:spin_target { @hits = count(); } interval:ms:100 { printf(\"tick\n\"); }" \
+  if [ -n "$2" ]; then
+    bpftrace -B line -e "uprobe:$work/spin:$2 { @hits = count(); } interval:ms:100 { printf(\"tick\n\"); }" \
       -p "$pid" > "$work/bt.out" 2>&1 3>&- &
     bt=$!
     for _ in $(seq 200); do grep -q tick "$work/bt.out" && break; sleep 0.05; done
+    grep -q tick "$work/bt.out" || { echo "uprobe-cost: bpftrace did not attach to $2:" >&2; cat "$work/bt.out" >&2; exit 1; }
   fi
   echo go >&3; exec 3>&-
   wait "$pid"
-  [ -n "$bt" ] && { kill -INT "$bt"; wait "$bt" || true; }
+  if [ -n "$bt" ]; then
+    kill -INT "$bt"; wait "$bt" || true
+    # the probe really fired on every call
+    grep -qE "@hits: 100000$" "$work/bt.out" || { echo "uprobe-cost: $2 counted $(grep @hits "$work/bt.out") hits, not 100000" >&2; exit 1; }
+  fi
   cat "$work/out"
 }
-plain=(); traced=()
-for _ in 1 2 3 4 5; do plain+=("$(once 0)"); traced+=("$(once 1)"); done
-python3 -c '
+echo "| first instruction | handling | untraced us/call | traced us/call | us per hit |"
+echo "|---|---|---|---|---|"
+for spec in "push:spin_push:emulated" "nop:spin_nop:emulated" "nop5:spin_nop5:emulated (6.18: optimized)" \
+            "mov:spin_mov:single-stepped" "endbr64:spin_endbr64:single-stepped" "endbr64+4:spin_endbr64+4:emulated (the push after endbr64)"; do
+  IFS=: read -r label probe handling <<<"$spec"
+  kind=${label%+4}
+  plain=(); traced=()
+  for _ in 1 2 3 4 5; do plain+=("$(once "$kind" "")"); traced+=("$(once "$kind" "$probe")"); done
+  python3 -c '
 import statistics, sys
-n = len(sys.argv) // 2
-p = statistics.median(map(float, sys.argv[1:n + 1])); t = statistics.median(map(float, sys.argv[n + 1:]))
-print(f"untraced {p:.3f} us per call, with a counting uprobe {t:.3f} us: one uprobe hit costs {t - p:.2f} us")
-' "${plain[@]}" "${traced[@]}"
+label, handling = sys.argv[1], sys.argv[2]
+v = sys.argv[3:]; n = len(v) // 2
+p = statistics.median(map(float, v[:n])); t = statistics.median(map(float, v[n:]))
+print(f"| {label} | {handling} | {p:.3f} | {t:.3f} | {t - p:.2f} |")
+' "$label" "$handling" "${plain[@]}" "${traced[@]}"
+done

@@ -179,6 +179,8 @@ const volatile long long co_caller_offset = 16;
 const volatile long long co_entry_arg_offset = 8;
 /* Offset of `opaque` in BlockAIOCB (include/block/aio.h: aiocb_info, bs, cb, opaque). */
 const volatile long long aiocb_opaque_offset = 24;
+/* Parts of the uprobe program switched off, for bench/breakdown.sh only (enum syncamp_ablate). */
+const volatile __u32 ablate = 0;
 
 /* Devices whose journal commits and flush/FUA requests are recorded (the images' file systems). */
 struct {
@@ -376,6 +378,8 @@ SEC("uprobe")
 int syncamp_uprobe(struct pt_regs *ctx)
 {
 	__u32 probe = (__u32)bpf_get_attach_cookie(ctx);
+	if (ablate & SYNCAMP_ABLATE_OUTPUT)
+		return 0;
 	struct syncamp_event *e = reserve(SYNCAMP_EV_UPROBE, probe);
 	if (!e)
 		return 0;
@@ -403,7 +407,7 @@ int syncamp_uprobe(struct pt_regs *ctx)
 				e->coroutine_opaque = opaque;
 		}
 	}
-	if (spec)
+	if (spec && !(ablate & SYNCAMP_ABLATE_DEREFS))
 		read_derefs(e, spec);
 	submit_event(e);
 	return 0;

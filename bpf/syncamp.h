@@ -50,6 +50,12 @@ enum syncamp_co_mode {
 	SYNCAMP_CO_SWITCH = 2, /* kept per thread by a uprobe on qemu_coroutine_switch(from, to, action) */
 };
 
+/* Parts of the uprobe program a benchmark switches off (const volatile ablate; bench/breakdown.sh). */
+enum syncamp_ablate {
+	SYNCAMP_ABLATE_OUTPUT = 1, /* return before reserving the event: the trap and the program's entry only */
+	SYNCAMP_ABLATE_DEREFS = 2, /* no reads through pointers */
+};
+
 /* One event. 144 bytes. */
 struct syncamp_event {
 	unsigned long long ts_ns;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */

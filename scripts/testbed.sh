@@ -18,6 +18,7 @@
 #   .testbed/dtrace/bin/qemu-io                             QEMU 7.2, dtrace backend, stripped
 #   .testbed/qemu-10.0/bin/..., .testbed/qemu-10.0/dtrace/bin/qemu-io   the same for 10.0
 #   .testbed/stock-10.0/bin/{qemu-io,qemu-img}              Debian's stock qemu-utils 10.0
+#   .testbed/cet/bin/qemu-io                                QEMU 7.2 with -fcf-protection=full (endbr64)
 #   .testbed/guest, .testbed/kernels/{bullseye,bookworm,trixie}
 #
 #   scripts/testbed.sh              # build what is missing, print the bin folder
@@ -236,6 +237,23 @@ build_qemu_dtrace() {
   link "$(prefix "$version")dtrace/trace-events" "$out/trace-events"
 }
 
+# build_qemu_cet VERSION: qemu-io with symbols, built with -fcf-protection=full as current
+# distribution builds are (Ubuntu, Fedora): every function starts with endbr64, which the
+# kernel single-steps under a uprobe. For the probe-site tests and benchmarks.
+build_qemu_cet() {
+  local version=$1 out; out=$(key "qemu-$version-cet" "$version" build_qemu_cet configure_qemu)
+  if [ ! -x "$out/qemu-io" ]; then
+    local srcdir; srcdir=$(qemu_src "$version")
+    echo "testbed: building QEMU $version's qemu-io with -fcf-protection=full into $out (a few minutes)" >&2
+    (configure_qemu "$version" "$srcdir" "$srcdir/build-cet" "$logs/$version-cet-configure.log" \
+       --target-list= --disable-system --disable-user --enable-tools --extra-cflags="-g -fcf-protection=full" \
+      && cd "$srcdir/build-cet" && PATH=/usr/bin:$PATH ninja -j"$(nproc)" qemu-io >"$logs/$version-cet-build.log" 2>&1) || {
+        echo "testbed: QEMU $version cet build failed; see $logs/$version-cet-configure.log and $logs/$version-cet-build.log" >&2; exit 1; }
+    mkdir -p "$out.tmp" && cp "$srcdir/build-cet/qemu-io" "$out.tmp/" && mv "$out.tmp" "$out"
+  fi
+  link "$(prefix "$version")cet/bin/qemu-io" "$out/qemu-io"
+}
+
 # Debian's stock qemu-utils 10.0 (stripped, as users get it), unpacked from its .deb.
 fetch_stock_qemu_utils() {
   local out; out=$(key "stock-qemu-utils-$STOCK_QEMU_UTILS_10" "" fetch_stock_qemu_utils)
@@ -324,6 +342,7 @@ for version in 7.2 10.0; do
   build_qemu "$version"
   build_qemu_dtrace "$version"
 done
+build_qemu_cet 7.2
 fetch_stock_qemu_utils
 if [ "${1:-}" != "--tools-only" ]; then
   for version in 7.2 10.0; do build_qemu_system "$version"; done

@@ -20,6 +20,8 @@ final class CaptureSession {
 
     /// Sleep between polls (a hidden test knob: a slow consumer makes a small ring buffer overflow for sure).
     var pollDelayMs: UInt32 = 0
+    /// Consume events without writing them (bench/breakdown.sh measures the file writing apart).
+    var discardEvents = false
 
     init(bpf: BPFSession, writer: CaptureWriter, target: Target, duration: Double?) {
         self.bpf = bpf
@@ -32,6 +34,7 @@ final class CaptureSession {
     func run() throws -> Trailer {
         let sink = EventSink { [unowned self] bytes in
             do {
+                if discardEvents { return true }
                 try writer.appendEvent(bytes)
                 if bytes.count >= Event.size, let e = Event(bytes: bytes) {
                     if e.kind == .uprobe { perProbe[Int(e.probeID), default: 0] += 1 }

@@ -1,5 +1,6 @@
 import SyncampProbes
 import ArgumentParser
+import CBPF
 import Foundation
 import SyncampCapture
 import SyncampELF
@@ -87,6 +88,12 @@ struct CollectorCommand: ParsableCommand {
 
     @Flag(help: ArgumentHelp("Stop when the process that started the collector exits (analyzer live), so no probe outlives it.", visibility: .hidden))
     var stopWithParent = false
+
+    @Flag(help: ArgumentHelp("Attach every function probe at its entry, even where it is single-stepped (benchmarks).", visibility: .hidden))
+    var probeAtEntry = false
+
+    @Option(help: ArgumentHelp("Switch parts off to measure what each costs (bench/breakdown.sh): coroutine, derefs, output, storage, writing.", visibility: .hidden))
+    var ablate: String = ""
 
     @Flag(name: .shortAndLong, help: "Show libbpf's messages.")
     var verbose = false
@@ -178,15 +185,24 @@ struct CollectorCommand: ParsableCommand {
         }
         // USDT events name their coroutine in their arguments (the analysis reads it there), and the
         // binary has no co_tls_current symbol: nothing to read per event.
-        let coroutines = plan.isUSDT ? CoroutineSource.none : CoroutineSource(symbols: source)
+        // Cheap probe sites: past a single-stepped first instruction (endbr64, sub) to the first
+        // one the kernel emulates, where that changes nothing the probe reads.
+        let sites = try? ProbeSites(path: target.binaryForProbes, binary: elf)
+        if let sites { plan.placeSites(sites, abi: abi, atEntry: probeAtEntry) }
+        let coroutines = plan.isUSDT ? CoroutineSource.none : CoroutineSource(symbols: source, sites: sites)
         // What this kernel has, checked before load: one missing hook never stops the others.
         let kernel = KernelSupport()
         try kernel.requireCore(functionProbes: !plan.isUSDT)
         let hooks = try KernelHookPlan(support: kernel, mode: BPFSession.KernelProbeMode(rawValue: kernelProbe)!)
         let unused = plan.isUSDT && !kernel.hasAttachCookie ? ["syncamp_uprobe"] : []
+        let parts = Set(ablate.split(separator: ",").map(String.init))
         let bpf = try BPFSession(objectPath: objectPath, targetPid: target.pid,
-                                 ringBufferBytes: ringBufferBytes, coroutines: coroutines,
-                                 disabledPrograms: hooks.disabledPrograms + unused, verbose: verbose)
+                                 ringBufferBytes: ringBufferBytes, coroutines: parts.contains("coroutine") ? .none : coroutines,
+                                 offsets: abi.offsets, disabledPrograms: hooks.disabledPrograms + unused
+                                    + (parts.contains("storage") ? KernelHooks.storage.map(\.program) : []),
+                                 ablate: (parts.contains("output") ? UInt32(SYNCAMP_ABLATE_OUTPUT.rawValue) : 0)
+                                    | (parts.contains("derefs") ? UInt32(SYNCAMP_ABLATE_DEREFS.rawValue) : 0),
+                                 verbose: verbose)
         try bpf.setProbeSpecs(plan.planned.map { p in
             p.usdtEvent != nil ? (p.entry.derefs, p.usdtArgs, false) : (p.entry.derefs, p.argMap ?? [], p.argMap != nil)
         })
@@ -248,6 +264,7 @@ struct CollectorCommand: ParsableCommand {
         StopSignal.install()
         let session = CaptureSession(bpf: bpf, writer: writer, target: target, duration: duration)
         session.pollDelayMs = pollDelayMs
+        session.discardEvents = ablate.split(separator: ",").contains("writing")
         if stopWithParent { session.parent = parent }
         started = false  // from here the target runs on its own; it is not killed at the end
         let trailer = try session.run()

@@ -15,6 +15,12 @@ struct ProbePlan {
         /// A function probe whose parameters are not in its role's canonical order in this build:
         /// the argument register of each canonical argument (QemuABI.argumentMap); nil: in order.
         var argMap: [UInt8?]? = nil
+        /// Where the probe sits, when it is not the function's entry (see ProbeSite): the
+        /// entry's file offset stays in `entryOffset`, `fileOffset` is the site's.
+        var entryOffset: UInt64? = nil
+        /// The instruction at the site and what a hit on it costs (nil: not decoded).
+        var siteInstruction: String? = nil
+        var cost: String? = nil
         var constants: [String: UInt64] = [:]
         var coroutineFrom: String? = nil
     }
@@ -92,6 +98,25 @@ struct ProbePlan {
         }
     }
 
+    /// Moves every function probe to its cheapest site (`atEntry`: keep them at their entries),
+    /// recording the instruction there and its cost. USDT probes sit on nops the kernel emulates.
+    mutating func placeSites(_ sites: ProbeSites, abi: QemuABI, atEntry: Bool) {
+        for i in planned.indices {
+            if planned[i].usdtEvent != nil { planned[i].cost = "emulated"; planned[i].siteInstruction = "nop"; continue }
+            let arguments = abi.parameters[planned[i].symbol.name]?.count ?? 6
+            guard let site = sites.site(for: planned[i], arguments: arguments) else { continue }
+            if atEntry || site.offsetFromEntry == 0 {
+                planned[i].siteInstruction = site.entryInstruction
+                planned[i].cost = site.entryCost.rawValue
+                continue
+            }
+            planned[i].entryOffset = planned[i].fileOffset
+            planned[i].fileOffset += site.offsetFromEntry
+            planned[i].siteInstruction = site.instruction
+            planned[i].cost = site.cost.rawValue
+        }
+    }
+
     /// Whether this plan attaches USDT probes.
     var isUSDT: Bool { planned.contains { $0.usdtEvent != nil } }
 
@@ -121,7 +146,8 @@ struct ProbePlan {
                            address: p.symbol.address, fileOffset: p.fileOffset, isFallback: p.isFallback,
                            derefs: p.entry.derefs.map(\.name),
                            usdtArgs: p.usdtEvent == nil ? nil : p.usdtArgs.map { $0.map(Int.init) ?? -1 },
-                           constants: p.constants.isEmpty ? nil : p.constants, coroutineFrom: p.coroutineFrom)
+                           constants: p.constants.isEmpty ? nil : p.constants, coroutineFrom: p.coroutineFrom,
+                           entryOffset: p.entryOffset, siteInstruction: p.siteInstruction, cost: p.cost)
         }
     }
 }

@@ -148,6 +148,13 @@ public struct Analysis: Sendable {
         return pipeline.finish(damage: reader.damage)
     }
 
+    /// Uprobe hits on sites the kernel single-steps (a second trap each; see the manifest's
+    /// per-probe `cost`), nil for captures that predate site decoding.
+    public var singleSteppedProbeHits: Int? {
+        guard manifest.probes.contains(where: { $0.cost != nil }) else { return nil }
+        return manifest.probes.filter { $0.cost == "single-stepped" }.reduce(0) { $0 + (probeHits[$1.id] ?? 0) }
+    }
+
     /// Uprobe hits in the capture, and per guest request: what tracing cost (a hit is about 5 us here).
     public var probeHitsTotal: Int { probeHits.values.reduce(0, +) }
     public var probeHitsPerGuestOp: Double? {

@@ -51,7 +51,8 @@ public enum JSONReport {
                               duration_ns: a.capture.durationNs, cut_short: a.capture.damage != nil,
                               damage: a.capture.damage, end_reason: a.capture.trailerReason,
                               reordered_events: a.capture.reorderedEvents, late_events: a.capture.lateEvents,
-                              probe_hits: a.probeHitsTotal, probe_hits_per_guest_op: a.probeHitsPerGuestOp)
+                              probe_hits: a.probeHitsTotal, probe_hits_per_guest_op: a.probeHitsPerGuestOp,
+                              single_stepped_probe_hits: a.singleSteppedProbeHits)
             target = Target(pid: m.target.pid, mode: m.target.mode, command: m.target.command, binary: m.target.binaryPath,
                             build_id: m.target.buildID, has_symtab: m.target.hasSymtab, qemu_version: m.qemuVersion,
                             qemu_abi: m.qemuABI)
@@ -277,6 +278,8 @@ public enum JSONReport {
         var late_events: UInt64
         var probe_hits: Int
         var probe_hits_per_guest_op: Double?
+        /// Hits on probe sites the kernel single-steps (a second trap each); nil for older captures.
+        var single_stepped_probe_hits: Int?
     }
 
     struct Target: Encodable {

@@ -35,7 +35,8 @@ public enum TextReport {
         out += "  capture  \(a.capture.events) events, \(a.capture.lostEvents) lost, \(ms(a.capture.durationNs)), "
             + "ended: \(a.capture.trailerReason ?? "cut short (no trailer)")\n"
         out += "  cost     \(a.probeHitsTotal) uprobe hits"
-            + (a.probeHitsPerGuestOp.map { String(format: ", %.1f per guest request", $0) } ?? "") + "\n"
+            + (a.probeHitsPerGuestOp.map { String(format: ", %.1f per guest request", $0) } ?? "")
+            + (a.singleSteppedProbeHits.map { ", \($0) of them single-stepped (a second trap each)" } ?? "") + "\n"
         for w in a.warnings { out += "  WARNING  \(w)\n" }
         out += "\n" + verdict(a) + "\n" + causeCosts(a) + "\n" + recommendations(a) + "\n"
         switch listing {

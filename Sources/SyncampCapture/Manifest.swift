@@ -108,10 +108,20 @@ public struct Manifest: Codable, Sendable, Equatable {
         /// USDT probes: where the running coroutine is: "arg0" (an argument), "deref:NAME" (a value read
         /// through one), "next" (the next event on the thread that names one), nil (not in a coroutine).
         public var coroutineFrom: String?
+        /// The function entry's file offset when the probe sits further in (`fileOffset`): the first
+        /// instruction there that the kernel emulates (see the collector's ProbeSites). Nil: at the entry.
+        public var entryOffset: UInt64?
+        /// The instruction at the probe's site ("push rbp", "endbr64") and what a hit on it costs:
+        /// "emulated" (push, nop, relative branch) or "single-stepped" (a second trap). Nil in older captures.
+        public var siteInstruction: String?
+        public var cost: String?
 
         public init(id: Int, role: String, symbol: String, table: String, address: UInt64, fileOffset: UInt64,
                     isFallback: Bool, derefs: [String], usdtArgs: [Int]? = nil, constants: [String: UInt64]? = nil,
-                    coroutineFrom: String? = nil) {
+                    coroutineFrom: String? = nil, entryOffset: UInt64? = nil, siteInstruction: String? = nil, cost: String? = nil) {
+            self.entryOffset = entryOffset
+            self.siteInstruction = siteInstruction
+            self.cost = cost
             self.coroutineFrom = coroutineFrom
             self.usdtArgs = usdtArgs
             self.constants = constants

@@ -25,8 +25,10 @@ final class BPFSession {
 
     /// Opens the BPF object file, sets the target and the ring buffer size, switches off the
     /// programs this kernel cannot take (`disabledPrograms`, from KernelHookPlan), and loads it.
+    /// `offsets`: where the coroutine's caller and entry argument and the AIOCB's opaque are
+    /// (QemuABI); `ablate`: parts switched off for benchmarks (enum syncamp_ablate bits).
     init(objectPath: String, targetPid: Int32, ringBufferBytes: Int, coroutines: CoroutineSource,
-         disabledPrograms: [String], verbose: Bool) throws {
+         offsets: QemuABI.Offsets, disabledPrograms: [String], ablate: UInt32 = 0, verbose: Bool) throws {
         self.verbose = verbose
         cbpf_set_print(verbose ? 1 : 0)
         guard let obj = bpf_object__open_file(objectPath, nil) else {
@@ -35,9 +37,13 @@ final class BPFSession {
         object = obj
         try Self.setRodata(obj, "target_tgid", UInt32(bitPattern: targetPid))
         try Self.setRodata(obj, "co_mode", coroutines.mode)
-        if case let .threadLocal(offset) = coroutines {
+        if case let .threadLocal(offset, _) = coroutines {
             try Self.setRodata(obj, "co_tls_offset", offset)
         }
+        try Self.setRodata(obj, "co_caller_offset", Int64(offsets.coroutineCaller))
+        try Self.setRodata(obj, "co_entry_arg_offset", Int64(offsets.coroutineEntryArg))
+        try Self.setRodata(obj, "aiocb_opaque_offset", Int64(offsets.aiocbOpaque))
+        try Self.setRodata(obj, "ablate", ablate)
         guard let events = bpf_object__find_map_by_name(obj, "events") else {
             throw CollectorError.bpf("the BPF object has no ring buffer map `events`")
         }

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Where the collector's cost goes: the flush-heavy workload (a) of bench/overhead.sh run
+# untraced, traced by bpftrace counting hits on the same uprobes (the trap floor), by the
+# collector, and by the collector with one part switched off at a time (its hidden
+# --ablate option): the coroutine reads at every probe, the reads through pointers, the
+# ring-buffer output (the program returns after the trap), the below-QEMU tracepoints, the
+# writing of the capture file; and with every probe at its function entry (--probe-at-entry).
+# Alternating rounds; prints the median per-round slowdown of each against untraced.
+#
+#   bench/breakdown.sh [--rounds N] [--pairs N] [--binary PATH]
+#
+# --binary: another qemu-io (the testbed's endbr64 build: .testbed/cet/bin/qemu-io).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+rounds=5 pairs=1000 binary=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --rounds) rounds=$2; shift ;;
+    --pairs) pairs=$2; shift ;;
+    --binary) binary=$2; shift ;;
+    *) echo "breakdown: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$(id -u)" = 0 ] || { echo "breakdown: needs root (uprobes, BPF); run it with sudo" >&2; exit 1; }
+command -v bpftrace >/dev/null || { echo "breakdown: needs bpftrace (apt-get install bpftrace)" >&2; exit 1; }
+bin=$("$top/scripts/testbed.sh" --tools-only)
+qemu_io=${binary:-$bin/qemu-io}
+[ -e /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
+(cd "$top" && swift build -c release --static-swift-stdlib --product collector >/dev/null \
+  && swift build -c release --static-swift-stdlib --product analyzer >/dev/null)
+collector="$top/.build/release/collector"
+analyzer="$top/.build/release/analyzer"
+work=$(mktemp -d /var/tmp/syncamp-breakdown.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+for i in $(seq 0 $((pairs - 1))); do printf 'write -q %d 4k\nflush\n' $((i * 65536)); done > "$work/cmds"
+
+wait_for() {  # file pattern pid
+  for _ in $(seq 300); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || { echo "breakdown: tracer exited early:" >&2; cat "$1" >&2; exit 1; }
+    sleep 0.05
+  done
+  echo "breakdown: timed out waiting for '$2' in $1" >&2; exit 1
+}
+
+run() {  # mode -> microseconds
+  local mode=$1 img=$work/img.qcow2 fifo=$work/fifo tpid=""
+  rm -f "$img" "$fifo" "$work/run.syncamp" "$work/tracer.err" "$work/bt.out"
+  "$bin/qemu-img" create -q -f qcow2 "$img" 4G
+  mkfifo "$fifo"
+  "$qemu_io" -f qcow2 -t writeback "$img" < "$fifo" > /dev/null 2>&1 &
+  local qpid=$!
+  exec 3> "$fifo"
+  for _ in $(seq 200); do ls -l "/proc/$qpid/fd" 2>/dev/null | grep -q "$img" && break; sleep 0.02; done
+  case $mode in
+    untraced) ;;
+    bpftrace)
+      bpftrace -B line "$work/count.bt" -p "$qpid" > "$work/bt.out" 2> "$work/tracer.err" 3>&- &
+      tpid=$!
+      wait_for "$work/bt.out" "^tick" "$tpid" ;;
+    *)
+      local extra=()
+      case $mode in
+        collector) ;;
+        at-entry) extra=(--probe-at-entry) ;;
+        no-*) extra=(--ablate "${mode#no-}") ;;
+      esac
+      "$collector" "${extra[@]}" -p "$qpid" -o "$work/run.syncamp" --force 2> "$work/tracer.err" 3>&- &
+      tpid=$!
+      wait_for "$work/tracer.err" "tracing pid" "$tpid" ;;
+  esac
+  local t0 t1
+  t0=$(date +%s%N)
+  cat "$work/cmds" >&3
+  exec 3>&-
+  wait "$qpid"
+  t1=$(date +%s%N)
+  if [ -n "$tpid" ]; then
+    [ "$mode" = bpftrace ] && kill -INT "$tpid" 2>/dev/null
+    wait "$tpid" || { echo "breakdown: the $mode tracer failed:" >&2; cat "$work/tracer.err" >&2; exit 1; }
+  fi
+  if [ "$mode" = collector ]; then
+    # the work happened: every host sync of the workload is in the capture
+    local syncs; syncs=$("$analyzer" report "$work/run.syncamp" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["host_fdatasyncs"])')
+    [ "$syncs" = $((3 + 2 * pairs)) ] || { echo "breakdown: the collector saw $syncs host syncs, not $((3 + 2 * pairs))" >&2; exit 1; }
+  fi
+  echo $(( (t1 - t0) / 1000 ))
+}
+
+# bpftrace counting hits on the very addresses the collector probes (from one capture's manifest).
+run collector > /dev/null
+python3 - "$work/run.syncamp" "$qemu_io" > "$work/count.bt" <<'PY'
+import json, sys
+data = open(sys.argv[1], "rb").read()
+start = data.index(b'{"'); depth = 0
+for end in range(start, len(data)):
+    c = data[end:end + 1]
+    depth += c == b"{"; depth -= c == b"}"
+    if depth == 0: break
+m = json.loads(data[start:end + 1])
+sites = ["uprobe:%s:%s+%d" % (sys.argv[2], p["symbol"], p["fileOffset"] - (p.get("entryOffset") or p["fileOffset"]))
+         for p in m["probes"] if p["table"] != "usdt"]
+print(", ".join(sites) + " { @hits = count(); }")
+print("tracepoint:syscalls:sys_enter_fdatasync { @syncs = count(); }")
+print('interval:ms:100 { printf("tick\\n"); }')
+PY
+
+modes=(untraced bpftrace collector no-coroutine no-derefs no-output no-storage no-writing at-entry)
+raw=$work/raw.tsv
+for r in $(seq 1 "$rounds"); do
+  n=${#modes[@]}
+  for k in $(seq 0 $((n - 1))); do
+    mode=${modes[$(( (k + r) % n ))]}
+    printf '%s\t%s\t%s\n' "$r" "$mode" "$(run "$mode")" >> "$raw"
+  done
+  echo "breakdown: round $r/$rounds done" >&2
+done
+python3 - "$raw" "$pairs" "$qemu_io" <<'PY'
+import csv, statistics, sys
+rows = [r for r in csv.reader(open(sys.argv[1]), delimiter="\t")]
+base = {r[0]: int(r[2]) for r in rows if r[1] == "untraced"}
+what = {"untraced": "no tracer", "bpftrace": "bpftrace counting hits on the same sites (the trap floor)",
+        "collector": "the collector, everything on", "no-coroutine": "without the coroutine reads",
+        "no-derefs": "without the reads through pointers", "no-output": "without ring-buffer output (trap and program entry only)",
+        "no-storage": "without the below-QEMU tracepoints", "no-writing": "without writing the capture file",
+        "at-entry": "with every probe at its function entry"}
+print(f"flush-heavy: {sys.argv[2]} x (write 4k to a new cluster + flush) on {sys.argv[3]}, {len(base)} rounds")
+print("| run | median run time | median slowdown |")
+print("|---|---|---|")
+for mode in dict.fromkeys(r[1] for r in rows):
+    m = [r for r in rows if r[1] == mode]
+    t = statistics.median(int(r[2]) for r in m) / 1e6
+    ratio = statistics.median(int(r[2]) / base[r[0]] for r in m)
+    print(f"| {what.get(mode, mode)} | {t:.3f} s | {'—' if mode == 'untraced' else f'{(ratio - 1) * 100:+.1f}%'} |")
+PY
