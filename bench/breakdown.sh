@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Where the collector's cost goes: the flush-heavy workload (a) of bench/overhead.sh run
-# untraced, traced by bpftrace counting hits on the same uprobes (the trap floor), by the
-# collector, and by the collector with one part switched off at a time (its hidden
-# --ablate option): the coroutine reads at every probe, the reads through pointers, the
-# ring-buffer output (the program returns after the trap), the below-QEMU tracepoints, the
-# writing of the capture file; and with every probe at its function entry (--probe-at-entry).
+# untraced, by the collector, and by the collector with one part switched off at a time
+# (its hidden --ablate option): the ring-buffer output (the program returns right after
+# the trap: the trap floor, what a count-only tracer pays on the same sites), the coroutine
+# reads at every probe, the reads through pointers, the below-QEMU tracepoints, the writing
+# of the capture file; and with every probe at its function entry (--probe-at-entry).
 # Alternating rounds; prints the median per-round slowdown of each against untraced.
 #
 #   bench/breakdown.sh [--rounds N] [--pairs N] [--binary PATH]
@@ -23,7 +23,6 @@ while [ $# -gt 0 ]; do
   shift
 done
 [ "$(id -u)" = 0 ] || { echo "breakdown: needs root (uprobes, BPF); run it with sudo" >&2; exit 1; }
-command -v bpftrace >/dev/null || { echo "breakdown: needs bpftrace (apt-get install bpftrace)" >&2; exit 1; }
 bin=$("$top/scripts/testbed.sh" --tools-only)
 qemu_io=${binary:-$bin/qemu-io}
 [ -e /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
@@ -55,10 +54,6 @@ run() {  # mode -> microseconds
   for _ in $(seq 200); do ls -l "/proc/$qpid/fd" 2>/dev/null | grep -q "$img" && break; sleep 0.02; done
   case $mode in
     untraced) ;;
-    bpftrace)
-      bpftrace -B line "$work/count.bt" -p "$qpid" > "$work/bt.out" 2> "$work/tracer.err" 3>&- &
-      tpid=$!
-      wait_for "$work/bt.out" "^tick" "$tpid" ;;
     *)
       local extra=()
       case $mode in
@@ -77,7 +72,6 @@ run() {  # mode -> microseconds
   wait "$qpid"
   t1=$(date +%s%N)
   if [ -n "$tpid" ]; then
-    [ "$mode" = bpftrace ] && kill -INT "$tpid" 2>/dev/null
     wait "$tpid" || { echo "breakdown: the $mode tracer failed:" >&2; cat "$work/tracer.err" >&2; exit 1; }
   fi
   if [ "$mode" = collector ]; then
@@ -88,25 +82,7 @@ run() {  # mode -> microseconds
   echo $(( (t1 - t0) / 1000 ))
 }
 
-# bpftrace counting hits on the very addresses the collector probes (from one capture's manifest).
-run collector > /dev/null
-python3 - "$work/run.syncamp" "$qemu_io" > "$work/count.bt" <<'PY'
-import json, sys
-data = open(sys.argv[1], "rb").read()
-start = data.index(b'{"'); depth = 0
-for end in range(start, len(data)):
-    c = data[end:end + 1]
-    depth += c == b"{"; depth -= c == b"}"
-    if depth == 0: break
-m = json.loads(data[start:end + 1])
-sites = ["uprobe:%s:%s+%d" % (sys.argv[2], p["symbol"], p["fileOffset"] - (p.get("entryOffset") or p["fileOffset"]))
-         for p in m["probes"] if p["table"] != "usdt"]
-print(", ".join(sites) + " { @hits = count(); }")
-print("tracepoint:syscalls:sys_enter_fdatasync { @syncs = count(); }")
-print('interval:ms:100 { printf("tick\\n"); }')
-PY
-
-modes=(untraced bpftrace collector no-coroutine no-derefs no-output no-storage no-writing at-entry)
+modes=(untraced no-output collector no-coroutine no-derefs no-storage no-writing at-entry)
 raw=$work/raw.tsv
 for r in $(seq 1 "$rounds"); do
   n=${#modes[@]}
@@ -120,9 +96,9 @@ python3 - "$raw" "$pairs" "$qemu_io" <<'PY'
 import csv, statistics, sys
 rows = [r for r in csv.reader(open(sys.argv[1]), delimiter="\t")]
 base = {r[0]: int(r[2]) for r in rows if r[1] == "untraced"}
-what = {"untraced": "no tracer", "bpftrace": "bpftrace counting hits on the same sites (the trap floor)",
+what = {"untraced": "no tracer",
         "collector": "the collector, everything on", "no-coroutine": "without the coroutine reads",
-        "no-derefs": "without the reads through pointers", "no-output": "without ring-buffer output (trap and program entry only)",
+        "no-derefs": "without the reads through pointers", "no-output": "the trap floor: the program returns at once (no event)",
         "no-storage": "without the below-QEMU tracepoints", "no-writing": "without writing the capture file",
         "at-entry": "with every probe at its function entry"}
 print(f"flush-heavy: {sys.argv[2]} x (write 4k to a new cluster + flush) on {sys.argv[3]}, {len(base)} rounds")

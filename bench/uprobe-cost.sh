@@ -3,8 +3,8 @@
 # a tiny function called 100,000 times, untraced and with a bpftrace uprobe that only counts
 # (no output, no wakeup), median of 5 runs each. The kernel emulates push, nops and relative
 # branches and single-steps everything else (endbr64, mov, sub: a second trap), so the
-# price depends on the first instruction; `endbr64+4` is the same function probed at its
-# push, as the collector does (ProbeSite). Prints microseconds per hit for each kind.
+# price depends on the first instruction. The endbr64 function is also probed at the push
+# four bytes in, the site the collector picks (ProbeSite). Prints microseconds per hit for each kind.
 #
 #   bench/uprobe-cost.sh
 set -euo pipefail
@@ -39,9 +39,9 @@ once() {  # kind probe(symbol[+offset] or "") -> us per call
 echo "| first instruction | handling | untraced us/call | traced us/call | us per hit |"
 echo "|---|---|---|---|---|"
 for spec in "push:spin_push:emulated" "nop:spin_nop:emulated" "nop5:spin_nop5:emulated (6.18: optimized)" \
-            "mov:spin_mov:single-stepped" "endbr64:spin_endbr64:single-stepped" "endbr64+4:spin_endbr64+4:emulated (the push after endbr64)"; do
+            "mov:spin_mov:single-stepped" "endbr64:spin_endbr64:single-stepped" "endbr64, probed at its push:spin_endbr64_push:emulated (the site the collector picks)"; do
   IFS=: read -r label probe handling <<<"$spec"
-  kind=${label%+4}
+  kind=${label%%,*}
   plain=(); traced=()
   for _ in 1 2 3 4 5; do plain+=("$(once "$kind" "")"); traced+=("$(once "$kind" "$probe")"); done
   python3 -c '

@@ -19,8 +19,9 @@ def entry(name, mode, data=b"", ino=[0]):
     out += data + b"\0" * ((4 - len(data) % 4) % 4)
     return out
 
-def write(out, files):
-    """files: (dest, src) pairs; dest is relative to the root."""
+def write(out, files, executables=()):
+    """files: (dest, src) pairs; dest is relative to the root. A file is executable in the
+    image when its source is, or when its dest is in `executables`."""
     parts, dirs = [], set()
     for d in ("bin", "dev", "proc", "sys", "mnt", "tmp", "lib", "lib/modules"):
         dirs.add(d)
@@ -35,7 +36,7 @@ def write(out, files):
         for d in reversed(chain):
             dirs.add(d)
             parts.append(entry(d, 0o040755))
-        mode = 0o100755 if os.access(src, os.X_OK) else 0o100644
+        mode = 0o100755 if os.access(src, os.X_OK) or dest in executables else 0o100644
         parts.append(entry(dest, mode, open(src, "rb").read()))
     parts.append(entry("TRAILER!!!", 0))
     with open(out, "wb") as f:
@@ -43,11 +44,11 @@ def write(out, files):
 
 def main(args):
     if args[0] == "--map":
-        write(args[1], [a.split("=", 1) for a in args[2:]])
+        write(args[1], [a.split("=", 1) for a in args[2:]], executables=("init",))
         return
     out, busybox, init, *modules = args
     write(out, [("bin/busybox", busybox), ("init", init)]
-          + [("lib/modules/" + os.path.basename(m), m) for m in modules])
+          + [("lib/modules/" + os.path.basename(m), m) for m in modules], executables=("bin/busybox", "init"))
 
 if __name__ == "__main__":
     main(sys.argv[1:])
