@@ -17,6 +17,7 @@ public enum TextReport {
             + ", fdatasync/fsync via \(m.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints")"
             + ", coroutines via \(m.coroutineSource ?? "none")\n"
         out += kernel(m)
+        out += devices(m)
         out += "  capture  \(a.capture.events) events, \(a.capture.lostEvents) lost, \(ms(a.capture.durationNs)), "
             + "ended: \(a.capture.trailerReason ?? "cut short (no trailer)")\n"
         out += "  cost     \(a.probeHitsTotal) uprobe hits"
@@ -78,6 +79,10 @@ public enum TextReport {
                     + "\(t.unlinkedDeviceFUAWrites) FUA writes on the same devices with no sync of the target in progress\n"
             }
         }
+        for i in a.rawImages {
+            out += "  raw image            \(i.path): no format-level amplification (\(i.hostSyncs) host syncs for \(i.guestFlushes) guest flushes); "
+                + "the number that matters is the device level: device flushes per guest flush\n"
+        }
         if let first = t.firstFlushHostSyncs {
             out += "  first guest flush    \(first) host syncs up to and including it"
                 + (t.steadyStateAmplification.map { String(format: "; then %.2f per guest flush", $0) } ?? "") + "\n"
@@ -97,6 +102,14 @@ public enum TextReport {
             out += "  kernel   \(l.name.rawValue) not traced: \(l.reason ?? "no hook attached")\n"
         }
         return out
+    }
+
+    /// The devices below the images and what holds the images on each.
+    static func devices(_ m: Manifest) -> String {
+        (m.devices ?? []).map { d in
+            let fs = d.fileSystem.map { $0 == .blockDevice ? "the image itself (host_device)" : "\($0)" } ?? "unknown file system"
+            return "  device   \(d.major):\(d.minor)\(d.name.map { " (\($0))" } ?? ""), \(fs): \(d.images.joined(separator: ", "))\n"
+        }.joined()
     }
 
     /// What the totals cannot count without a level.
