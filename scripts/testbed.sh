@@ -42,7 +42,7 @@ need_root() {
 deps=(libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool strace
       qemu-utils dpkg-dev xz-utils ninja-build meson pkg-config python3-venv
       libglib2.0-dev libpixman-1-dev liburing-dev libaio-dev flex bison
-      libfdt-dev e2fsprogs bpftrace time util-linux gcc graphviz
+      libfdt-dev e2fsprogs xfsprogs btrfs-progs bpftrace time util-linux gcc graphviz
       curl python3-prometheus-client make man-db groff-base systemtap-sdt-dev)
 
 install_deps() {
