@@ -149,4 +149,21 @@ final class FileSystemStackTests: XCTestCase {
         XCTAssertEqual(count(r.json, "device_flush", under: "host_sync").under, 20)
         XCTAssertEqual(count(r.json, "fs_sync", under: "host_sync").all, 0)
     }
+
+    /// The same block device found in a running process (`collector -p`, as a VM is traced): an
+    /// image it has open read-write that is not qcow2.
+    func testHostDeviceFoundByAttaching() throws {
+        let dir = try Harness.tempDir(self)
+        let device = try LoopDevice(self, dir: dir, size: "256M")
+        let before = try device.flushes()
+        let (json, _, _) = try Harness.traceAttached(dir, args: ["-f", "raw", "-t", "writeback", device.path],
+                                                     commands: Array(commands.prefix(10)))
+        let flushes = try device.flushes() - before
+        XCTAssertEqual(json.int("totals.host_fdatasyncs"), 5)
+        XCTAssertEqual(json.int("totals.device_flushes"), flushes, "device flushes = /sys/block/\(device.name)/stat")
+        XCTAssertEqual(json.int("totals.unlinked_device_flushes"), 0)
+        XCTAssertEqual(flushes, 5)
+        XCTAssertEqual(json.array("devices").first?["file_system"] as? String, "block_device")
+        XCTAssertEqual(json.array("images").first?["format"] as? String, "raw")
+    }
 }
