@@ -67,7 +67,7 @@ public enum TextReport {
                 + " (this kernel lacks their hooks: see `kernel` above)\n"
         }
         if t.journalCommits + t.deviceFlushes + t.deviceFUAWrites > 0 || a.manifest.devices?.isEmpty == false {
-            out += "  below QEMU           \(t.journalCommits) journal commits, \(t.deviceFlushes) device flushes, \(t.deviceFUAWrites) FUA writes"
+            out += "  below QEMU           \(t.journalCommits) journal commits\(journalKinds(a.manifest)), \(t.deviceFlushes) device flushes, \(t.deviceFUAWrites) FUA writes"
             if t.guestFlushes > 0 {
                 let g = Double(t.guestFlushes)
                 out += String(format: " (per guest flush: %.2f host syncs -> %.2f commits -> %.2f device flushes)",
@@ -102,6 +102,15 @@ public enum TextReport {
             out += "  kernel   \(l.name.rawValue) not traced: \(l.reason ?? "no hook attached")\n"
         }
         return out
+    }
+
+    /// What a journal commit is on the images' file systems, when one of them is not ext4's jbd2.
+    static func journalKinds(_ m: Manifest) -> String {
+        let systems = Set((m.devices ?? []).compactMap(\.fileSystem))
+        guard systems.contains(.xfs) || systems.contains(.btrfs) else { return "" }
+        let kinds = [(FileSystemKind.ext4, "jbd2 commits"), (.xfs, "XFS log forces"), (.btrfs, "btrfs transaction commits")]
+            .filter { systems.contains($0.0) }.map(\.1)
+        return " (" + kinds.joined(separator: ", ") + ")"
     }
 
     /// The devices below the images and what holds the images on each.
