@@ -25,6 +25,12 @@ import SyncampCapture
 /// (other processes on the same file system, XFS's and btrfs's background
 /// workers) is counted apart, not dropped.
 final class StorageLinker {
+    /// Block devices opened as images (`host_device`): an io_uring fsync names no fd, so their
+    /// flushes go under the io_uring fsync in flight when no host sync of theirs is known.
+    private let blockImages: Set<UInt32>
+
+    init(blockImages: Set<UInt32> = []) { self.blockImages = blockImages }
+
     /// Open file-system syncs per thread and per device.
     private var syncByTid: [UInt32: TreeBuilder.Node] = [:]
     private var syncByDev: [UInt32: TreeBuilder.Node] = [:]
@@ -97,7 +103,8 @@ final class StorageLinker {
             let kind = rwbs.hasPrefix("F") ? "device_flush" : "device_fua_write"
             let node = TreeBuilder.Node(CausalNode(kind: kind, timeNs: t, tid: e.tid, symbol: "block_rq_issue",
                                                    details: ["dev": Self.devName(dev), "rwbs": rwbs, "sector": String(e.args[1])]))
-            if let parent = commitByDev[dev] ?? syncByDev[dev] ?? hostSyncByDev[dev] {
+            if let parent = commitByDev[dev] ?? syncByDev[dev] ?? hostSyncByDev[dev]
+                ?? (blockImages.contains(dev) ? pendingUring() : nil) {
                 parent.children.append(node)
             } else if kind == "device_flush" {
                 unlinkedDeviceFlushes += 1

@@ -99,7 +99,7 @@ struct TreeBuilder {
     /// io_uring fsyncs in flight, by ring (args[0]) and user_data (args[2]): what every kernel's
     /// submit and complete events both carry (`req` is missing from one or both before 6.0).
     private var pendingUring: [(ring: UInt64, userData: UInt64, node: Node, op: Op?, start: UInt64)] = []
-    let storage = StorageLinker()
+    let storage: StorageLinker
     /// Block devices opened as images (`host_device`), by path, and the device behind each synced fd.
     private let blockDevices: [String: UInt32]
     private var deviceOfFD: [UInt64: UInt32] = [:]
@@ -112,6 +112,7 @@ struct TreeBuilder {
     ///   `block_device` devices): their host syncs take the device's flushes, with no file system between.
     init(probes: ProbeIndex, origin: UInt64, coroutines: Bool, blockDevices: [String: UInt32] = [:]) {
         self.blockDevices = blockDevices
+        self.storage = StorageLinker(blockImages: Set(blockDevices.values))
         self.probes = probes
         self.origin = origin
         self.resolver = OpResolver(useCoroutines: coroutines)

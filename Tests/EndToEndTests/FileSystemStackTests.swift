@@ -22,13 +22,13 @@ final class FileSystemStackTests: XCTestCase {
 
     /// Traces qemu-io on `image` (made fresh by `make`), then strace's run of the same on a second one.
     func trace(_ device: LoopDevice, format: String, make: (String) throws -> Void, image: String, again: String,
-               journal: () throws -> Int = { 0 }) throws -> Run {
+               aio: String = "threads", journal: () throws -> Int = { 0 }) throws -> Run {
         try make(image)
         XCTAssertEqual(try Harness.run("/bin/sync", []).status, 0)
         let flushes = try device.flushes(), commits = try journal()
         let capture = URL(fileURLWithPath: device.mount ?? NSTemporaryDirectory()).deletingLastPathComponent()
             .appendingPathComponent("run-\(UUID().uuidString.prefix(8)).syncamp").path
-        let args = ["-f", format, "-t", "writeback"] + commands.flatMap { ["-c", $0] }
+        let args = ["-f", format, "-t", "writeback", "-i", aio] + commands.flatMap { ["-c", $0] }
         let c = try Harness.run(Harness.collector, ["-o", capture, "--", Harness.qemuIO] + args + [image])
         XCTAssertEqual(c.status, 0, c.stderr)
         let run = Run(json: try Harness.report(capture), deviceFlushes: try device.flushes() - flushes,
@@ -139,7 +139,7 @@ final class FileSystemStackTests: XCTestCase {
     }
 
     /// A block device as the image (file-posix host_device): no file system between the host sync
-    /// and the device, whose flushes go under the host sync.
+    /// and the device, whose flushes go under the host sync; with aio=io_uring, under its fsync.
     func testHostDeviceLoop() throws {
         let device = try LoopDevice(self, dir: try Harness.tempDir(self), size: "256M")
         let r = try trace(device, format: "raw", make: { _ in }, image: device.path, again: device.path)
@@ -148,6 +148,12 @@ final class FileSystemStackTests: XCTestCase {
         XCTAssertEqual(r.deviceFlushes, 20, "blkdev_fsync: one device flush per host sync")
         XCTAssertEqual(count(r.json, "device_flush", under: "host_sync").under, 20)
         XCTAssertEqual(count(r.json, "fs_sync", under: "host_sync").all, 0)
+
+        let uring = try trace(device, format: "raw", make: { _ in }, image: device.path, again: device.path, aio: "io_uring")
+        XCTAssertEqual(uring.json.int("totals.host_fdatasyncs"), 20, "io_uring fsyncs are host syncs (strace sees none)")
+        XCTAssertEqual(uring.json.int("totals.device_flushes"), uring.deviceFlushes)
+        XCTAssertEqual(uring.json.int("totals.unlinked_device_flushes"), 0)
+        XCTAssertEqual(count(uring.json, "device_flush", under: "host_sync").under, uring.deviceFlushes)
     }
 
     /// The same block device found in a running process (`collector -p`, as a VM is traced): an
