@@ -96,6 +96,35 @@ struct trace_event_raw_jbd2_run_stats {
 	unsigned int blocks_logged;
 } __attribute__((preserve_access_index));
 
+/* XFS (built in or the xfs module): xfs_file_fsync is an event of the xfs_inode_class. */
+struct trace_event_raw_xfs_inode_class {
+	struct trace_entry ent;
+	unsigned int dev;
+	unsigned long long ino;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_xfs_log_force {
+	struct trace_entry ent;
+	unsigned int dev;
+	long long lsn;
+	unsigned long caller_ip;
+} __attribute__((preserve_access_index));
+
+/* btrfs names its file system by fsid, not by device. */
+struct trace_event_raw_btrfs_sync_file {
+	struct trace_entry ent;
+	unsigned char fsid[SYNCAMP_FSID_SIZE];
+	unsigned long long ino;
+	unsigned long long parent;
+	int datasync;
+} __attribute__((preserve_access_index));
+
+struct trace_event_raw_btrfs_transaction_commit {
+	struct trace_entry ent;
+	unsigned char fsid[SYNCAMP_FSID_SIZE];
+	unsigned long long generation;
+} __attribute__((preserve_access_index));
+
 struct trace_event_raw_block_rq {
 	struct trace_entry ent;
 	unsigned int dev;
@@ -189,6 +218,14 @@ struct {
 	__type(key, __u32);
 	__type(value, __u8);
 } watched_devs SEC(".maps");
+
+/* btrfs file systems holding the images: fsid -> the watched device their events are put on. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SYNCAMP_MAX_DEVICES);
+	__type(key, struct syncamp_fsid);
+	__type(value, __u32);
+} watched_fsids SEC(".maps");
 
 /* io_uring fsync requests of the target still in flight, to record their completion only.
  * Keyed by ring and user_data, which every kernel's submit and complete events carry. */
@@ -515,18 +552,45 @@ int syncamp_tp_exit_fsync(struct trace_event_raw_sys_exit *ctx)
 
 /* Below QEMU: the file system, its journal and the device. */
 
-SEC("tracepoint/ext4/ext4_sync_file_enter")
-int syncamp_fs_sync_enter(struct trace_event_raw_ext4_sync_file_enter *ctx)
+/* A file-system sync on one of the target's threads (it nests under that thread's host sync). */
+static __always_inline int fs_sync(__u16 fs, __u32 dev, __u64 ino, __u64 datasync)
 {
-	struct syncamp_event *e = reserve(SYNCAMP_EV_FS_SYNC_ENTER, 0);
+	struct syncamp_event *e = reserve(SYNCAMP_EV_FS_SYNC_ENTER, fs);
 	if (!e)
 		return 0;
-	e->args[0] = BPF_CORE_READ(ctx, dev);
-	e->args[1] = BPF_CORE_READ(ctx, ino);
-	e->args[2] = BPF_CORE_READ(ctx, datasync);
+	e->args[0] = dev;
+	e->args[1] = ino;
+	e->args[2] = datasync;
 	e->coroutine = running_coroutine(e->tid);
 	submit_event(e);
 	return 0;
+}
+
+SEC("tracepoint/ext4/ext4_sync_file_enter")
+int syncamp_fs_sync_enter(struct trace_event_raw_ext4_sync_file_enter *ctx)
+{
+	return fs_sync(SYNCAMP_FS_EXT4, BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, ino), BPF_CORE_READ(ctx, datasync));
+}
+
+SEC("tracepoint/xfs/xfs_file_fsync")
+int syncamp_xfs_fsync(struct trace_event_raw_xfs_inode_class *ctx)
+{
+	return fs_sync(SYNCAMP_FS_XFS, BPF_CORE_READ(ctx, dev), BPF_CORE_READ(ctx, ino), 2);
+}
+
+/* The device of a watched btrfs file system, or 0. */
+static __always_inline __u32 btrfs_dev(const unsigned char *fsid_src)
+{
+	struct syncamp_fsid fsid = {};
+	bpf_probe_read_kernel(&fsid, sizeof(fsid), fsid_src);
+	__u32 *dev = bpf_map_lookup_elem(&watched_fsids, &fsid);
+	return dev ? *dev : 0;
+}
+
+SEC("tracepoint/btrfs/btrfs_sync_file")
+int syncamp_btrfs_sync_file(struct trace_event_raw_btrfs_sync_file *ctx)
+{
+	return fs_sync(SYNCAMP_FS_BTRFS, btrfs_dev(ctx->fsid), BPF_CORE_READ(ctx, ino), BPF_CORE_READ(ctx, datasync));
 }
 
 SEC("tracepoint/ext4/ext4_sync_file_exit")
@@ -547,18 +611,42 @@ static __always_inline int watched(__u32 dev)
 	return bpf_map_lookup_elem(&watched_devs, &dev) != NULL;
 }
 
-static __always_inline int journal(__u16 kind, unsigned int dev, unsigned int tid, char sync)
+/* A journal event on a watched device, whatever thread runs it (jbd2's, a log worker, the syncing one). */
+static __always_inline int journal_fs(__u16 kind, __u16 fs, unsigned int dev, __u64 a1, __u64 a2)
 {
 	if (!watched(dev))
 		return 0;
-	struct syncamp_event *e = reserve_any(kind, 0);
+	struct syncamp_event *e = reserve_any(kind, fs);
 	if (!e)
 		return 0;
 	e->args[0] = dev;
-	e->args[1] = tid;
-	e->args[2] = sync;
+	e->args[1] = a1;
+	e->args[2] = a2;
 	submit_event(e);
 	return 0;
+}
+
+static __always_inline int journal(__u16 kind, unsigned int dev, unsigned int tid, char sync)
+{
+	return journal_fs(kind, SYNCAMP_FS_EXT4, dev, tid, sync);
+}
+
+/* XFS's journal is its log: a log force writes the log up to an lsn (0: all of it) and waits. */
+SEC("tracepoint/xfs/xfs_log_force")
+int syncamp_xfs_log_force(struct trace_event_raw_xfs_log_force *ctx)
+{
+	return journal_fs(SYNCAMP_EV_JOURNAL_START, SYNCAMP_FS_XFS, BPF_CORE_READ(ctx, dev),
+			  (__u64)BPF_CORE_READ(ctx, lsn), BPF_CORE_READ(ctx, caller_ip));
+}
+
+/* A btrfs transaction commit, traced at its end (after its superblock writes). */
+SEC("tracepoint/btrfs/btrfs_transaction_commit")
+int syncamp_btrfs_commit(struct trace_event_raw_btrfs_transaction_commit *ctx)
+{
+	__u32 dev = btrfs_dev(ctx->fsid);
+	if (!dev)
+		return 0;
+	return journal_fs(SYNCAMP_EV_JOURNAL_START, SYNCAMP_FS_BTRFS, dev, BPF_CORE_READ(ctx, generation), 0);
 }
 
 SEC("tracepoint/jbd2/jbd2_start_commit")

@@ -8,7 +8,9 @@
 #ifndef SYNCAMP_H
 #define SYNCAMP_H
 
-#define SYNCAMP_EVENT_VERSION 2
+/* 2: the storage stack (kinds 4-13). 3: probe_id of kinds 4-9 names the file system
+ * (enum syncamp_fs; 0 = ext4, as every version 2 capture has it). */
+#define SYNCAMP_EVENT_VERSION 3
 #define SYNCAMP_MAX_ARGS 6
 #define SYNCAMP_MAX_DEREFS 4
 #define SYNCAMP_MAX_PROBES 64
@@ -19,10 +21,16 @@ enum syncamp_event_kind {
 	SYNCAMP_EV_UPROBE = 1,        /* entry of a QEMU function; probe_id = manifest probe index */
 	SYNCAMP_EV_SYSCALL_ENTER = 2, /* fdatasync/fsync entered; probe_id = enum syncamp_syscall; args[0] = fd */
 	SYNCAMP_EV_SYSCALL_EXIT = 3,  /* fdatasync/fsync returned; probe_id = enum syncamp_syscall; args[0] = return value */
-	/* Below QEMU. args[] as listed; dev is the kernel's dev_t (major << 20 | minor). */
-	SYNCAMP_EV_FS_SYNC_ENTER = 4,   /* ext4_sync_file_enter (target's threads): dev, ino, datasync */
-	SYNCAMP_EV_FS_SYNC_EXIT = 5,    /* ext4_sync_file_exit: dev, ino, ret */
-	SYNCAMP_EV_JOURNAL_START = 6,   /* jbd2_start_commit (watched devices): dev, transaction, sync_commit */
+	/* Below QEMU. args[] as listed; dev is the kernel's dev_t (major << 20 | minor).
+	 * Kinds 4-9: probe_id = enum syncamp_fs, the file system whose tracepoint fired. */
+	SYNCAMP_EV_FS_SYNC_ENTER = 4,   /* file-system sync of a file (target's threads): dev, ino, datasync;
+	                                   ext4_sync_file_enter, xfs_file_fsync (datasync unknown: 2),
+	                                   btrfs_sync_file (dev = the watched device of its fsid, 0 if none) */
+	SYNCAMP_EV_FS_SYNC_EXIT = 5,    /* ext4_sync_file_exit: dev, ino, ret (XFS and btrfs have no exit event:
+	                                   their sync ends with the host sync that made it) */
+	SYNCAMP_EV_JOURNAL_START = 6,   /* journal (watched devices): jbd2_start_commit: dev, transaction, sync_commit;
+	                                   xfs_log_force (XFS's journal is its log): dev, lsn, caller_ip;
+	                                   btrfs_transaction_commit, at the commit's end: dev, generation */
 	SYNCAMP_EV_JOURNAL_FLUSHING = 7,/* jbd2_commit_flushing: dev, transaction */
 	SYNCAMP_EV_JOURNAL_END = 8,     /* jbd2_end_commit: dev, transaction */
 	SYNCAMP_EV_JOURNAL_STATS = 9,   /* jbd2_run_stats: dev, tid, blocks, blocks_logged, handle_count */
@@ -35,6 +43,19 @@ enum syncamp_event_kind {
 };
 
 #define SYNCAMP_MAX_DEVICES 16
+#define SYNCAMP_FSID_SIZE 16
+
+/* The file system of a storage-stack event (its probe_id). */
+enum syncamp_fs {
+	SYNCAMP_FS_EXT4 = 0,  /* ext4 and its journal, jbd2 */
+	SYNCAMP_FS_XFS = 1,
+	SYNCAMP_FS_BTRFS = 2,
+};
+
+/* A btrfs file system, as its tracepoints name it (fs_devices->fsid: /sys/fs/btrfs/<fsid>). */
+struct syncamp_fsid {
+	unsigned char bytes[SYNCAMP_FSID_SIZE];
+};
 #define SYNCAMP_IORING_OP_FSYNC 3
 
 /* Which sync system call. */

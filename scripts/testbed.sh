@@ -62,9 +62,9 @@ need_root() {
 deps=(libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool strace
       qemu-utils dpkg-dev xz-utils ninja-build meson pkg-config python3-venv python3-pip
       libglib2.0-dev libpixman-1-dev liburing-dev libaio-dev flex bison
-      libfdt-dev e2fsprogs bpftrace time util-linux gcc graphviz
+      libfdt-dev e2fsprogs xfsprogs btrfs-progs bpftrace time util-linux gcc graphviz
       curl python3-prometheus-client make man-db groff-base systemtap-sdt-dev
-      libdw-dev libdebuginfod-dev debuginfod)
+      libdw-dev libdebuginfod-dev debuginfod libcapstone-dev)
 
 install_deps() {
   mkdir -p "$logs"

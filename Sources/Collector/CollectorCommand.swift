@@ -223,13 +223,15 @@ struct CollectorCommand: ParsableCommand {
 
         // The images as they are before the target touches them (spawn) or when tracing starts (attach).
         let images = target.mode == "spawn" ? ImageDiscovery.fromCommand(target.command) : ImageDiscovery.fromProcess(target.pid)
-        let devices = ImageDiscovery.devices(of: images, pid: target.mode == "spawn" ? nil : target.pid)
-        let storage = bpf.attachStorageProbes(hooks, devices: devices.map(\.dev))
+        let rawImages = target.mode == "spawn" ? ImageDiscovery.rawFromCommand(target.command) : ImageDiscovery.rawFromProcess(target.pid)
+        let devices = ImageDiscovery.devices(of: images.map(\.path) + rawImages, pid: target.mode == "spawn" ? nil : target.pid)
+        let storage = bpf.attachStorageProbes(hooks, devices: devices)
         var manifest = makeManifest(target: target, elf: elf, plan: plan, kernelProbe: bpf.kernelProbe)
         manifest.target.hasSymtab = source.hasSymtab
         manifest.target.symbols = source.symbols.map { "\($0.path) (\(source.symbolsOrigin ?? "given"))" }
         manifest.coroutineSource = plan.isUSDT ? "usdt arguments" : coroutines.manifestDescription
         manifest.devices = devices
+        manifest.rawImages = rawImages
         manifest.storageProbes = storage.attached
         manifest.missingStorageProbes = storage.missing
         manifest.kernelLevels = [syscalls] + storage.levels
@@ -253,7 +255,9 @@ struct CollectorCommand: ParsableCommand {
              + (plan.missing.isEmpty ? "" : ", missing \(plan.missing.map(\.role).joined(separator: ", "))"))
         if !images.isEmpty { note("image state recorded for \(images.map(\.path).joined(separator: ", "))") }
         if !devices.isEmpty {
-            note("journal commits and device flushes recorded on " + devices.map { "\($0.major):\($0.minor)" }.joined(separator: ", "))
+            note("journal commits and device flushes recorded on " + devices.map {
+                "\($0.major):\($0.minor)" + ($0.fileSystem.map { " (\($0))" } ?? "")
+            }.joined(separator: ", "))
         }
         note("fdatasync/fsync traced with \(bpf.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints (kprobes unavailable or not requested)")"
              + " on Linux \(kernel.release)")

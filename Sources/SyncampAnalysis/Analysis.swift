@@ -164,6 +164,25 @@ public struct Analysis: Sendable {
 
     /// The levels below QEMU this capture did not trace (the kernel lacked their hooks): the
     /// totals cannot count what they would have seen. Empty for captures that predate levels.
+    /// The image format of a synced file: qcow2 when the capture holds its qcow2 state, raw when
+    /// the collector found it is not qcow2 (a raw file or a block device); nil when unknown.
+    public func format(ofImage path: String) -> ImageFormat? {
+        if capture.images.contains(where: { $0.path == path }) { return .qcow2 }
+        if manifest.rawImages?.contains(path) == true { return .raw }
+        return nil
+    }
+
+    /// How an image stores the guest's disk.
+    public enum ImageFormat: String, Sendable {
+        /// Metadata (L1/L2 tables, refcounts) whose ordering costs host syncs of its own.
+        case qcow2
+        /// The guest's blocks as they are: one host sync per guest flush, no format-level amplification.
+        case raw
+    }
+
+    /// The synced images that are raw.
+    public var rawImages: [ImageTotals] { images.filter { format(ofImage: $0.path) == .raw } }
+
     public var untracedLevels: [KernelLevel] { (manifest.kernelLevels ?? []).filter { !$0.traced } }
 
     /// Warnings every report shows: lost events, damage, unplaced syncs, missing probes.

@@ -86,8 +86,12 @@ public struct AnalysisPipeline {
         costliest = CostliestOps(limit: limits.costliestOps)
         window = ReorderWindow(capacity: reorderWindow)
         let coroutines = (manifest.coroutineSource ?? "none") != "none"
+        var blockDevices: [String: UInt32] = [:]
+        for d in manifest.devices ?? [] where d.fileSystem == .blockDevice {
+            for image in d.images { blockDevices[image] = d.dev }
+        }
         builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs,
-                              coroutines: coroutines)
+                              coroutines: coroutines, blockDevices: blockDevices)
         last = manifest.startMonotonicNs
         now = manifest.startMonotonicNs
     }
@@ -105,6 +109,7 @@ public struct AnalysisPipeline {
         case let .note(n):
             info.notes.append(n)
             imageTally.note(n)
+            builder.note(n)
             last = max(last, n.timestampNs)
         case let .trailer(t):
             info.trailerReason = t.reason

@@ -26,12 +26,7 @@ struct ImageTally {
 
     /// Reads an `fd` note.
     mutating func note(_ n: CaptureNote) {
-        guard n.kind == "fd" else { return }
-        let fields = Dictionary(n.message.split(separator: " ").compactMap { part -> (String, String)? in
-            guard let eq = part.firstIndex(of: "=") else { return nil }
-            return (String(part[..<eq]), String(part[part.index(after: eq)...]))
-        }, uniquingKeysWith: { a, _ in a })
-        if let fd = fields["fd"], let path = fields["path"] { pathOfFD[fd] = path }
+        if let (fd, path) = n.syncedFD { pathOfFD[fd] = path }
     }
 
     /// Names the op's image (`op.image`) and adds the op to the images it synced.
@@ -92,5 +87,18 @@ struct ImageTally {
             perImage[pathOfFD[fd] ?? "fd \(fd)", default: [:]][node.cause ?? .unattributed, default: 0] += 1
         }
         for c in node.children { syncs(c, into: &perImage) }
+    }
+}
+
+extension CaptureNote {
+    /// The fd and the path behind it of an `fd` note ("fd=9 path=/images/a.qcow2"), as strings.
+    var syncedFD: (fd: String, path: String)? {
+        guard kind == "fd" else { return nil }
+        let fields = Dictionary(message.split(separator: " ").compactMap { part -> (String, String)? in
+            guard let eq = part.firstIndex(of: "=") else { return nil }
+            return (String(part[..<eq]), String(part[part.index(after: eq)...]))
+        }, uniquingKeysWith: { a, _ in a })
+        guard let fd = fields["fd"], let path = fields["path"] else { return nil }
+        return (fd, path)
     }
 }

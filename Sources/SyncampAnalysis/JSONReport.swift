@@ -27,6 +27,8 @@ public enum JSONReport {
         var totals: Totals
         var causes: [String: Int]
         var images: [Image]
+        /// The devices below the images, with their file systems (nil before captures recorded devices).
+        var devices: [Device]?
         var model: Model?
         /// The answer first: host syncs per guest flush, below QEMU, and the model's verdict.
         var verdict: Verdict
@@ -79,8 +81,11 @@ public enum JSONReport {
                             unlinked_device_flushes: a.totals.unlinkedDeviceFlushes,
                             unlinked_device_fua_writes: a.totals.unlinkedDeviceFUAWrites)
             causes = JSONReport.causeCounts(a.totals.causes)
-            images = a.images.map { Image(path: $0.path, guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
+            images = a.images.map { Image(path: $0.path, format: a.format(ofImage: $0.path)?.rawValue,
+                                          guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
                                           host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
+            devices = m.devices?.map { Device(dev: "\($0.major):\($0.minor)", name: $0.name,
+                                               file_system: $0.fileSystem?.rawValue, images: $0.images) }
             model = a.model.map { Model($0, observed: a.totals) }
             verdict = Verdict(a)
             cause_costs = a.costs.causes.map { CauseCostOut($0, share: a.costs.share(of: $0)) }
@@ -259,10 +264,21 @@ public enum JSONReport {
 
     struct Image: Encodable {
         var path: String
+        /// "qcow2" or "raw" (a raw file or a block device), nil when unknown.
+        var format: String?
         var guest_writes: Int
         var guest_flushes: Int
         var host_fdatasyncs: Int
         var causes: [String: Int]
+    }
+
+    struct Device: Encodable {
+        /// "major:minor".
+        var dev: String
+        var name: String?
+        /// "ext4", "xfs", "btrfs", another mountinfo type, or "block_device" (the image is the device).
+        var file_system: String?
+        var images: [String]
     }
 
     struct Capture: Encodable {

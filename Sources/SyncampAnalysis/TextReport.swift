@@ -32,6 +32,7 @@ public enum TextReport {
             + ", fdatasync/fsync via \(m.kernelProbe == "kprobe" ? "kprobes" : "syscalls tracepoints")"
             + ", coroutines via \(m.coroutineSource ?? "none")\n"
         out += kernel(m)
+        out += devices(m)
         out += "  capture  \(a.capture.events) events, \(a.capture.lostEvents) lost, \(ms(a.capture.durationNs)), "
             + "ended: \(a.capture.trailerReason ?? "cut short (no trailer)")\n"
         out += "  cost     \(a.probeHitsTotal) uprobe hits"
@@ -92,7 +93,7 @@ public enum TextReport {
                 + " (this kernel lacks their hooks: see `kernel` above)\n"
         }
         if t.journalCommits + t.deviceFlushes + t.deviceFUAWrites > 0 || a.manifest.devices?.isEmpty == false {
-            out += "  below QEMU           \(t.journalCommits) journal commits, \(t.deviceFlushes) device flushes, \(t.deviceFUAWrites) FUA writes"
+            out += "  below QEMU           \(t.journalCommits) journal commits\(journalKinds(a.manifest)), \(t.deviceFlushes) device flushes, \(t.deviceFUAWrites) FUA writes"
             if t.guestFlushes > 0 {
                 let g = Double(t.guestFlushes)
                 out += String(format: " (per guest flush: %.2f host syncs -> %.2f commits -> %.2f device flushes)",
@@ -103,6 +104,10 @@ public enum TextReport {
                 out += "  not the target's     \(t.unlinkedJournalCommits) journal commits, \(t.unlinkedDeviceFlushes) device flushes, "
                     + "\(t.unlinkedDeviceFUAWrites) FUA writes on the same devices with no sync of the target in progress\n"
             }
+        }
+        for i in a.rawImages {
+            out += "  raw image            \(i.path): no format-level amplification (\(i.hostSyncs) host syncs for \(i.guestFlushes) guest flushes); "
+                + "the number that matters is the device level: device flushes per guest flush\n"
         }
         if let first = t.firstFlushHostSyncs {
             out += "  first guest flush    \(first) host syncs up to and including it"
@@ -259,6 +264,23 @@ public enum TextReport {
             out += "  kernel   \(l.name.rawValue) not traced: \(l.reason ?? "no hook attached")\n"
         }
         return out
+    }
+
+    /// What a journal commit is on the images' file systems, when one of them is not ext4's jbd2.
+    static func journalKinds(_ m: Manifest) -> String {
+        let systems = Set((m.devices ?? []).compactMap(\.fileSystem))
+        guard systems.contains(.xfs) || systems.contains(.btrfs) else { return "" }
+        let kinds = [(FileSystemKind.ext4, "jbd2 commits"), (.xfs, "XFS log forces"), (.btrfs, "btrfs transaction commits")]
+            .filter { systems.contains($0.0) }.map(\.1)
+        return " (" + kinds.joined(separator: ", ") + ")"
+    }
+
+    /// The devices below the images and what holds the images on each.
+    static func devices(_ m: Manifest) -> String {
+        (m.devices ?? []).map { d in
+            let fs = d.fileSystem.map { $0 == .blockDevice ? "the image itself (host_device)" : "\($0)" } ?? "unknown file system"
+            return "  device   \(d.major):\(d.minor)\(d.name.map { " (\($0))" } ?? ""), \(fs): \(d.images.joined(separator: ", "))\n"
+        }.joined()
     }
 
     /// What the totals cannot count without a level.

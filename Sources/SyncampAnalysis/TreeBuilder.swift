@@ -101,13 +101,20 @@ struct TreeBuilder {
     /// io_uring fsyncs in flight, by ring (args[0]) and user_data (args[2]): what every kernel's
     /// submit and complete events both carry (`req` is missing from one or both before 6.0).
     private var pendingUring: [(ring: UInt64, userData: UInt64, node: Node, op: Op?, start: UInt64)] = []
-    let storage = StorageLinker()
+    let storage: StorageLinker
+    /// Block devices opened as images (`host_device`), by path, and the device behind each synced fd.
+    private let blockDevices: [String: UInt32]
+    private var deviceOfFD: [UInt64: UInt32] = [:]
 
     static let qemuAIOFlush = QemuABI.aioFlush
     /// `format_name` of the file protocol node, as the 8 little-endian bytes the probe reads.
     static let fileFormat: UInt64 = 0x656c_6966  // "file"
 
-    init(probes: ProbeIndex, origin: UInt64, coroutines: Bool) {
+    /// - Parameter blockDevices: block devices the target opens as images, path -> dev_t (the manifest's
+    ///   `block_device` devices): their host syncs take the device's flushes, with no file system between.
+    init(probes: ProbeIndex, origin: UInt64, coroutines: Bool, blockDevices: [String: UInt32] = [:]) {
+        self.blockDevices = blockDevices
+        self.storage = StorageLinker(blockImages: Set(blockDevices.values))
         self.probes = probes
         self.origin = origin
         self.resolver = OpResolver(useCoroutines: coroutines)
@@ -172,6 +179,12 @@ struct TreeBuilder {
         }
     }
 
+    /// Reads an `fd` note: which synced fds are block devices opened as images.
+    mutating func note(_ n: CaptureNote) {
+        guard !blockDevices.isEmpty, let (fd, path) = n.syncedFD, let fdNumber = UInt64(fd) else { return }
+        deviceOfFD[fdNumber] = blockDevices[path.replacingOccurrences(of: "%20", with: " ")]
+    }
+
     /// An io_uring fsync (aio=io_uring): a host sync with no fdatasync system call.
     private mutating func uringSubmit(_ e: Event) {
         hostSyncs += 1
@@ -196,6 +209,7 @@ struct TreeBuilder {
     private mutating func uringComplete(_ e: Event) {
         guard let i = pendingUring.firstIndex(where: { $0.ring == e.args[0] && $0.userData == e.args[2] }) else { return }
         let p = pendingUring.remove(at: i)
+        storage.hostSyncEnded(p.node, at: e.timestamp)
         p.node.value.latencyNs = e.timestamp >= p.start ? e.timestamp - p.start : 0
         p.node.value.returnValue = Int64(Int32(truncatingIfNeeded: e.args[3]))
         if let op = p.op {
@@ -526,10 +540,12 @@ struct TreeBuilder {
         }
         // Without an op, the sync goes to `unattributed` at its exit, with its latency.
         openSyscall[e.tid] = (node, op, e.timestamp)
+        if let dev = deviceOfFD[e.args[0] & 0xffff_ffff] { storage.blockDeviceSyncStarted(node, dev: dev) }
     }
 
     private mutating func syscallExit(_ e: Event) {
         guard let open = openSyscall.removeValue(forKey: e.tid) else { return }
+        storage.hostSyncEnded(open.node, at: e.timestamp)
         open.node.value.latencyNs = e.timestamp >= open.start ? e.timestamp - open.start : 0
         open.node.value.returnValue = Int64(bitPattern: e.args[0])
         if let op = open.op {

@@ -40,6 +40,9 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// Each level below QEMU (sync system calls, file system, journal, device, io_uring): traced
     /// or not, with the hooks used and why not. Nil in captures made before levels were recorded.
     public var kernelLevels: [KernelLevel]?
+    /// Images the target opens that are not qcow2 (raw files, and block devices opened as
+    /// `host_device`): their host syncs are the guest's flushes one for one. Nil in older captures.
+    public var rawImages: [String]?
     /// Which probe set ran: "minimal" (the default: the fewest hits per guest request that still
     /// name every cause) or "detail" (`--detail`: every catalog probe). Nil in older captures.
     public var probeSet: String?
@@ -52,14 +55,25 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var dev: UInt32
         public var major: UInt32
         public var minor: UInt32
-        /// The image files on it.
+        /// The image files on it, or the block device itself when QEMU opens it as its image (`host_device`).
         public var images: [String]
+        /// What holds the images: the file system mounted on the device (`/proc/PID/mountinfo`), or
+        /// `block_device` when the image is the device itself. Nil in older captures.
+        public var fileSystem: FileSystemKind?
+        /// The kernel's name of the device ("loop3", "nvme0n1"), from /sys/dev/block/MAJOR:MINOR.
+        public var name: String?
+        /// btrfs only: the file system's fsid (/sys/fs/btrfs/FSID), which its tracepoints carry instead of a device.
+        public var fsid: String?
 
-        public init(dev: UInt32, major: UInt32, minor: UInt32, images: [String]) {
+        public init(dev: UInt32, major: UInt32, minor: UInt32, images: [String], fileSystem: FileSystemKind? = nil,
+                    name: String? = nil, fsid: String? = nil) {
             self.dev = dev
             self.major = major
             self.minor = minor
             self.images = images
+            self.fileSystem = fileSystem
+            self.name = name
+            self.fsid = fsid
         }
     }
 

@@ -8,50 +8,11 @@ final class CollectorBehaviourTests: XCTestCase {
         try Harness.requireTracing()
         let dir = try Harness.tempDir(self)
         let image = try Harness.makeImage(dir)
-        let capture = dir.appendingPathComponent("attach.syncamp").path
-
-        // qemu-io reads its commands from a pipe that stays empty until the test creates `go`,
-        // so the collector attaches to a process that is already running and idle.
-        let go = dir.appendingPathComponent("go").path
-        let pidFile = dir.appendingPathComponent("pid").path
-        let script = """
-            (while [ ! -e '\(go)' ]; do sleep 0.05; done; printf 'write 0 4k\\nflush\\nwrite 64k 4k\\nflush\\nquit\\n') \
-              | '\(Harness.qemuIO)' -f qcow2 -t writeback '\(image)' >/dev/null & echo $! > '\(pidFile)'; wait
-            """
-        let shell = Process()
-        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-        shell.arguments = ["-c", script]
-        try shell.run()
-        defer { if shell.isRunning { shell.terminate() } }
-        var pidText = ""
-        let deadline = Date().addingTimeInterval(30)
-        while pidText.isEmpty && Date() < deadline {
-            pidText = ((try? String(contentsOfFile: pidFile, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            if pidText.isEmpty { usleep(50_000) }
-        }
-        let qemuPid = try XCTUnwrap(Int32(pidText), "qemu-io did not start")
-
-        let collector = Process()
-        collector.executableURL = URL(fileURLWithPath: Harness.collector)
-        collector.arguments = ["-p", String(qemuPid), "-o", capture]
-        let err = Pipe()
-        collector.standardError = err
-        try collector.run()
-        defer { if collector.isRunning { collector.interrupt() } }
-        // Wait until the probes are attached: the collector says so on stderr.
-        var said = ""
-        while !said.contains("fdatasync/fsync traced"), collector.isRunning || !said.isEmpty, Date() < deadline {
-            let chunk = err.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            said += String(decoding: chunk, as: UTF8.self)
-        }
+        // qemu-io reads its commands from a pipe that stays empty until the collector has
+        // attached, so the collector attaches to a process that is already running and idle.
+        let (json, said, qemuPid) = try Harness.traceAttached(dir, args: ["-f", "qcow2", "-t", "writeback", image],
+                                                              commands: ["write 0 4k", "flush", "write 64k 4k", "flush"])
         XCTAssertTrue(said.contains("tracing pid \(qemuPid)"), said)
-        XCTAssertTrue(FileManager.default.createFile(atPath: go, contents: Data()))
-        shell.waitUntilExit()
-        collector.waitUntilExit()
-        XCTAssertEqual(collector.terminationStatus, 0)
-
-        let json = try Harness.report(capture)
         XCTAssertEqual(json.int("totals.guest_writes"), 2)
         XCTAssertEqual(json.int("totals.guest_flushes"), 2)
         XCTAssertEqual(json.int("totals.host_fdatasyncs"), 3 + 2 + 2)

@@ -4,36 +4,20 @@ import XCTest
 /// One host fdatasync on ext4 becomes a journal commit and device flushes: traced on an ext4 file
 /// system on a loop device the test owns, checked against the device's own flush count, in every aio mode.
 final class StorageStackTests: XCTestCase {
-    var loop = ""
-    var mount = ""
+    var device: LoopDevice!
+    var loop: String { device.path }
+    var mount: String { device.mount! }
 
     override func setUpWithError() throws {
         try Harness.requireTracing()
-        let dir = try Harness.tempDir(self)
-        let backing = dir.appendingPathComponent("backing.img").path
-        XCTAssertEqual(try Harness.run("/usr/bin/truncate", ["-s", "512M", backing]).status, 0)
-        let l = try Harness.run("/sbin/losetup", ["-f", "--show", backing])
-        guard l.status == 0 else { throw XCTSkip("no loop device: \(l.stderr) (root/testbed needs loop devices)") }
-        loop = l.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         // No lazy inode-table or journal init: it would write (and flush) in the background while we count.
-        XCTAssertEqual(try Harness.run("/sbin/mkfs.ext4", ["-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", loop]).status, 0)
-        mount = dir.appendingPathComponent("mnt").path
-        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         // commit=600: no periodic journal commit lands in the window by chance, so the device's own
         // flush count over the run is exactly what the run caused.
-        XCTAssertEqual(try Harness.run("/bin/mount", ["-o", "commit=600", loop, mount]).status, 0)
-        addTeardownBlock { [loop, mount] in
-            _ = try? Harness.run("/bin/umount", [mount])
-            _ = try? Harness.run("/sbin/losetup", ["-d", loop])
-        }
+        device = try LoopDevice(self, dir: try Harness.tempDir(self),
+                                mkfs: ["/sbin/mkfs.ext4", "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0"], options: "commit=600")
     }
 
-    /// Flush requests the device completed so far (/sys/block/loopN/stat, field 16 on current kernels).
-    func deviceFlushes() throws -> Int {
-        let name = URL(fileURLWithPath: loop).lastPathComponent
-        let fields = try String(contentsOfFile: "/sys/block/\(name)/stat", encoding: .utf8).split(separator: " ")
-        return Int(fields[15]) ?? -1
-    }
+    func deviceFlushes() throws -> Int { try device.flushes() }
 
     /// Transactions the journal committed so far (/proc/fs/jbd2/loopN-8/info: "N transactions (M requested), ...").
     func journalTransactions() throws -> Int {

@@ -109,7 +109,7 @@ final class CaptureRoundTripTests: CaptureTestCase {
         XCTAssertEqual(Event.size, 144)
         XCTAssertEqual(Event.argCount, 6)
         XCTAssertEqual(Event.derefCount, 4)
-        XCTAssertEqual(Event.layoutVersion, 2)
+        XCTAssertEqual(Event.layoutVersion, 3)
         XCTAssertEqual(CaptureFixtures.uprobe(1).encoded().count, 144)
     }
 

@@ -159,13 +159,18 @@ final class BPFSession {
         }
     }
 
-    /// Attaches the storage-stack hooks the plan loaded, watching `devices`; returns each
-    /// level (traced or why not) and the programs attached and not, by name.
-    func attachStorageProbes(_ plan: KernelHookPlan, devices: [UInt32]) -> (levels: [KernelLevel], attached: [String], missing: [String]) {
+    /// Attaches the storage-stack hooks the plan loaded, watching `devices` (and, for btrfs, their
+    /// file systems' fsids); returns each level (traced or why not) and the programs attached and not, by name.
+    func attachStorageProbes(_ plan: KernelHookPlan, devices: [Manifest.Device]) -> (levels: [KernelLevel], attached: [String], missing: [String]) {
         let fd = bpf_object__find_map_fd_by_name(object, "watched_devs")
-        for var dev in devices {
+        let fsids = bpf_object__find_map_fd_by_name(object, "watched_fsids")
+        for device in devices {
+            var dev = device.dev
             var one: UInt8 = 1
             bpf_map_update_elem(fd, &dev, &one, 0)
+            if let text = device.fsid, var key = Self.fsid(text) {
+                bpf_map_update_elem(fsids, &key, &dev, 0)
+            }
         }
         var attached: Set<String> = [], failed: [String: String] = [:]
         cbpf_set_quiet(1, verbose ? 1 : 0)
@@ -181,8 +186,23 @@ final class BPFSession {
             }
         }
         let storage = KernelHooks.storage.map(\.program)
-        return (plan.storageLevels(attached: attached, failed: failed),
+        return (plan.storageLevels(attached: attached, failed: failed, inUse: Set(devices.compactMap(\.fileSystem))),
                 storage.filter { attached.contains($0) }, storage.filter { !attached.contains($0) })
+    }
+
+    /// The 16 bytes of a btrfs fsid written as a UUID ("0b5e...-..."), as `struct syncamp_fsid`.
+    static func fsid(_ text: String) -> syncamp_fsid? {
+        let hex = Array(text.filter { $0 != "-" })
+        guard hex.count == 32 else { return nil }
+        var key = syncamp_fsid()
+        let ok = withUnsafeMutableBytes(of: &key.bytes) { raw -> Bool in
+            for i in 0 ..< 16 {
+                guard let b = UInt8(String(hex[2 * i ... 2 * i + 1]), radix: 16) else { return false }
+                raw[i] = b
+            }
+            return true
+        }
+        return ok ? key : nil
     }
 
     private func attachAll(_ names: [String]) throws {

@@ -40,19 +40,41 @@ struct KernelHookPlan {
 
     /// Every storage hook's level after attaching: traced when each of its needs (an event,
     /// whichever variant serves it) has an attached program; else the reasons of what is missing.
-    func storageLevels(attached: Set<String>, failed: [String: String]) -> [KernelLevel] {
+    ///
+    /// The file-system and journal levels have hooks per file system (ext4 and jbd2, XFS, btrfs):
+    /// a level is traced when the hooks of every file system in `inUse` (the images' devices)
+    /// are attached and those of at least one file system are; a file system no image is on
+    /// needs nothing (an XFS host without ext4 loaded traces its levels in full).
+    func storageLevels(attached: Set<String>, failed: [String: String], inUse: Set<FileSystemKind> = []) -> [KernelLevel] {
         [KernelLevel.Name.fsSync, .journal, .device, .ioUring].map { level in
             let hooks = decisions.filter { $0.hook.level == level }
-            var needs: [String] = []
-            for h in hooks where !needs.contains(h.hook.need) { needs.append(h.hook.need) }
-            var reasons: [String] = []
-            for need in needs where !hooks.contains(where: { $0.hook.need == need && attached.contains($0.hook.program) }) {
-                let why = hooks.filter { $0.hook.need == need }.compactMap { failed[$0.hook.program] ?? $0.off }
-                    .filter { !$0.contains(" serves ") }
-                reasons.append(why.first ?? "\(need) could not be attached")
+            let reasons = { (group: [(hook: KernelHook, off: String?)]) -> [String] in
+                var needs: [String] = []
+                for h in group where !needs.contains(h.hook.need) { needs.append(h.hook.need) }
+                var out: [String] = []
+                for need in needs where !group.contains(where: { $0.hook.need == need && attached.contains($0.hook.program) }) {
+                    let why = group.filter { $0.hook.need == need }.compactMap { failed[$0.hook.program] ?? $0.off }
+                        .filter { !$0.contains(" serves ") }
+                    out.append(why.first ?? "\(need) could not be attached")
+                }
+                return out
+            }
+            var systems: [FileSystemKind?] = []
+            for h in hooks where !systems.contains(h.hook.fileSystem) { systems.append(h.hook.fileSystem) }
+            let missing = Dictionary(uniqueKeysWithValues: systems.map { fs in
+                (fs ?? FileSystemKind(rawValue: ""), reasons(hooks.filter { $0.hook.fileSystem == fs }))
+            })
+            let perFS = systems.compactMap { $0 }
+            var wanted: [String] = missing[FileSystemKind(rawValue: "")] ?? []
+            if !perFS.isEmpty {
+                if perFS.allSatisfy({ !(missing[$0] ?? []).isEmpty }) {
+                    wanted += perFS.flatMap { missing[$0] ?? [] }  // no file system of this level is traced
+                } else {
+                    wanted += perFS.filter(inUse.contains).flatMap { missing[$0] ?? [] }
+                }
             }
             var unique: [String] = []
-            for r in reasons where !unique.contains(r) { unique.append(r) }
+            for r in wanted where !unique.contains(r) { unique.append(r) }
             return KernelLevel(name: level, traced: unique.isEmpty,
                                hooks: hooks.filter { attached.contains($0.hook.program) }.map(\.hook.label),
                                reason: unique.isEmpty ? nil : unique.joined(separator: "; "))

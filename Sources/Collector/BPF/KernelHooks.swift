@@ -23,6 +23,9 @@ struct KernelHook: Sendable {
     /// Programs that hook the same event on different kernels share a variant; the first
     /// whose needs this kernel meets is loaded and the others are switched off.
     var variant: String?
+    /// The file system whose tracepoint this is (ext4 and jbd2, XFS, btrfs); nil for hooks every host uses.
+    /// A level is traced when the hooks of the images' file systems are attached (KernelHookPlan).
+    var fileSystem: FileSystemKind?
 
     /// "category:event" or "kprobe:syscall", as manifests and reports name hooks.
     var label: String {
@@ -42,9 +45,9 @@ struct KernelHook: Sendable {
 /// guest tests, Tests/EndToEndTests/KernelGuestTests.swift).
 enum KernelHooks {
     static func tp(_ program: String, _ level: KernelLevel.Name, _ category: String, _ event: String,
-                   _ record: String, variant: String? = nil) -> KernelHook {
+                   _ record: String, variant: String? = nil, fs: FileSystemKind? = nil) -> KernelHook {
         KernelHook(program: program, level: level, attach: .tracepoint(category: category, event: event),
-                   recordType: record, variant: variant)
+                   recordType: record, variant: variant, fileSystem: fs)
     }
 
     /// fdatasync/fsync through kprobes on the system calls: entry (fd) and return (value).
@@ -64,13 +67,19 @@ enum KernelHooks {
     ]
 
     /// Below the system call: the file system's sync, the journal, the device, io_uring.
+    /// ext4 syncs through jbd2; XFS's journal level is its log force; btrfs's is a transaction
+    /// commit (an fsync usually writes its log tree instead, with no commit, and no tracepoint).
     static let storage = [
-        tp("syncamp_fs_sync_enter", .fsSync, "ext4", "ext4_sync_file_enter", "trace_event_raw_ext4_sync_file_enter"),
-        tp("syncamp_fs_sync_exit", .fsSync, "ext4", "ext4_sync_file_exit", "trace_event_raw_ext4_sync_file_exit"),
-        tp("syncamp_journal_start", .journal, "jbd2", "jbd2_start_commit", "trace_event_raw_jbd2_commit"),
-        tp("syncamp_journal_flushing", .journal, "jbd2", "jbd2_commit_flushing", "trace_event_raw_jbd2_commit"),
-        tp("syncamp_journal_end", .journal, "jbd2", "jbd2_end_commit", "trace_event_raw_jbd2_end_commit"),
-        tp("syncamp_journal_stats", .journal, "jbd2", "jbd2_run_stats", "trace_event_raw_jbd2_run_stats"),
+        tp("syncamp_fs_sync_enter", .fsSync, "ext4", "ext4_sync_file_enter", "trace_event_raw_ext4_sync_file_enter", fs: .ext4),
+        tp("syncamp_fs_sync_exit", .fsSync, "ext4", "ext4_sync_file_exit", "trace_event_raw_ext4_sync_file_exit", fs: .ext4),
+        tp("syncamp_xfs_fsync", .fsSync, "xfs", "xfs_file_fsync", "trace_event_raw_xfs_inode_class", fs: .xfs),
+        tp("syncamp_btrfs_sync_file", .fsSync, "btrfs", "btrfs_sync_file", "trace_event_raw_btrfs_sync_file", fs: .btrfs),
+        tp("syncamp_journal_start", .journal, "jbd2", "jbd2_start_commit", "trace_event_raw_jbd2_commit", fs: .ext4),
+        tp("syncamp_journal_flushing", .journal, "jbd2", "jbd2_commit_flushing", "trace_event_raw_jbd2_commit", fs: .ext4),
+        tp("syncamp_journal_end", .journal, "jbd2", "jbd2_end_commit", "trace_event_raw_jbd2_end_commit", fs: .ext4),
+        tp("syncamp_journal_stats", .journal, "jbd2", "jbd2_run_stats", "trace_event_raw_jbd2_run_stats", fs: .ext4),
+        tp("syncamp_xfs_log_force", .journal, "xfs", "xfs_log_force", "trace_event_raw_xfs_log_force", fs: .xfs),
+        tp("syncamp_btrfs_commit", .journal, "btrfs", "btrfs_transaction_commit", "trace_event_raw_btrfs_transaction_commit", fs: .btrfs),
         tp("syncamp_device_issue", .device, "block", "block_rq_issue", "trace_event_raw_block_rq"),
         tp("syncamp_device_complete", .device, "block", "block_rq_complete", "trace_event_raw_block_rq_completion",
            variant: "block:block_rq_complete"),
