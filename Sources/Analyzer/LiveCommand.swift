@@ -56,6 +56,9 @@ struct LiveCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Pid of a running QEMU to trace.")
     var pid: Int32?
 
+    @Option(help: ArgumentHelp("A running libvirt domain to trace (collector --domain).", valueName: "name"))
+    var domain: String?
+
     @Option(name: .shortAndLong, help: "Stop after this many seconds (default: until Ctrl-C or the target exits).")
     var duration: Double?
 
@@ -83,7 +86,9 @@ struct LiveCommand: ParsableCommand {
     var command: [String] = []
 
     func validate() throws {
-        if (pid == nil) == command.isEmpty { throw ValidationError("give either -p PID or -- COMMAND") }
+        if [pid != nil, domain != nil, !command.isEmpty].filter({ $0 }).count != 1 {
+            throw ValidationError("give one of -p PID, --domain NAME or -- COMMAND")
+        }
     }
 
     func run() throws {
@@ -106,6 +111,7 @@ struct LiveCommand: ParsableCommand {
 
         var args = ["-o", path, "--stop-with-parent"]
         if let pid { args += ["-p", String(pid)] }
+        if let domain { args += ["--domain", domain] }
         if let duration { args += ["-d", String(duration)] }
         if detail { args.append("--detail") }
         if let symbols { args += ["--symbols", symbols] }

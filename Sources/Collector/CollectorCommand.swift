@@ -25,6 +25,7 @@ struct CollectorCommand: ParsableCommand {
         EXAMPLES:
           sudo collector -p $(pidof qemu-system-x86_64) -o run.syncamp        # until Ctrl-C
           sudo collector -p 1234 -d 30 -o run.syncamp                         # for 30 seconds
+          sudo collector --domain guest1 -o run.syncamp                       # a libvirt domain
           sudo collector -o run.syncamp -- qemu-io -f qcow2 -t writeback \\
                -c 'write 0 4k' -c flush img.qcow2                             # start and trace a command
         """,
@@ -33,6 +34,13 @@ struct CollectorCommand: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "Pid of a running QEMU to trace.")
     var pid: Int32?
+
+    @Option(help: ArgumentHelp("A running libvirt domain to trace (its QEMU's pid from /run/libvirt/qemu/NAME.pid); reports name its disks as the guest sees them (vda).",
+                               valueName: "name"))
+    var domain: String?
+
+    @Option(help: ArgumentHelp("Where libvirt keeps its running domains' files (tests).", visibility: .hidden))
+    var libvirtRunDir: String = LibvirtDomain.runDirectory
 
     @Option(name: .shortAndLong, help: "Capture file to write (mode 0600; never overwritten without --force).")
     var output: String = "run.syncamp"
@@ -102,8 +110,8 @@ struct CollectorCommand: ParsableCommand {
     var command: [String] = []
 
     mutating func validate() throws {
-        if (pid == nil) == command.isEmpty {
-            throw ValidationError("give either -p PID or -- COMMAND")
+        if [pid != nil, domain != nil, !command.isEmpty].filter({ $0 }).count != 1 {
+            throw ValidationError("give one of -p PID, --domain NAME or -- COMMAND")
         }
         if BPFSession.KernelProbeMode(rawValue: kernelProbe) == nil {
             throw ValidationError("--kernel-probe takes auto, kprobe or tracepoint")
@@ -137,7 +145,8 @@ struct CollectorCommand: ParsableCommand {
         if !force && FileManager.default.fileExists(atPath: output) {
             throw CaptureError.alreadyExists(path: output)
         }
-        let target = try pid.map(Target.attach(pid:)) ?? Target.spawn(command: command)
+        let domainPid = try domain.map { try LibvirtDomain.pid(of: $0, runDirectory: libvirtRunDir) }
+        let target = try (pid ?? domainPid).map(Target.attach(pid:)) ?? Target.spawn(command: command)
         var started = target.mode == "spawn"
         defer { if started { kill(target.pid, SIGKILL); _ = waitpid(target.pid, nil, 0) } }
 
@@ -238,6 +247,8 @@ struct CollectorCommand: ParsableCommand {
         manifest.probeSet = plan.isUSDT ? "usdt" : plan.set.rawValue
         manifest.skippedProbes = plan.skipped
         manifest.qemuVersion = qemuVersion?.full
+        manifest.domain = domain
+        manifest.disks = disks(command: target.command)
         manifest.qemuABI = abi.source.description
         let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
         for image in images { try writer.appendImage(image) }
@@ -294,6 +305,19 @@ struct CollectorCommand: ParsableCommand {
             note("warning: \(error); using the \(table.source)")
             return table
         }
+    }
+
+    /// The disks of QEMU's command line, with libvirt's target and alias where the domain XML names them.
+    private func disks(command: [String]) -> [QemuDisk] {
+        var disks = QemuDisks.parse(command)
+        guard let domain else { return disks }
+        let named = LibvirtDomain.disks(of: domain, runDirectory: libvirtRunDir)
+        for i in disks.indices {
+            guard let n = named[disks[i].path] else { continue }
+            disks[i].target = n.target
+            if disks[i].deviceID == nil { disks[i].deviceID = n.alias }
+        }
+        return disks
     }
 
     private var debugDirectories: [String] { debugDir.isEmpty ? DebugFileLocator.defaultDirectories : debugDir }

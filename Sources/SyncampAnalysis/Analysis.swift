@@ -166,6 +166,9 @@ public struct Analysis: Sendable {
     /// totals cannot count what they would have seen. Empty for captures that predate levels.
     /// The image format of a synced file: qcow2 when the capture holds its qcow2 state, raw when
     /// the collector found it is not qcow2 (a raw file or a block device); nil when unknown.
+    /// The disk an image is, as the guest, QEMU and libvirt name it (manifest `disks`), if known.
+    public func disk(ofImage path: String) -> QemuDisk? { manifest.disk(ofImage: path) }
+
     public func format(ofImage path: String) -> ImageFormat? {
         if capture.images.contains(where: { $0.path == path }) { return .qcow2 }
         if manifest.rawImages?.contains(path) == true { return .raw }

@@ -19,6 +19,8 @@ public struct AnalysisPipeline {
     public struct Snapshot: Sendable, Equatable {
         public var totals = Analysis.Totals()
         public var images: [ImageTotals] = []
+        /// Disk names by image path (manifest `disks`): Prometheus labels carry them.
+        public var diskNames: [String: String] = [:]
         public var events: UInt64 = 0
         public var lostEvents: UInt64 = 0
         /// Ops handed on to the totals.
@@ -140,6 +142,7 @@ public struct AnalysisPipeline {
         var s = Snapshot()
         s.totals = currentTotals
         s.images = imageTally.images
+        for i in s.images { if let d = manifest.disk(ofImage: i.path) { s.diskNames[i.path] = d.displayName } }
         s.events = info.events
         s.lostEvents = info.lostPerCPU.values.reduce(0, +)
         s.finishedOps = opCount

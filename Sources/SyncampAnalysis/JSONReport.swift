@@ -81,7 +81,7 @@ public enum JSONReport {
                             unlinked_device_flushes: a.totals.unlinkedDeviceFlushes,
                             unlinked_device_fua_writes: a.totals.unlinkedDeviceFUAWrites)
             causes = JSONReport.causeCounts(a.totals.causes)
-            images = a.images.map { Image(path: $0.path, format: a.format(ofImage: $0.path)?.rawValue,
+            images = a.images.map { Image(path: $0.path, disk: a.disk(ofImage: $0.path).map(Disk.init), format: a.format(ofImage: $0.path)?.rawValue,
                                           guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
                                           host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
             devices = m.devices?.map { Device(dev: "\($0.major):\($0.minor)", name: $0.name,
@@ -95,6 +95,7 @@ public enum JSONReport {
             costliest_ops = a.costliestOps.map(\.index)
             ops = a.ops.map { op in
                 var o = Op(op)
+                o.disk = op.image.flatMap { a.disk(ofImage: $0)?.displayName }
                 o.predicted = a.model?.predictions[op.index].map(Predicted.init)
                 return o
             }
@@ -264,12 +265,29 @@ public enum JSONReport {
 
     struct Image: Encodable {
         var path: String
+        /// The disk as the guest, QEMU and libvirt name it, when known.
+        var disk: Disk?
         /// "qcow2" or "raw" (a raw file or a block device), nil when unknown.
         var format: String?
         var guest_writes: Int
         var guest_flushes: Int
         var host_fdatasyncs: Int
         var causes: [String: Int]
+    }
+
+    /// A disk's names: `name` as reports print it ("vda (virtio-disk0, libvirt-1-format)").
+    struct Disk: Encodable {
+        var name: String
+        var target: String?
+        var device_id: String?
+        var node_names: [String]
+
+        init(_ d: QemuDisk) {
+            name = d.displayName
+            target = d.target
+            device_id = d.deviceID
+            node_names = d.nodeNames
+        }
     }
 
     struct Device: Encodable {
@@ -374,6 +392,8 @@ public enum JSONReport {
         var host_fdatasyncs: Int
         var causes: [String: Int]
         var image: String?
+        /// The image's disk name ("vda (virtio-disk0, libvirt-1-format)"), when the capture names it.
+        var disk: String?
         var probe_hits: Int
         var predicted: Predicted?
         var children: [Node]

@@ -26,6 +26,8 @@ public enum TextReport {
             + (m.probeSet == "usdt" ? "QEMU's USDT probes (dtrace trace backend)"
                : m.target.hasSymtab ? "full symbol table" + (m.target.symbols.map { " from \($0)" } ?? "") : "exported symbols only") + "\n"
         if let abi = m.qemuABI { out += "  layouts  \(abi)\n" }
+        if let domain = m.domain { out += "  domain   \(domain) (libvirt)\n" }
+        for d in m.disks ?? [] { out += "  disk     \(d.displayName): \(d.path)" + (d.format.map { " (\($0))" } ?? "") + "\n" }
         let fallbacks = m.probes.filter(\.isFallback).map(\.symbol)
         let set = m.probeSet.map { $0 == "minimal" ? " (minimal set; --detail for per-entry cache flushes)" : " (\($0) set)" } ?? ""
         out += "  probes   \(m.probes.count) uprobes\(set)" + (fallbacks.isEmpty ? "" : " (exported fallbacks: \(fallbacks.joined(separator: ", ")))")
@@ -79,7 +81,7 @@ public enum TextReport {
         if a.images.count > 1 {
             out += "  by image\n"
             for i in a.images {
-                out += "    \(i.path): \(i.guestWrites) writes, \(i.guestFlushes) flushes, \(i.hostSyncs) host syncs\n"
+                out += "    \(a.disk(ofImage: i.path).map { "\($0.displayName) " } ?? "")\(i.path): \(i.guestWrites) writes, \(i.guestFlushes) flushes, \(i.hostSyncs) host syncs\n"
             }
         }
         if let amp = t.syncAmplification {

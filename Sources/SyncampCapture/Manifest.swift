@@ -33,6 +33,11 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// Storage-stack tracepoints attached (ext4, jbd2, block, io_uring), and those that could not be.
     public var storageProbes: [String]?
     public var missingStorageProbes: [String]?
+    /// The target's disks as the guest, QEMU and libvirt name them (from QEMU's command line and,
+    /// with `--domain`, the domain XML); nil in older captures.
+    public var disks: [QemuDisk]?
+    /// The libvirt domain traced (`collector --domain NAME`), if any.
+    public var domain: String?
     /// The traced QEMU's version as its binary says ("7.2.0", "10.0.2 (Debian ...)"), nil if not found.
     public var qemuVersion: String?
     /// Where the probes' layouts came from ("DWARF of PATH", "built-in table for QEMU 8.0", ...).
@@ -181,6 +186,14 @@ public struct Manifest: Codable, Sendable, Equatable {
         self.eventSize = Event.size
         self.eventLayoutVersion = Event.layoutVersion
         self.ringBufferBytes = ringBufferBytes
+    }
+}
+
+extension Manifest {
+    /// The disk whose image is `path` (an absolute path; the command line's may be relative to
+    /// where the target was started), if the manifest names it.
+    public func disk(ofImage path: String) -> QemuDisk? {
+        disks?.first { $0.path == path || (!$0.path.hasPrefix("/") && path.hasSuffix("/" + $0.path)) }
     }
 }
 

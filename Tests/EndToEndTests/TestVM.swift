@@ -12,6 +12,9 @@ final class TestVM: @unchecked Sendable {
         var path: String
         var id: String
         var iothread = false
+        /// Defined as libvirt does: two -blockdev JSON nodes (`libvirt-N-storage`, `libvirt-N-format`)
+        /// and a -device naming the format node, with `id` as the device's id.
+        var libvirtShape = false
     }
 
     static var qemu: String { Harness.testbedBin.appendingPathComponent("qemu-system-x86_64").path }
@@ -45,7 +48,14 @@ final class TestVM: @unchecked Sendable {
                     "-initrd", Self.guest.appendingPathComponent("initrd.gz").path,
                     "-append", "console=ttyS0 quiet panic=-1 syncamp.workload=\(workload) syncamp.n=\(n) syncamp.disks=\(disks.count)"]
         if disks.contains(where: \.iothread) { args += ["-object", "iothread,id=io0"] }
-        for d in disks {
+        for (n, d) in disks.enumerated() {
+            if d.libvirtShape {
+                let node = "libvirt-\(n + 1)"
+                args += ["-blockdev", #"{"driver":"file","filename":"\#(d.path)","node-name":"\#(node)-storage","auto-read-only":true,"discard":"unmap","cache":{"direct":false,"no-flush":false}}"#,
+                         "-blockdev", #"{"node-name":"\#(node)-format","read-only":false,"discard":"unmap","cache":{"direct":false,"no-flush":false},"driver":"qcow2","file":"\#(node)-storage"}"#,
+                         "-device", "virtio-blk-pci,drive=\(node)-format,id=\(d.id),write-cache=on" + (d.iothread ? ",iothread=io0" : "")]
+                continue
+            }
             args += ["-drive", "file=\(d.path),format=qcow2,if=none,id=\(d.id),cache=writeback,aio=threads",
                      "-device", "virtio-blk-pci,drive=\(d.id)" + (d.iothread ? ",iothread=io0" : "")]
         }

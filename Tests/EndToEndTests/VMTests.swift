@@ -11,12 +11,28 @@ final class VMTests: XCTestCase {
     }
 
     /// Boots the guest, attaches the collector and strace, lets the guest work, detaches, lets it go.
-    func traceVM(disks: [TestVM.Disk], workload: String, n: Int, dir: URL, qemu: String = TestVM.qemu) throws -> Run {
+    /// `domain`: attach as `--domain NAME` through libvirt's run-time files, written for the VM in
+    /// a folder of the test's (`NAME.pid`, and `NAME.xml` with the disks' targets), as libvirtd would.
+    func traceVM(disks: [TestVM.Disk], workload: String, n: Int, dir: URL, qemu: String = TestVM.qemu,
+                 domain: String? = nil) throws -> Run {
         let vm = try TestVM(disks: disks, workload: workload, n: n, qemu: qemu)
         defer { vm.finish() }
         _ = try vm.waitFor("SYNCAMP-READY")
         let capture = dir.appendingPathComponent("vm.syncamp").path
-        let collector = try Background(Harness.collector, ["-p", String(vm.pid), "-o", capture])
+        var target = ["-p", String(vm.pid)]
+        if let domain {
+            let run = dir.appendingPathComponent("libvirt-run")
+            try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+            try "\(vm.pid)\n".write(to: run.appendingPathComponent("\(domain).pid"), atomically: true, encoding: .utf8)
+            let xmlDisks = disks.enumerated().map { n, d in
+                "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='\(d.path)' index='\(n + 1)'/>"
+                    + "<target dev='vd\(Character(UnicodeScalar(97 + n)!))' bus='virtio'/><alias name='\(d.id)'/></disk>"
+            }.joined()
+            try "<domstatus state='running' pid='\(vm.pid)'><domain type='kvm'><name>\(domain)</name><devices>\(xmlDisks)</devices></domain></domstatus>\n"
+                .write(to: run.appendingPathComponent("\(domain).xml"), atomically: true, encoding: .utf8)
+            target = ["--domain", domain, "--libvirt-run-dir", run.path]
+        }
+        let collector = try Background(Harness.collector, target + ["-o", capture])
         XCTAssertTrue(collector.waitFor("fdatasync/fsync traced"), collector.stderr)
         // strace on every thread that exists now, and (-f) every thread they create.
         let tids = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(vm.pid)/task")
@@ -71,6 +87,32 @@ final class VMTests: XCTestCase {
         XCTAssertEqual(r.json.int("totals.host_fdatasyncs"), r.strace, "host syncs against strace over the same window")
         XCTAssertEqual(r.json.int("totals.unattributed_host_syncs"), 0)
         XCTAssertEqual(r.json["causes"] as? [String: Int], ["l2_table_alloc": 3, "refcount_dependency": 8, "guest_flush": 8])
+    }
+
+    /// A VM started with the command line libvirt writes (-blockdev JSON nodes, -device with an id),
+    /// traced as a libvirt domain: the report names the disk as the guest sees it (vda), as QEMU
+    /// calls its device and nodes, and keeps the path beside.
+    func testLibvirtShapedVMByDomainName() throws {
+        try TestVM.require()
+        let dir = try Harness.tempDir(self)
+        let disk = try Harness.makeImage(dir, name: "guest1.qcow2")
+        let r = try traceVM(disks: [.init(path: disk, id: "virtio-disk0", libvirtShape: true)], workload: "raw-alloc", n: 4,
+                            dir: dir, domain: "guest1")
+        XCTAssertEqual(r.guestFsyncs, 4)
+        XCTAssertGreaterThan(r.strace, 0)
+        XCTAssertEqual(r.json.int("totals.host_fdatasyncs"), r.strace)
+        XCTAssertEqual(r.json["causes"] as? [String: Int], ["l2_table_alloc": 3, "refcount_dependency": 4, "guest_flush": 4])
+        let images = r.json.array("images")
+        XCTAssertEqual(images.count, 1)
+        XCTAssertEqual(images.first?["path"] as? String, disk)
+        let named = images.first?["disk"] as? [String: Any] ?? [:]
+        XCTAssertEqual(named["target"] as? String, "vda")
+        XCTAssertEqual(named["device_id"] as? String, "virtio-disk0")
+        XCTAssertEqual(named["node_names"] as? [String], ["libvirt-1-format", "libvirt-1-storage"])
+        XCTAssertEqual(named["name"] as? String, "vda (virtio-disk0, libvirt-1-format)")
+        let flushes = r.json.array("ops").filter { $0["kind"] as? String == "flush" }
+        XCTAssertEqual(flushes.count, 4)
+        XCTAssertTrue(flushes.allSatisfy { $0["disk"] as? String == "vda (virtio-disk0, libvirt-1-format)" })
     }
 
     /// Workload (c): overwrite the same 4 KiB + fsync: one host sync per guest fsync after the first.

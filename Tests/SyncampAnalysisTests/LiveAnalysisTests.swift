@@ -184,3 +184,19 @@ final class ReadingLineTests: XCTestCase {
         XCTAssertEqual(done, "reading a [####] 100% 3.0 MiB of 3.0 MiB, 0.0 M events")
     }
 }
+
+/// Prometheus samples of an image carry its disk name when the capture names the disk.
+final class PrometheusDiskLabelTests: XCTestCase {
+    func testImageSamplesCarryTheDiskName() {
+        var s = AnalysisPipeline.Snapshot()
+        var a = ImageTotals(path: "/var/lib/libvirt/images/g1.qcow2")
+        a.guestFlushes = 3
+        a.causes = [.guestFlush: 3]
+        s.images = [a, ImageTotals(path: "/srv/unnamed.qcow2")]
+        s.diskNames = ["/var/lib/libvirt/images/g1.qcow2": "vda (virtio-disk0, libvirt-1-format)"]
+        let text = PrometheusText.render(s)
+        XCTAssertTrue(text.contains(#"syncamp_image_guest_requests_total{image="/var/lib/libvirt/images/g1.qcow2",disk="vda (virtio-disk0, libvirt-1-format)",kind="flush"} 3"#), text)
+        XCTAssertTrue(text.contains(#"syncamp_host_syncs_by_cause_total{image="/var/lib/libvirt/images/g1.qcow2",disk="vda (virtio-disk0, libvirt-1-format)",cause="guest_flush"} 3"#), text)
+        XCTAssertTrue(text.contains(#"syncamp_image_guest_requests_total{image="/srv/unnamed.qcow2",kind="flush"} 0"#), text)
+    }
+}

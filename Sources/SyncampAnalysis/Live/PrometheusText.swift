@@ -23,6 +23,8 @@ public enum PrometheusText {
             for (l, v) in samples { out += name + labelText(labels + l) + " " + number(v) + "\n" }
         }
         let t = s.totals
+        /// An image's labels: its path and, when the capture names it, its disk ("vda (virtio-disk0, ...)").
+        func image(_ path: String) -> [(String, String)] { [("image", path)] + (s.diskNames[path].map { [("disk", $0)] } ?? []) }
         family("syncamp_guest_requests_total", "counter", "Guest requests finished, by kind (write, flush).",
                [([("kind", "write")], Double(t.guestWrites)), ([("kind", "flush")], Double(t.guestFlushes))])
         family("syncamp_host_syncs_total", "counter", "fdatasync/fsync calls of the traced QEMU, counted at the system call.",
@@ -36,11 +38,11 @@ public enum PrometheusText {
         family("syncamp_device_fua_writes_total", "counter", "FUA writes under the traced QEMU's host syncs.",
                [([], Double(t.deviceFUAWrites))])
         family("syncamp_image_guest_requests_total", "counter", "Guest requests finished, by image file and kind.",
-               s.images.flatMap { i in [([("image", i.path), ("kind", "write")], Double(i.guestWrites)),
-                                        ([("image", i.path), ("kind", "flush")], Double(i.guestFlushes))] })
+               s.images.flatMap { i in [(image(i.path) + [("kind", "write")], Double(i.guestWrites)),
+                                        (image(i.path) + [("kind", "flush")], Double(i.guestFlushes))] })
         family("syncamp_host_syncs_by_cause_total", "counter", "Host syncs of finished work, by image file and cause (qcow2 flush site).",
                s.images.flatMap { i in
-                   Cause.allCases.compactMap { c in i.causes[c].map { ([("image", i.path), ("cause", c.rawValue)], Double($0)) } }
+                   Cause.allCases.compactMap { c in i.causes[c].map { (image(i.path) + [("cause", c.rawValue)], Double($0)) } }
                })
         let c = s.costs
         family("syncamp_host_sync_seconds_total", "counter", "Time in host syncs of finished work, by cause (qcow2 flush site).",
