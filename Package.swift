@@ -14,11 +14,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // The one C module: libbpf's headers, the event header shared with the
-        // BPF programs (bpf/syncamp.h), and a few header-only shims. It has no
-        // code that needs libbpf at link time, so the analyzer can import the
-        // event layouts without linking libbpf.
-        .target(name: "CBPF", path: "Sources/CBPF"),
+        // The event records shared with the BPF programs (bpf/syncamp.h), header only: what
+        // everything that reads captures needs, without libbpf or its headers.
+        .target(name: "CSyncampEvent", path: "Sources/CSyncampEvent"),
+        // The collector's libbpf boundary: libbpf's headers and a few header-only shims.
+        .target(name: "CBPF", dependencies: ["CSyncampEvent"], path: "Sources/CBPF"),
 
         // What the probes need to know of QEMU: probe roles, their canonical argument order,
         // QEMU versions and each version's ABI (parameters, struct offsets). Pure Swift,
@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "SyncampQcow2"),
 
         // Capture file format and event model: pure Swift, no privileges.
-        .target(name: "SyncampCapture", dependencies: ["CBPF", "SyncampQcow2", "SyncampProbes"]),
+        .target(name: "SyncampCapture", dependencies: ["CSyncampEvent", "SyncampQcow2", "SyncampProbes"]),
 
         // ELF symbol tables, build-ids and file offsets for uprobes.
         .target(name: "SyncampELF"),

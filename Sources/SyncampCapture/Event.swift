@@ -1,4 +1,4 @@
-import CBPF
+import CSyncampEvent
 
 /// One event from the BPF programs, decoded from `struct syncamp_event` (bpf/syncamp.h).
 public struct Event: Sendable, Equatable {

@@ -1,7 +1,7 @@
-/* cbpf.h: the C boundary of syncamp.
+/* cbpf.h: the collector's C boundary with libbpf.
  *
- * libbpf's API, the event layouts shared with the BPF programs, and small
- * header-only shims for what Swift cannot call directly. Everything here is
+ * libbpf's API, the event layouts shared with the BPF programs (CSyncampEvent),
+ * and small header-only shims for what Swift cannot call directly. Everything here is
  * static inline, so importing the module links nothing: only the collector,
  * which calls libbpf, links libbpf.
  */
