@@ -1,6 +1,6 @@
 import SyncampProbes
 import ArgumentParser
-import CBPF
+import CSyncampEvent
 import Foundation
 import SyncampCapture
 import SyncampELF

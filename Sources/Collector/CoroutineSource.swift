@@ -1,4 +1,4 @@
-import CBPF
+import CSyncampEvent
 import SyncampELF
 
 /// How the BPF side learns which QEMU coroutine is running on a thread.
