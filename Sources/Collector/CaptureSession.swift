@@ -101,8 +101,7 @@ final class CaptureSession {
         knownFDs.insert(fd)
         let link = "/proc/\(e.pid)/fd/\(fd)"
         let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: link)) ?? "?"
-        try writer.appendNote(CaptureNote(timestampNs: e.timestamp, kind: "fd",
-                                          message: "fd=\(fd) path=\(path.replacingOccurrences(of: " ", with: "%20"))"))
+        try writer.appendFDPath(FDPath(timestampNs: e.timestamp, fd: UInt32(fd), path: path))
     }
 
     /// Writes a lost-events record for each CPU whose count changed (or all at the end).

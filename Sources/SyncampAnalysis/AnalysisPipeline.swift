@@ -110,9 +110,11 @@ public struct AnalysisPipeline {
             info.lostPerCPU[cpu] = count
         case let .note(n):
             info.notes.append(n)
-            imageTally.note(n)
-            builder.note(n)
             last = max(last, n.timestampNs)
+        case let .fdPath(p):
+            imageTally.fdPath(p)
+            builder.fdPath(p)
+            last = max(last, p.timestampNs)
         case let .trailer(t):
             info.trailerReason = t.reason
             last = max(last, t.endMonotonicNs)

@@ -12,8 +12,7 @@ public struct ImageTotals: Sendable, Equatable {
 
 /// Names each op's image and sums per image, one finished op at a time.
 ///
-/// The collector notes the path behind every fd the target syncs (`fd` notes:
-/// "fd=9 path=/images/a.qcow2"). An op's image is the file its host syncs went
+/// The collector records the path behind every fd the target syncs (FDPath records). An op's image is the file its host syncs went
 /// to; an op without syncs (an overwrite) takes the images of other ops on the
 /// same BlockBackend, and waits, as a count, until one of them has synced.
 struct ImageTally {
@@ -24,9 +23,9 @@ struct ImageTally {
     /// Ops without syncs on a BlockBackend whose images are not known yet.
     private var waiting: [UInt64: (writes: Int, flushes: Int)] = [:]
 
-    /// Reads an `fd` note.
-    mutating func note(_ n: CaptureNote) {
-        if let (fd, path) = n.syncedFD { pathOfFD[fd] = path }
+    /// Learns the file behind a synced fd.
+    mutating func fdPath(_ p: FDPath) {
+        pathOfFD[String(p.fd)] = p.path
     }
 
     /// Names the op's image (`op.image`) and adds the op to the images it synced.
@@ -87,18 +86,5 @@ struct ImageTally {
             perImage[pathOfFD[fd] ?? "fd \(fd)", default: [:]][node.cause ?? .unattributed, default: 0] += 1
         }
         for c in node.children { syncs(c, into: &perImage) }
-    }
-}
-
-extension CaptureNote {
-    /// The fd and the path behind it of an `fd` note ("fd=9 path=/images/a.qcow2"), as strings.
-    var syncedFD: (fd: String, path: String)? {
-        guard kind == "fd" else { return nil }
-        let fields = Dictionary(message.split(separator: " ").compactMap { part -> (String, String)? in
-            guard let eq = part.firstIndex(of: "=") else { return nil }
-            return (String(part[..<eq]), String(part[part.index(after: eq)...]))
-        }, uniquingKeysWith: { a, _ in a })
-        guard let fd = fields["fd"], let path = fields["path"] else { return nil }
-        return (fd, path)
     }
 }

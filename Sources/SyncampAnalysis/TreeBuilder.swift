@@ -179,10 +179,10 @@ struct TreeBuilder {
         }
     }
 
-    /// Reads an `fd` note: which synced fds are block devices opened as images.
-    mutating func note(_ n: CaptureNote) {
-        guard !blockDevices.isEmpty, let (fd, path) = n.syncedFD, let fdNumber = UInt64(fd) else { return }
-        deviceOfFD[fdNumber] = blockDevices[path.replacingOccurrences(of: "%20", with: " ")]
+    /// Learns which synced fds are block devices opened as images.
+    mutating func fdPath(_ p: FDPath) {
+        guard !blockDevices.isEmpty else { return }
+        deviceOfFD[UInt64(p.fd)] = blockDevices[p.path]
     }
 
     /// An io_uring fsync (aio=io_uring): a host sync with no fdatasync system call.

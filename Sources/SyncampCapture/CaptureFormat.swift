@@ -28,6 +28,8 @@ public enum CaptureFormat {
         case trailer = 5
         /// JSON `ImageState`: a qcow2 image's metadata when the capture started.
         case image = 6
+        /// `FDPath`: the file behind a synced fd (u64 timestamp, u32 fd, u32 length, the path's bytes).
+        case fdPath = 7
     }
 
     /// The largest payload accepted for a record type; anything larger is damage, not data.
@@ -38,6 +40,7 @@ public enum CaptureFormat {
         case .lost: return 16
         case .note, .trailer: return 1 << 20
         case .image: return 64 << 20
+        case .fdPath: return FDPath.headerSize + 4096
         }
     }
 }

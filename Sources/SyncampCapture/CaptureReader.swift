@@ -10,6 +10,8 @@ public enum CaptureRecord: Sendable, Equatable {
     case trailer(Trailer)
     /// A qcow2 image's state when the capture started.
     case image(ImageState)
+    /// The file behind a synced fd (older captures' `fd` notes come as this too).
+    case fdPath(FDPath)
     /// A record of a type this build does not know: skipped, counted.
     case unknown(type: UInt32, length: Int)
 }
@@ -152,7 +154,15 @@ public struct CaptureReader {
             guard let note = try? JSONDecoder().decode(CaptureNote.self, from: slice(start, length)) else {
                 return fail(recordOffset, "a note record is not valid JSON")
             }
-            return .note(note)
+            return FDPath(legacyNote: note).map(CaptureRecord.fdPath) ?? .note(note)
+        case .fdPath:
+            guard length >= FDPath.headerSize else { return fail(recordOffset, "an fd-path record has \(length) bytes, fewer than \(FDPath.headerSize)") }
+            let pathLength = Int(window.u32(start + 12))
+            guard pathLength == length - FDPath.headerSize else {
+                return fail(recordOffset, "an fd-path record says its path has \(pathLength) bytes in a record of \(length)")
+            }
+            let path = String(decoding: slice(start + FDPath.headerSize, pathLength), as: UTF8.self)
+            return .fdPath(FDPath(timestampNs: window.u64(start), fd: window.u32(start + 8), path: path))
         case .trailer:
             guard let t = try? JSONDecoder().decode(Trailer.self, from: slice(start, length)) else {
                 return fail(recordOffset, "the trailer is not valid JSON")

@@ -75,6 +75,11 @@ public final class CaptureWriter {
         try appendRecord(.note, Array(encoder.encode(note)))
     }
 
+    /// Appends the file behind a synced fd, its path byte for byte.
+    public func appendFDPath(_ p: FDPath) throws {
+        try appendRecord(.fdPath, p.payload)
+    }
+
     /// Appends any record as read back from a capture (for tools that rewrite captures, and tests).
     public func append(_ record: CaptureRecord) throws {
         switch record {
@@ -82,6 +87,7 @@ public final class CaptureWriter {
         case let .lost(cpu, count): try appendLost(cpu: cpu, count: count)
         case let .note(n): try appendNote(n)
         case let .image(state): try appendImage(state)
+        case let .fdPath(p): try appendFDPath(p)
         case let .trailer(t): try finish(trailer: t)
         case let .unknown(type, _):
             throw CaptureError.writeFailed(path: path, reason: "a record of unknown type \(type) cannot be written again")
@@ -123,7 +129,7 @@ public final class CaptureWriter {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    private func appendRecord(_ type: CaptureFormat.RecordType, _ payload: [UInt8]) throws {
+    func appendRecord(_ type: CaptureFormat.RecordType, _ payload: [UInt8]) throws {
         appendHeader(type, payload.count)
         buffer += payload
         if buffer.count >= bufferLimit { try flush() }
