@@ -19,6 +19,8 @@ public struct AnalysisPipeline {
     public struct Snapshot: Sendable, Equatable {
         public var totals = Analysis.Totals()
         public var images: [ImageTotals] = []
+        /// Host syncs made (counted at the system call) that are not yet under an ended op.
+        public var hostSyncsInFlight = 0
         /// Disk names by image path (manifest `disks`): Prometheus labels carry them.
         public var diskNames: [String: String] = [:]
         public var events: UInt64 = 0
@@ -139,11 +141,26 @@ public struct AnalysisPipeline {
         retire()
     }
 
-    /// The totals of the ops finished so far, with every host sync counted at its system call.
+    /// What a live view shows now: the ops handed on, and the ops not handed on yet that have
+    /// ended for now, each request counted together with its syncs, so that every ratio of a
+    /// snapshot (host syncs per guest flush, per image, per cause) is consistent. Host syncs
+    /// made but not yet under an ended op are `hostSyncsInFlight`.
     public var snapshot: Snapshot {
         var s = Snapshot()
-        s.totals = currentTotals
-        s.images = imageTally.images
+        var totals = tally, images = imageTally, costs = costs
+        for op in builder.endedLiveOps() {
+            var o = op
+            images.add(&o)
+            totals.add(o)
+            costs.add(o)
+        }
+        s.totals = totals.totals
+        s.totals.hostSyncs = s.totals.hostSyncsUnderRequests + s.totals.hostSyncsInGroups + s.totals.unattributedHostSyncs
+        s.totals.unlinkedJournalCommits = builder.storage.unlinkedCommits
+        s.totals.unlinkedDeviceFlushes = builder.storage.unlinkedDeviceFlushes
+        s.totals.unlinkedDeviceFUAWrites = builder.storage.unlinkedFUAWrites
+        s.hostSyncsInFlight = max(0, builder.hostSyncs - s.totals.hostSyncs)
+        s.images = images.images
         for i in s.images { if let d = manifest.disk(ofImage: i.path) { s.diskNames[i.path] = d.displayName } }
         s.events = info.events
         s.lostEvents = info.lostPerCPU.values.reduce(0, +)
@@ -153,6 +170,8 @@ public struct AnalysisPipeline {
         s.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
         s.costs = costs.breakdown
         s.modelVerdict = ModelComparison.verdict(model)
+        // The model's verdict and recommendations replay ops through the qcow2 model: they
+        // cover the ops handed on (quiet for Limits.quietNs), not those that just ended.
         s.recommendations = recommendations
         return s
     }
@@ -176,6 +195,20 @@ public struct AnalysisPipeline {
                         costliestOps: costliest.ops, pinnedOp: pinned,
                         forcedRetirements: builder.forcedRetirements,
                         housekeepingSyncsDuringRequests: housekeepingDuringRequests, selfCheck: builder.selfCheck)
+    }
+
+    /// The reference model, the what-if run and the recommendation runs, before any op, from
+    /// the image records read so far (nil when no image state or cache mode is known).
+    private func freshModels() -> (ModelComparison?, ModelComparison?, [(Recommendation.Knob, ModelComparison)]) {
+        var known = info.images
+        for extra in extraImages {
+            known.removeAll { $0.path == extra.path }
+            known.append(extra)
+        }
+        guard !known.isEmpty, let o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) })
+        else { return (nil, nil, []) }
+        return (ModelComparison(images: known, options: o), whatIf.map { ModelComparison(images: known, options: $0(o)) },
+                limits.recommend ? Recommendation.candidates(images: known, asRun: o).map { ($0.0, ModelComparison(images: known, options: $0.1)) } : [])
     }
 
     private var recommendations: [Recommendation] {
@@ -212,18 +245,7 @@ public struct AnalysisPipeline {
         if !modelReady {
             // Image records come first in a capture: by the first finished op they are all read.
             modelReady = true
-            var known = info.images
-            for extra in extraImages {
-                known.removeAll { $0.path == extra.path }
-                known.append(extra)
-            }
-            if !known.isEmpty, let o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
-                model = ModelComparison(images: known, options: o)
-                if let whatIf { second = ModelComparison(images: known, options: whatIf(o)) }
-                if limits.recommend {
-                    candidates = Recommendation.candidates(images: known, asRun: o).map { ($0.0, ModelComparison(images: known, options: $0.1)) }
-                }
-            }
+            (model, second, candidates) = freshModels()
         }
         if op.isGuestRequest {
             sawRequest = true

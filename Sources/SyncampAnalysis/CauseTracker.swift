@@ -168,6 +168,18 @@ final class CauseTracker {
         inFullFlush = false
     }
 
+    /// Runs `body` with the syncs of the running full flush named as `endFullFlush` would name
+    /// them now, then puts their causes back: a live view of an op still in its flush.
+    func asIfFullFlushEnded<T>(_ body: () -> T) -> T {
+        guard inFullFlush else { return body() }
+        let saved = fullFlushSlots.map(\.0.cause)
+        for (i, (slot, cause)) in fullFlushSlots.enumerated() {
+            slot.cause = i == fullFlushSlots.count - 1 ? finalCause : (cause ?? .refcountDependency)
+        }
+        defer { for (i, (slot, _)) in fullFlushSlots.enumerated() { slot.cause = saved[i] } }
+        return body()
+    }
+
     private func takeDependencyCause() -> Cause? {
         guard case let .flushing(cause)? = marker else { return nil }
         marker = nil

@@ -608,6 +608,19 @@ struct TreeBuilder {
         return v
     }
 
+    /// The ops not handed on yet that have ended for now (no sync they started is still open),
+    /// as they stand, in start order: a live view counts them with their syncs, and counts
+    /// them again as they are then, if more work arrives for them.
+    func endedLiveOps() -> [GuestOp] {
+        live[liveHead...].filter { !isWaiting($0) }.map { op in
+            op.causes.asIfFullFlushEnded {
+                var v = op.value
+                v.children = op.children.map { $0.frozen() }
+                return v
+            }
+        }
+    }
+
     /// Closes what is still open (a sync whose exit was not captured) and returns the ops not handed on yet.
     mutating func finish() -> (ops: [GuestOp], unattributed: [(CausalNode, String)]) {
         for tid in held.keys.sorted() { release(tid, coroutine: 0) }

@@ -80,15 +80,17 @@ final class LiveEndToEndTests: XCTestCase {
         let endpoint = try XCTUnwrap(url, "no metrics address on stderr: \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
         XCTAssertTrue(endpoint.hasPrefix("http://127.0.0.1:") && endpoint.hasSuffix("/metrics"), endpoint)
 
-        // Scrape until the 40 requests are counted, while qemu-io is still sleeping.
+        // Scrape until the 40 requests are counted and handed on (the model's gauges cover the ops
+        // handed on), while qemu-io is still sleeping.
         var samples: [Sample] = []
         var scrapes = 0
-        var flushes = 0.0
-        while live.isRunning && flushes < 20 && Date() < deadline {
+        var flushes = 0.0, open = 1.0
+        while live.isRunning && (flushes < 20 || open > 0) && Date() < deadline {
             if let s = try Self.scrape(endpoint) {
                 samples = s
                 scrapes += 1
                 flushes = s.first { $0.name == "syncamp_guest_requests_total" && $0.labels["kind"] == "flush" }?.value ?? 0
+                open = s.first { $0.name == "syncamp_open_ops" }?.value ?? 1
             }
             usleep(200_000)
         }
@@ -152,6 +154,70 @@ final class LiveEndToEndTests: XCTestCase {
     /// On a terminal (util-linux `script` gives one): the screen is redrawn in place, and the traced
     /// command, which would otherwise touch the terminal from a background process group and be
     /// stopped by SIGTTOU with the collector, runs to its end.
+    /// Every scrape taken while 1,000 allocating write+flush pairs run (with a pause of 250 ms after
+    /// every 100, so that scrapes land between them) is consistent with itself:
+    /// a request is counted with its host syncs when it ends, so host syncs follow the flushes
+    /// (3 for the first L2 table, then 2 per flush: the reference, §5 (d)), the causes add up to
+    /// the total, and no scrape shows syncs of requests it does not count.
+    func testEveryScrapeIsConsistentWithItself() throws {
+        try Harness.requireTracing()
+        try Self.requireParser()
+        let dir = try Harness.tempDir(self)
+        let img = try Harness.makeImage(dir, size: "4G")
+        var commands: [String] = []
+        for i in 0 ..< 1000 {
+            commands += ["write -q \(i * 65536) 4k", "flush"]
+            if i % 100 == 99 { commands.append("sleep 250") }
+        }
+        commands.append("sleep 3000")
+        let errPath = dir.appendingPathComponent("live.err").path
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        let live = Process()
+        live.executableURL = URL(fileURLWithPath: Harness.analyzer)
+        live.arguments = ["live", "--prometheus", "127.0.0.1:0", "--interval", "0.1", "--"]
+            + [Harness.qemuIO] + Harness.qemuIOArgs(cache: "writeback", commands: commands, image: img)
+        live.standardOutput = FileHandle.nullDevice
+        live.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try live.run()
+        addTeardownBlock { if live.isRunning { live.terminate() } }
+        var endpoint: String?
+        let deadline = Date().addingTimeInterval(60)
+        while endpoint == nil && Date() < deadline && live.isRunning {
+            let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            if let r = err.range(of: "serving metrics on ") { endpoint = String(err[r.upperBound...].prefix { !$0.isNewline }) }
+            usleep(20_000)
+        }
+        let url = try XCTUnwrap(endpoint)
+        var scrapes: [(flushes: Double, syncs: Double)] = []
+        var flushes = 0.0
+        while live.isRunning && flushes < 1000 && Date() < deadline {
+            guard let s = try Self.scrape(url) else { usleep(50_000); continue }
+            func value(_ name: String, _ labels: [String: String] = [:]) -> Double {
+                s.first { $0.name == name && $0.labels == labels }?.value ?? 0
+            }
+            flushes = value("syncamp_guest_requests_total", ["kind": "flush"])
+            let syncs = value("syncamp_host_syncs_total")
+            let byCause = s.filter { $0.name == "syncamp_host_syncs_by_cause_total" }.map(\.value).reduce(0, +)
+            let unattributed = value("syncamp_host_syncs_unattributed_total")
+            XCTAssertEqual(byCause + unattributed, syncs, "scrape \(scrapes.count): causes add up to the total")
+            if flushes >= 1 {
+                // At most the one request running as the snapshot was taken lacks some of its syncs
+                // (a flush has two).
+                XCTAssertTrue(syncs >= 3 + 2 * flushes - 2 && syncs <= 3 + 2 * flushes,
+                              "scrape \(scrapes.count): \(syncs) host syncs beside \(flushes) guest flushes")
+            } else {
+                XCTAssertLessThanOrEqual(syncs, 3, "scrape \(scrapes.count): syncs counted before any flush")
+            }
+            scrapes.append((flushes, syncs))
+            usleep(30_000)
+        }
+        XCTAssertEqual(flushes, 1000, "every flush counted while qemu-io still runs")
+        XCTAssertGreaterThanOrEqual(Set(scrapes.filter { $0.flushes > 0 && $0.flushes < 1000 }.map(\.flushes)).count, 3,
+                                    "scraped while the pairs ran: \(scrapes.count) scrapes")
+        live.terminate()
+        live.waitUntilExit()
+    }
+
     func testOnATerminalTheSummaryIsRedrawnAndTheCommandRunsToItsEnd() throws {
         try Harness.requireTracing()
         let dir = try Harness.tempDir(self)

@@ -5,8 +5,9 @@ import SyncampCapture
 /// Counters are labelled by image file, so one scrape config watches every
 /// image of every QEMU on a host; the per-cause counter names the flush site
 /// (`cause="refcount_dependency"`). Only finished ops are counted per image and
-/// cause; `syncamp_host_syncs_total` counts every sync at its system call, so
-/// the two agree once the ops in flight have finished.
+/// cause. A request is counted together with its host syncs once it has ended (no sync of
+/// it still open; later work adjusts both), so every ratio of one scrape is consistent;
+/// `syncamp_host_syncs_in_flight` counts the syncs made but not yet under an ended request.
 ///
 /// ```
 /// syncamp_host_syncs_by_cause_total{image="/images/a.qcow2",cause="guest_flush"} 20
@@ -27,8 +28,10 @@ public enum PrometheusText {
         func image(_ path: String) -> [(String, String)] { [("image", path)] + (s.diskNames[path].map { [("disk", $0)] } ?? []) }
         family("syncamp_guest_requests_total", "counter", "Guest requests finished, by kind (write, flush).",
                [([("kind", "write")], Double(t.guestWrites)), ([("kind", "flush")], Double(t.guestFlushes))])
-        family("syncamp_host_syncs_total", "counter", "fdatasync/fsync calls of the traced QEMU, counted at the system call.",
+        family("syncamp_host_syncs_total", "counter", "Host syncs (fdatasync/fsync, io_uring fsyncs) of the traced QEMU under ended requests, open/close groups or unattributed.",
                [([], Double(t.hostSyncs))])
+        family("syncamp_host_syncs_in_flight", "gauge", "Host syncs made whose request has not ended yet.",
+               [([], Double(s.hostSyncsInFlight))])
         family("syncamp_host_syncs_unattributed_total", "counter", "Host syncs of finished work that could not be placed under a guest request or open/close.",
                [([], Double(t.unattributedHostSyncs))])
         family("syncamp_journal_commits_total", "counter", "jbd2 commits under the traced QEMU's host syncs.",
