@@ -24,10 +24,14 @@ plugins := .build/plugins/GenerateManual/outputs
 
 all: build
 
-# Swift's runtime linked in: the binaries need only glibc, libbpf, libelf and libz.
+# Release builds link Swift's runtime in: the binaries then need only glibc and the C
+# libraries they use (libbpf, libelf, libz, libdw, libcapstone). Debug builds (the tests')
+# cannot link Foundation statically, so they keep the shared runtime.
+STATIC := $(if $(filter release,$(CONFIG)),--static-swift-stdlib,)
+
 build:
-	swift build -c $(CONFIG) --static-swift-stdlib --product collector
-	swift build -c $(CONFIG) --static-swift-stdlib --product analyzer
+	swift build -c $(CONFIG) $(STATIC) --product collector
+	swift build -c $(CONFIG) $(STATIC) --product analyzer
 
 # Man pages from the argument parsers' help (swift-argument-parser's GenerateManual plugin).
 # A blank line in a help text becomes an empty mdoc line, which groff warns about: make it .Pp.

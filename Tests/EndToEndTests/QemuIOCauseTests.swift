@@ -164,7 +164,8 @@ final class QemuIOCauseTests: XCTestCase {
         try checkConcurrentTrees(json)
     }
 
-    /// The same on Debian's stripped qemu-io: coroutines from qemu_coroutine_switch, requests by their AIOCB's opaque.
+    /// The same on Debian's stripped qemu-io: coroutines from co_tls_current, found in qemu_coroutine_self's
+    /// code (no qemu_coroutine_switch probe), requests by their AIOCB's opaque.
     func testConcurrentRequestsOnStockBinary() throws {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Harness.stockQemuIO) || Harness.inCI,
                           "Debian's qemu-utils is not installed (root/testbed: scripts/testbed.sh --deps installs it)")
@@ -173,7 +174,7 @@ final class QemuIOCauseTests: XCTestCase {
                                                  "aio_flush", "flush"],
                                       binary: Harness.stockQemuIO,
                                       causes: ["l2_table_alloc": 9, "refcount_dependency": 1, "guest_flush": 1]))
-        XCTAssertEqual(json["coroutine_source"] as? String, "uprobe qemu_coroutine_switch")
+        XCTAssertEqual(json["coroutine_source"] as? String, "tls co_tls_current at fs-8 (from qemu_coroutine_self's code)")
         try checkConcurrentTrees(json)
     }
 

@@ -136,7 +136,7 @@ final class SymbolsEndToEndTests: XCTestCase {
         XCTAssertEqual(Self.summary(run.report).causes, Self.summary(unstripped.report).causes)
         XCTAssertEqual(Self.summary(run.report).hostSyncs, 7)
         let m = try CaptureReader(path: run.capture).manifest
-        XCTAssertEqual(m.coroutineSource, "uprobe qemu_coroutine_switch")
+        XCTAssertEqual(m.coroutineSource, "uprobe qemu_coroutine_switch (no TLS symbol, and qemu_coroutine_self's code did not give it)")
         XCTAssertEqual(Set(m.probes.map(\.table)), ["given"])
 
         // An offset outside the binary, or a name syncamp does not probe, is refused with the reason.
