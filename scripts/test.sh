@@ -28,6 +28,13 @@ skipped=$(grep -cE "^Test Case .* skipped" "$log" || true)
 read -r total failed <<<"${executed:-0 0}"
 echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 if [ "$total" = 0 ]; then echo "test: no test ran" >&2; exit 1; fi
+# Under CI=true a skip is a failure: CI installs every prerequisite, so a skipped test is
+# a check that did not run (the tests fail themselves too; this catches any that only skip).
+if [ "${CI:-}" = true ] && [ "$skipped" != 0 ]; then
+  echo "test: CI=true and $skipped tests skipped:" >&2
+  grep -E "^Test Case .* skipped" "$log" >&2
+  status=1
+fi
 
 # The benchmarks' quick versions (BENCHMARKS.md), so that a regression shows up in CI.
 # They gate on counts (uprobe hits per guest request, lost events, peak memory), never
