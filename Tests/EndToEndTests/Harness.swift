@@ -23,7 +23,7 @@ enum Harness {
     static var collector: String { products.appendingPathComponent("collector").path }
     static var analyzer: String { products.appendingPathComponent("analyzer").path }
 
-    static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+    static var inCI: Bool { Prerequisite.inCI }
 
     /// Skips (or fails under CI) unless root, the testbed and the built tools are there.
     static func requireTracing(file: StaticString = #filePath, line: UInt = #line) throws {
@@ -35,11 +35,15 @@ enum Harness {
         throw unavailable("end-to-end test needs " + missing.joined(separator: " and "), file: file, line: line)
     }
 
-    /// What a test throws when something it needs is missing: a skip that names it on a laptop,
-    /// and a failure under CI=true, where the test script installs everything the tests need.
+    /// Skips (or fails under CI) unless Debian's stock, stripped qemu-io is installed.
+    static func requireStockQemuIO(file: StaticString = #filePath, line: UInt = #line) throws {
+        guard !FileManager.default.isExecutableFile(atPath: stockQemuIO) else { return }
+        throw unavailable("Debian's qemu-utils (\(stockQemuIO)) is not installed (scripts/testbed.sh --deps installs it)", file: file, line: line)
+    }
+
+    /// What a test throws when something it needs is missing (see `Prerequisite`).
     static func unavailable(_ reason: String, file: StaticString = #filePath, line: UInt = #line) -> XCTSkip {
-        if inCI { XCTFail("CI=true: " + reason, file: file, line: line) }
-        return XCTSkip((inCI ? "CI=true made this a failure above: " : "skipped (not root, or the testbed is incomplete): ") + reason)
+        Prerequisite.unavailable(reason, file: file, line: line)
     }
 
     /// A fresh temporary folder, removed at the end of the test.

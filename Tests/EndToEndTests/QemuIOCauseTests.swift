@@ -139,8 +139,7 @@ final class QemuIOCauseTests: XCTestCase {
 
     /// The same on Debian's stripped qemu-io: coroutines from qemu_coroutine_switch, requests by their AIOCB's opaque.
     func testConcurrentRequestsOnStockBinary() throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Harness.stockQemuIO) || Harness.inCI,
-                          "Debian's qemu-utils is not installed (root/testbed: scripts/testbed.sh --deps installs it)")
+        try Harness.requireStockQemuIO()
         let json = try check(Scenario(image: "2G",
                                       commands: ["aio_write 0 4k", "aio_write 512M 4k", "aio_write 64k 4k", "aio_write 1G 4k",
                                                  "aio_flush", "flush"],

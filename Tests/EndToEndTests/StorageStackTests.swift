@@ -13,7 +13,7 @@ final class StorageStackTests: XCTestCase {
         let backing = dir.appendingPathComponent("backing.img").path
         XCTAssertEqual(try Harness.run("/usr/bin/truncate", ["-s", "512M", backing]).status, 0)
         let l = try Harness.run("/sbin/losetup", ["-f", "--show", backing])
-        guard l.status == 0 else { throw XCTSkip("no loop device: \(l.stderr) (root/testbed needs loop devices)") }
+        guard l.status == 0 else { throw Harness.unavailable("a loop device for the ext4 file system (losetup: \(l.stderr))") }
         loop = l.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         // No lazy inode-table or journal init: it would write (and flush) in the background while we count.
         XCTAssertEqual(try Harness.run("/sbin/mkfs.ext4", ["-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", loop]).status, 0)
