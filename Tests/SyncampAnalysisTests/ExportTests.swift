@@ -97,7 +97,10 @@ final class ExportTests: AnalysisTestCase {
             let t = l.trimmingCharacters(in: .whitespaces)
             return t.hasPrefix("n") && t.contains(" [label=") ? String(t.prefix { $0 != " " }) : nil
         })
-        for line in dot.split(separator: "\n") where line.contains("->") {
+        let edges = dot.split(separator: "\n").filter { $0.contains("->") }
+        XCTAssertGreaterThan(declared.count, 3, "the write's node and its three host syncs at least")
+        XCTAssertEqual(edges.count, declared.count - 1, "a tree: one edge into every node but the root")
+        for line in edges {
             let ends = line.replacingOccurrences(of: ";", with: "").split(separator: "-").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " >")) }
             XCTAssertTrue(ends.allSatisfy(declared.contains), "\(line)")
         }
