@@ -110,12 +110,23 @@ enum Harness {
     }
 
     /// The independent count: fdatasync/fsync calls strace sees for the same workload run again.
-    static func straceSyncCount(binary: String, args: [String], dir: URL) throws -> Int {
+    ///
+    /// strace also records the program's exit_group, so that a run it did not trace (no log, an
+    /// empty log) fails here instead of passing for a workload with no syncs (cache=unsafe).
+    static func straceSyncCount(binary: String, args: [String], dir: URL,
+                                file: StaticString = #filePath, line: UInt = #line) throws -> Int {
         let log = dir.appendingPathComponent("strace-\(UUID().uuidString.prefix(8)).log").path
-        let r = try run("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o", log, binary] + args)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        let r = try run("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync,exit_group", "-o", log, binary] + args)
+        XCTAssertEqual(r.status, 0, "strace or the traced program failed: \(r.stderr)", file: file, line: line)
         let text = try String(contentsOfFile: log, encoding: .utf8)
-        return text.split(separator: "\n").filter {
+        XCTAssertEqual(text.split(separator: "\n").filter { $0.contains("exit_group(") }.count, 1,
+                       "strace did not see the program run to its end: \(text.suffix(500))", file: file, line: line)
+        return syncCalls(inStraceLog: text)
+    }
+
+    /// fdatasync/fsync calls in an strace log (an interrupted call counts once, at its start).
+    static func syncCalls(inStraceLog text: String) -> Int {
+        text.split(separator: "\n").filter {
             ($0.contains("fdatasync(") || $0.contains("fsync(")) && !$0.contains("resumed>")
         }.count
     }
