@@ -6,6 +6,10 @@
 #
 #   bench/analyzer.sh                  # full: 10M and 100M events (15 GB of disk for 100M)
 #   bench/analyzer.sh --quick          # CI smoke: 1M events; fails if peak RSS passes 200 MiB
+#
+# Every run also checks that the analyzer did the whole work: the events it read are the
+# generated count, and the guest requests and host syncs are the seed workload's per
+# repetition (1,100 writes, 101 flushes, 3 + 101 x 2 = 205 fdatasyncs) times the repetitions.
 #   bench/analyzer.sh --events "1000000 10000000"
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,13 +35,25 @@ for n in $sizes; do
     || { echo "analyzer-bench: cannot generate the capture:" >&2; cat "$work/generate.err" >&2; exit 1; }
   # warm the page cache the same way for every size: the read is part of what is measured
   cat "$capture" > /dev/null
-  /usr/bin/time -f "%e %M" -o "$work/time" taskset -c 0 "$top/.build/release/analyzer" report "$capture" --format json > "$work/report.json"
+  # "wrote N events (R x P + F)": what the generator made, the count the analyzer must read back
+  read -r generated repetitions < <(sed -nE 's/.*wrote ([0-9]+) events \(([0-9]+) x .*/\1 \2/p' "$work/generate.err")
+  [ -n "${generated:-}" ] || { echo "analyzer-bench: no event count from the generator:" >&2; cat "$work/generate.err" >&2; exit 1; }
+  /usr/bin/time -f "%e %M" -o "$work/time" taskset -c 0 "$top/.build/release/analyzer" report "$capture" --format json > "$work/report.json" \
+    || { echo "REGRESSION: analyzer report failed on $n events" >&2; exit 1; }
   read -r secs kb < "$work/time"
-  python3 - "$work/report.json" "$capture" "$secs" "$kb" <<'PY'
+  python3 - "$work/report.json" "$capture" "$secs" "$kb" "$generated" "$repetitions" <<'PY' || status=1
 import json, os, sys
 r = json.load(open(sys.argv[1])); secs, kb = float(sys.argv[3]), int(sys.argv[4])
-events = r["capture"]["events"]
+generated, reps = int(sys.argv[5]), int(sys.argv[6])
+events, t = r["capture"]["events"], r["totals"]
 print(f"| {events:,} | {os.path.getsize(sys.argv[2]) / 2**30:.2f} GiB | {secs:.1f} s | {events / secs / 1e6:.2f} M | {kb / 1024:.0f} MiB |")
+# The seed's workload per repetition (bench/seeds/mixed.syncamp, see the header).
+want = {"events read": (events, generated), "guest writes": (t["guest_writes"], 1100 * reps),
+        "guest flushes": (t["guest_flushes"], 101 * reps), "host fdatasyncs": (t["host_fdatasyncs"], 205 * reps)}
+bad = [f"{k} {got:,}, expected {exp:,}" for k, (got, exp) in want.items() if got != exp]
+for b in bad:
+    print(f"REGRESSION: analyzer report: {b} (it did not do the whole work)", file=sys.stderr)
+sys.exit(1 if bad else 0)
 PY
   if [ $quick = 1 ] && [ "$(cut -d' ' -f2 "$work/time")" -gt $((200 * 1024)) ]; then
     echo "REGRESSION: analyzer report peaked at $(( $(cut -d' ' -f2 "$work/time") / 1024 )) MiB on $n events, more than 200 MiB" >&2

@@ -7,6 +7,9 @@
 #
 #   bench/noloss.sh            # full: rates from 50k to 2M events/s, 5 s each
 #   bench/noloss.sh --quick    # CI smoke: 100k and 400k events/s for 2 s; fails on a loss at 100k
+#
+# Every rate also checks that the collector recorded the flood: events + lost = 2 x the
+# calls flood says it made, and the host fdatasyncs are those calls (less any lost).
 #   bench/noloss.sh --ring-buffer-mb 64
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,13 +41,26 @@ for c in $calls; do
   cpid=$!
   exec 3> "$work/fifo"
   for _ in $(seq 200); do grep -q "tracing pid" "$work/collector.err" && break; sleep 0.05; done
+  if ! grep -q "tracing pid" "$work/collector.err"; then
+    echo "REGRESSION: the collector never started tracing:" >&2; cat "$work/collector.err" >&2
+    kill "$cpid" 2>/dev/null; exit 1
+  fi
   echo go >&3
   exec 3>&-
   wait "$cpid" || { cat "$work/collector.err" >&2; exit 1; }
-  read -r events lost < <("$top/.build/release/analyzer" report "$work/run.syncamp" --format json 2>/dev/null |
-    python3 -c 'import json, sys; c = json.load(sys.stdin)["capture"]; print(c["events"], c["lost_events"])')
+  read -r events lost syncs < <("$top/.build/release/analyzer" report "$work/run.syncamp" --format json 2>/dev/null |
+    python3 -c 'import json, sys; r = json.load(sys.stdin); c = r["capture"]; print(c["events"], c["lost_events"], r["totals"]["host_fdatasyncs"])')
   ran=$(grep -oE '[0-9]+ per second' "$work/flood.out" | grep -oE '^[0-9]+')
+  made=$(grep -oE '^[0-9]+ calls' "$work/flood.out" | grep -oE '^[0-9]+')
   python3 -c 'import sys; a, r, e, l = map(int, sys.argv[1:]); print(f"| {2 * a:,} | {2 * r:,} | {e:,} | {l:,} | {100 * l / max(1, e + l):.2f} |")' "$c" "$ran" "$events" "$lost"
+  # The flood's own count is the oracle: each call is an entry and an exit event.
+  if [ -z "$made" ] || [ "$made" = 0 ]; then
+    echo "REGRESSION: flood made no calls at $((2 * c)) events/s: $(cat "$work/flood.out")" >&2
+    status=1
+  elif [ $((events + lost)) != $((2 * made)) ] || [ "$syncs" -gt "$made" ] || [ $((syncs + lost)) -lt "$made" ]; then
+    echo "REGRESSION: at $((2 * c)) events/s flood made $made calls ($((2 * made)) events) but the capture has $events events, $lost lost, $syncs host fdatasyncs" >&2
+    status=1
+  fi
   if [ $quick = 1 ] && [ "$c" = 50000 ] && [ "$lost" != 0 ]; then
     echo "REGRESSION: $lost events lost at 100,000 events/s with the default ring buffer" >&2
     status=1

@@ -26,9 +26,19 @@ set +e
 swift test --disable-swift-testing "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
-executed=$(grep -E "^\s*Executed [0-9]+ tests?" "$log" | tail -1 | sed -E 's/^\s*Executed ([0-9]+) tests?, with ([0-9]+) failures?.*/\1 \2/')
+# "Executed 42 tests, with 0 failures (0 unexpected)", or "..., with 2 tests skipped and 0 failures ..."
+summary=$(grep -E "^\s*Executed [0-9]+ tests?" "$log" | tail -1)
+total=$(sed -nE 's/^\s*Executed ([0-9]+) tests?,.*/\1/p' <<<"$summary")
+failed=$(sed -nE 's/.* ([0-9]+) failures? \(.*/\1/p' <<<"$summary")
+total=${total:-0} failed=${failed:-0}
 skipped=$(grep -cE "^Test Case .* skipped" "$log" || true)
-read -r total failed <<<"${executed:-0 0}"
+# Under CI=true a skip is a failure: CI installs every prerequisite, so a skipped test is
+# a check that did not run (the tests fail themselves too; this catches any that only skip).
+if [ "${CI:-}" = true ] && [ "$skipped" != 0 ]; then
+  echo "test: CI=true and $skipped tests skipped:" >&2
+  grep -E "^Test Case .* skipped" "$log" >&2
+  status=1
+fi
 echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 if [ "$total" = 0 ]; then echo "test: no test ran" >&2; exit 1; fi
 

@@ -28,7 +28,7 @@ enum Harness {
     static var collector: String { products.appendingPathComponent("collector").path }
     static var analyzer: String { products.appendingPathComponent("analyzer").path }
 
-    static var inCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
+    static var inCI: Bool { Prerequisite.inCI }
 
     /// Skips (or fails under CI) unless root, the testbed and the built tools are there.
     static func requireTracing(file: StaticString = #filePath, line: UInt = #line) throws {
@@ -46,11 +46,15 @@ enum Harness {
         throw unavailable("\(what) is missing at \(path) (run scripts/testbed.sh)", file: file, line: line)
     }
 
-    /// What a test throws when something it needs is missing: a skip that names it on a laptop,
-    /// and a failure under CI=true, where the test script installs everything the tests need.
+    /// Skips (or fails under CI) unless Debian's stock, stripped qemu-io is installed.
+    static func requireStockQemuIO(file: StaticString = #filePath, line: UInt = #line) throws {
+        guard !FileManager.default.isExecutableFile(atPath: stockQemuIO) else { return }
+        throw unavailable("Debian's qemu-utils (\(stockQemuIO)) is not installed (scripts/testbed.sh --deps installs it)", file: file, line: line)
+    }
+
+    /// What a test throws when something it needs is missing (see `Prerequisite`).
     static func unavailable(_ reason: String, file: StaticString = #filePath, line: UInt = #line) -> XCTSkip {
-        if inCI { XCTFail("CI=true: " + reason, file: file, line: line) }
-        return XCTSkip((inCI ? "CI=true made this a failure above: " : "skipped (not root, or the testbed is incomplete): ") + reason)
+        Prerequisite.unavailable(reason, file: file, line: line)
     }
 
     /// A fresh temporary folder, removed at the end of the test.
@@ -140,12 +144,23 @@ enum Harness {
     }
 
     /// The independent count: fdatasync/fsync calls strace sees for the same workload run again.
-    static func straceSyncCount(binary: String, args: [String], dir: URL) throws -> Int {
+    ///
+    /// strace also records the program's exit_group, so that a run it did not trace (no log, an
+    /// empty log) fails here instead of passing for a workload with no syncs (cache=unsafe).
+    static func straceSyncCount(binary: String, args: [String], dir: URL,
+                                file: StaticString = #filePath, line: UInt = #line) throws -> Int {
         let log = dir.appendingPathComponent("strace-\(UUID().uuidString.prefix(8)).log").path
-        let r = try run("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o", log, binary] + args)
-        XCTAssertEqual(r.status, 0, r.stderr)
+        let r = try run("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync,exit_group", "-o", log, binary] + args)
+        XCTAssertEqual(r.status, 0, "strace or the traced program failed: \(r.stderr)", file: file, line: line)
         let text = try String(contentsOfFile: log, encoding: .utf8)
-        return text.split(separator: "\n").filter {
+        XCTAssertEqual(text.split(separator: "\n").filter { $0.contains("exit_group(") }.count, 1,
+                       "strace did not see the program run to its end: \(text.suffix(500))", file: file, line: line)
+        return syncCalls(inStraceLog: text)
+    }
+
+    /// fdatasync/fsync calls in an strace log (an interrupted call counts once, at its start).
+    static func syncCalls(inStraceLog text: String) -> Int {
+        text.split(separator: "\n").filter {
             ($0.contains("fdatasync(") || $0.contains("fsync(")) && !$0.contains("resumed>")
         }.count
     }

@@ -82,8 +82,7 @@ final class QemuIOScenarioTests: XCTestCase {
 
     /// Debian's stock, stripped qemu-io: exported fallbacks give the same totals.
     func testStockQemuIOFreshImage() throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Harness.stockQemuIO) || Harness.inCI,
-                          "Debian's qemu-utils is not installed (root/testbed: scripts/testbed.sh --deps installs it)")
+        try Harness.requireStockQemuIO()
         let o = try scenario(["write 0 4k", "flush"], cache: "writeback", binary: Harness.stockQemuIO)
         XCTAssertEqual(o.json.int("totals.guest_writes"), 1)
         XCTAssertEqual(o.json.int("totals.guest_flushes"), 1)
@@ -97,8 +96,7 @@ final class QemuIOScenarioTests: XCTestCase {
 
     /// The stock binary with the 50-pair and writethrough workloads.
     func testStockQemuIOFiftyPairsAndWritethrough() throws {
-        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Harness.stockQemuIO) || Harness.inCI,
-                          "Debian's qemu-utils is not installed (root/testbed: scripts/testbed.sh --deps installs it)")
+        try Harness.requireStockQemuIO()
         let commands = (0..<50).flatMap { ["write \($0 * 64)k 4k", "flush"] }
         let o = try scenario(commands, cache: "writeback", binary: Harness.stockQemuIO)
         XCTAssertEqual(o.json.int("totals.guest_writes"), 50)

@@ -52,6 +52,7 @@ final class USDTEndToEndTests: XCTestCase {
 
         let m = try CaptureReader(path: usdt.capture).manifest
         XCTAssertEqual(m.probeSet, "usdt")
+        XCTAssertFalse(m.probes.isEmpty, "the manifest lists the probes attached")
         XCTAssertEqual(m.coroutineSource, "usdt arguments")
         XCTAssertTrue(m.probes.allSatisfy { $0.table == "usdt" && $0.symbol.hasPrefix("qemu:") }, "\(m.probes.map(\.symbol))")
         let text = try Harness.run(Harness.analyzer, ["report", usdt.capture])
@@ -59,18 +60,35 @@ final class USDTEndToEndTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("WARNING  traced through QEMU's USDT probes"), text.stdout)
     }
 
-    /// Requests in flight together (aio_write): each op keeps its own syncs, as with function probes,
-    /// because the events name their coroutines; flushes in pooled coroutines are still found.
+    /// Requests in flight together (aio_write): each op keeps its own syncs because the events name their
+    /// coroutines; flushes in pooled coroutines are still found. The expected counts are the workload's
+    /// (flush-sites §5): the write at 0 allocates the one L2 table (3 syncs) while the others wait for the
+    /// image lock and then only dirty the caches (0); each flush is F2 + F1; strace counts the same run.
     func testConcurrentRequestsAreToldApartByCoroutine() throws {
         try requireDtraceBuild()
         let dir = try Harness.tempDir(self)
         var commands = (0 ..< 8).map { "aio_write -q \($0 * 65536) 4k" } + ["aio_flush"]
         commands += (8 ..< 12).map { "aio_write -q \($0 * 65536) 4k" } + ["aio_flush", "flush", "write -q 1M 4k", "flush"]
-        let reference = try run(dir, binary: Harness.qemuIO, commands: commands)
         let usdt = try run(dir, binary: Self.dtraceQemuIO, commands: commands)
-        XCTAssertEqual(SymbolsEndToEndTests.summary(usdt.report), SymbolsEndToEndTests.summary(reference.report))
+        let straced = try Harness.straceSyncCount(binary: Self.dtraceQemuIO,
+                                                  args: Harness.qemuIOArgs(cache: "writeback", commands: commands,
+                                                                           image: try Harness.makeImage(dir, name: "strace.qcow2")),
+                                                  dir: dir)
+        XCTAssertEqual(straced, 3 + 2 * 2, "strace against the reference")
+        XCTAssertEqual(usdt.report.int("totals.host_fdatasyncs"), straced)
+        XCTAssertEqual(usdt.report.int("totals.unattributed_host_syncs"), 0)
         XCTAssertEqual(usdt.report.int("totals.guest_writes"), 13)
         XCTAssertEqual(usdt.report.int("totals.guest_flushes"), 2, "aio_flush only drains; the two flushes are the flush commands")
+        let ops = usdt.report.array("ops")
+        let writes = Dictionary(ops.filter { $0["kind"] as? String == "write" }.map { ($0["offset"] as? Int ?? -1, $0) },
+                                uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(Set(writes.keys), Set((0 ..< 12).map { $0 * 65536 } + [1 << 20]), "one op per write, at its own offset")
+        for (offset, w) in writes {
+            XCTAssertEqual(w["causes"] as? [String: Int], offset == 0 ? ["l2_table_alloc": 3] : [:], "write at \(offset)")
+        }
+        let flushes = ops.filter { $0["kind"] as? String == "flush" }
+        XCTAssertEqual(flushes.count, 2)
+        for f in flushes { XCTAssertEqual(f["causes"] as? [String: Int], ["refcount_dependency": 1, "guest_flush": 1]) }
     }
 
     func testUSDTCanBeAskedForAndIsRefusedWhereThereIsNone() throws {

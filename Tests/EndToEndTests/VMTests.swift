@@ -40,17 +40,20 @@ final class VMTests: XCTestCase {
         let strace = try Background("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o", log]
                                     + tids.flatMap { ["-p", $0] })
         usleep(500_000)  // strace attaches asynchronously
+        // The oracle must have run: strace still attached when the guest starts (a failed attach exits
+        // at once), ended by our SIGINT and nothing else, its log there and holding the guest's syncs.
+        XCTAssertTrue(strace.process.isRunning, "strace failed to attach: \(strace.stderr)")
         vm.send("go")
         let done = try vm.waitFor("SYNCAMP-DONE", timeout: 300)
         usleep(300_000)
         _ = strace.interrupt()
+        XCTAssertEqual(strace.process.terminationReason, .uncaughtSignal, "strace exited on its own: \(strace.stderr)")
+        XCTAssertEqual(strace.process.terminationStatus, SIGINT, "strace ended by something else than our SIGINT: \(strace.stderr)")
         XCTAssertEqual(collector.interrupt(), 0, "the collector detaches cleanly on SIGINT: \(collector.stderr)")
         XCTAssertTrue(vm.process.isRunning, "the guest keeps running after the collector detached")
         let fsyncs = Int(done.split(separator: "=").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "") ?? -1
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        let straced = text.split(separator: "\n").filter {
-            ($0.contains("fdatasync(") || $0.contains("fsync(")) && !$0.contains("resumed>")
-        }.count
+        let straced = Harness.syncCalls(inStraceLog: try String(contentsOfFile: log, encoding: .utf8))
+        XCTAssertGreaterThan(straced, 0, "strace saw none of the guest's syncs: it did not trace the window")
         return Run(json: try Harness.report(capture), guestFsyncs: fsyncs, strace: straced)
     }
 

@@ -28,6 +28,20 @@ struct BinutilsOracle {
         return nil
     }
 
+    /// Where the executable's thread-local `symbol` sits relative to the thread pointer, from `readelf`:
+    /// its value (an offset into the TLS segment, `readelf -sW`) minus the TLS segment's size rounded
+    /// up to its alignment (`readelf -lW`), as x86-64's variant II lays the block out below %fs:0.
+    func threadPointerOffset(ofThreadLocal symbol: String) throws -> Int64? {
+        let segments = try ToolRunner.run("readelf", ["-lW", path]).split(separator: "\n").map { $0.split(separator: " ") }
+        guard let tls = segments.first(where: { $0.first == "TLS" }), tls.count >= 8,
+              let memsz = hex(tls[5]), let align = hex(tls[7]), align > 0 else { return nil }
+        let symbols = try ToolRunner.run("readelf", ["-sW", path]).split(separator: "\n").map { $0.split(separator: " ") }
+        guard let entry = symbols.first(where: { $0.count >= 8 && $0[3] == "TLS" && $0[7] == symbol }),
+              let value = UInt64(entry[1], radix: 16) else { return nil }
+        let block = (memsz + align - 1) / align * align
+        return Int64(value) - Int64(block)
+    }
+
     /// The build-id `readelf -n` prints.
     func buildID() throws -> String? {
         let output = try ToolRunner.run("readelf", ["-n", path])

@@ -23,9 +23,7 @@ final class USDTProbeTests: XCTestCase {
     func testProbesMatchReadelfAndSurviveStrip() throws {
         guard FileManager.default.fileExists(atPath: "/usr/include/x86_64-linux-gnu/sys/sdt.h")
                 || FileManager.default.fileExists(atPath: "/usr/include/sys/sdt.h") else {
-            let reason = "sys/sdt.h is missing (apt-get install systemtap-sdt-dev; scripts/testbed.sh does)"
-            if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("CI=true: " + reason) }
-            throw XCTSkip(reason + " (a failure under CI=true, above)")
+            throw Prerequisite.unavailable("sys/sdt.h is missing (apt-get install systemtap-sdt-dev; scripts/testbed.sh does)")
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("syncamp-usdt-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -78,8 +78,7 @@ final class ProbeSiteTests: XCTestCase {
         let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let path = repo.appendingPathComponent(".testbed/bin/qemu-io").path
         guard FileManager.default.fileExists(atPath: path) else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("CI=true: \(path) is missing (scripts/testbed.sh builds it)") }
-            throw XCTSkip("\(path) not built: run scripts/testbed.sh (a failure under CI=true)")
+            throw Prerequisite.unavailable("\(path) is not built (run scripts/testbed.sh)")
         }
         let elf = try ELFFile(path: path)
         let file = try Data(contentsOf: URL(fileURLWithPath: path))

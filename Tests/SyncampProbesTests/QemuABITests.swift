@@ -13,8 +13,7 @@ final class QemuABITests: XCTestCase {
     private func build(_ relative: String) throws -> String {
         let path = Self.repo.appendingPathComponent(relative).path
         guard FileManager.default.fileExists(atPath: path) else {
-            if ProcessInfo.processInfo.environment["CI"] == "true" { XCTFail("CI=true: \(path) is missing (scripts/testbed.sh builds it)") }
-            throw XCTSkip("\(path) not built: run scripts/testbed.sh (a failure under CI=true)")
+            throw Prerequisite.unavailable("\(path) is not built (run scripts/testbed.sh)")
         }
         return path
     }
