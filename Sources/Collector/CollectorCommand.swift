@@ -248,6 +248,9 @@ struct CollectorCommand: ParsableCommand {
         StopSignal.install()
         let session = CaptureSession(bpf: bpf, writer: writer, target: target, duration: duration)
         session.pollDelayMs = pollDelayMs
+        for p in manifest.probes where p.role == ProbeRole.rawFlush.rawValue {
+            if let slot = p.derefs.firstIndex(of: "fd") { session.fdDerefSlots[UInt16(p.id)] = slot }
+        }
         if stopWithParent { session.parent = parent }
         started = false  // from here the target runs on its own; it is not killed at the end
         let trailer = try session.run()

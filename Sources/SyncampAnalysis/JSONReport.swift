@@ -90,6 +90,7 @@ public enum JSONReport {
             ops = a.ops.map { op in
                 var o = Op(op)
                 o.predicted = a.model?.predictions[op.index].map(Predicted.init)
+                o.unpredicted = a.model?.unpredictedOps[op.index]?.rawValue
                 return o
             }
             op_count = a.opCount
@@ -228,6 +229,9 @@ public enum JSONReport {
         var deviating_op_count: Int
         var timing_dependent_ops: [Int]
         var timing_dependent_op_count: Int
+        /// Op index -> why the model makes no prediction for it (`ModelComparison.Unpredicted`).
+        var unpredicted_ops: [String: String]
+        var unpredicted_op_count: Int
 
         init(_ m: ModelComparison, observed: Analysis.Totals) {
             options = m.options.summary
@@ -241,6 +245,8 @@ public enum JSONReport {
             deviating_op_count = m.deviatingCount
             timing_dependent_ops = m.timingDependentOps
             timing_dependent_op_count = m.timingDependentCount
+            unpredicted_ops = Dictionary(uniqueKeysWithValues: m.unpredictedOps.map { (String($0.key), $0.value.rawValue) })
+            unpredicted_op_count = m.unpredictedCount
         }
     }
 
@@ -355,8 +361,12 @@ public enum JSONReport {
         var host_fdatasyncs: Int
         var causes: [String: Int]
         var image: String?
+        /// write_zeroes only: whether it may unmap.
+        var unmap: Bool?
         var probe_hits: Int
         var predicted: Predicted?
+        /// Why the model made no prediction for this op (`ModelComparison.Unpredicted`), when it made none.
+        var unpredicted: String?
         var children: [Node]
 
         init(_ op: GuestOp) {
@@ -365,7 +375,8 @@ public enum JSONReport {
             entry = op.entry
             offset = op.offset
             bytes = op.bytes
-            sector = op.kind == .write ? op.offset / 512 : nil
+            sector = op.kind.hasRange ? op.offset / 512 : nil
+            unmap = op.unmap
             start_ns = op.startNs
             end_ns = op.endNs
             tid = op.tid

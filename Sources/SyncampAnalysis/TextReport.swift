@@ -143,6 +143,7 @@ public enum TextReport {
             let m = a.model!
             out += "matched: \(m.matchedOps) ops as predicted"
                 + (m.timingDependentCount > 0 ? ", \(m.timingDependentCount) timing-dependent" : "")
+                + (m.unpredictedCount > 0 ? ", \(m.unpredictedCount) unpredicted" : "")
                 + " (\(m.predictedHostSyncs) host syncs predicted, \(t.hostSyncs) observed)\n"
         case .deviating:
             let m = a.model!
@@ -288,9 +289,16 @@ public enum TextReport {
             + (m.timingDependentCount == 0 ? "" : ", \(m.timingDependentCount) timing-dependent (QEMU runs their parts concurrently)") + "\n"
         for i in m.deviatingOps + m.timingDependentOps {
             guard let op = a.ops.first(where: { $0.index == i }), let p = m.predictions[i] else { continue }
-            out += "  #\(i) \(header(op))\n"
+            out += "  \(header(op))\n"
             out += "      predicted: \(causeList(p.causes))\n"
             out += "      observed:  \(causeList(op.causes))\n"
+        }
+        if m.unpredictedCount > 0 {
+            out += "  unpredicted          \(m.unpredictedCount) ops (not counted as deviating)\n"
+            for (i, reason) in m.unpredictedOps.sorted(by: { $0.key < $1.key }) {
+                guard let op = a.ops.first(where: { $0.index == i }) else { continue }
+                out += "  \(header(op))\n      unpredicted: \(reason.rawValue)\n"
+            }
         }
         return out
     }
@@ -304,6 +312,9 @@ public enum TextReport {
         switch op.kind {
         case .write: what = "write \(op.offset)+\(op.bytes)"
         case .flush: what = "flush"
+        case .discard: what = "discard \(op.offset)+\(op.bytes)"
+        case .writeZeroes: what = "write_zeroes \(op.offset)+\(op.bytes)" + (op.unmap == true ? " unmap" : "")
+        case .truncate: what = "truncate to \(op.offset)"
         case .imageOpen: what = "image open"
         case .imageClose: what = "image close"
         case .housekeeping: what = "housekeeping"

@@ -104,6 +104,9 @@ struct TreeBuilder {
     let storage = StorageLinker()
 
     static let qemuAIOFlush = QemuABI.aioFlush
+    /// BDRV_REQ_ZERO_WRITE and BDRV_REQ_MAY_UNMAP (include/block/block-common.h: 0x2, 0x4).
+    static let zeroWriteFlag: UInt64 = 0x2
+    static let mayUnmapFlag: UInt64 = 0x4
     /// `format_name` of the file protocol node, as the 8 little-endian bytes the probe reads.
     static let fileFormat: UInt64 = 0x656c_6966  // "file"
 
@@ -181,6 +184,8 @@ struct TreeBuilder {
         if let op = resolver.owner(of: e) {
             // raw_co_flush_to_disk of this request went to io_uring: the fsync is its sync.
             if let bs = pendingRaw.first(where: { $0.value.op === op })?.key, let raw = pendingRaw.removeValue(forKey: bs) {
+                // The file node's fd (read at raw_co_flush_to_disk) names the image, as a system call's does.
+                if let fd = raw.fd { node.value.details["fd"] = String(fd) }
                 raw.node.children.append(node)
                 op.touch(t)
             } else {
@@ -210,8 +215,10 @@ struct TreeBuilder {
     private mutating func newOp(_ kind: GuestOp.Kind, _ e: Event, entry: String, offset: UInt64 = 0, bytes: UInt64 = 0) -> Op {
         let final: Cause
         switch kind {
-        case .write: final = .writethrough
-        case .flush: final = .guestFlush
+        // A write-zeroes is a write: FUA emulation flushes after it in write-through mode (F14).
+        case .write, .writeZeroes: final = .writethrough
+        // Discards and resizes run no flush of the format node themselves; should one run, its last sync is a flush's own.
+        case .flush, .discard, .truncate: final = .guestFlush
         case .imageOpen: final = .imageOpen
         case .imageClose: final = .imageClose
         case .housekeeping: final = .housekeeping
@@ -219,7 +226,7 @@ struct TreeBuilder {
         let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
                             endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
                     causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe))
-        if kind == .write || kind == .flush { op.value.backend = e.args[0] }
+        if kind.isGuestRequest { op.value.backend = e.args[0] }
         nextIndex += 1
         if op.value.isGuestRequest { sawGuestRequest = true }
         live.append(op)
@@ -250,8 +257,25 @@ struct TreeBuilder {
             resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[5])  // (blk, offset, qiov, flags, cb, opaque)
             hitOp = op
         case .guestWriteCo:
-            let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            // blk_co_pwrite_zeroes reaches blk_co_do_pwritev_part with BDRV_REQ_ZERO_WRITE (flags, the 6th argument).
+            let flags = entry.symbol == "blk_co_do_pwritev_part" || entry.symbol == "blk_co_pwritev_part" ? e.args[5] : 0
+            let zero = flags & Self.zeroWriteFlag != 0
+            let op = newOp(zero ? .writeZeroes : .write, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            if zero { op.value.unmap = flags & Self.mayUnmapFlag != 0 }
             resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
+            hitOp = op
+        case .guestDiscardCo:
+            let op = newOp(.discard, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            resolver.start(op, e, inRequestCoroutine: true)
+            hitOp = op
+        case .guestDiscardAIO:
+            let op = newOp(.discard, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[4])  // (blk, offset, bytes, cb, opaque)
+            hitOp = op
+        case .guestTruncateCo:
+            // `offset` is the new size in bytes.
+            let op = newOp(.truncate, e, entry: entry.symbol, offset: e.args[1])
+            resolver.start(op, e, inRequestCoroutine: true)
             hitOp = op
         case .guestFlushAIO:
             let op = newOp(.flush, e, entry: entry.symbol)
@@ -272,7 +296,7 @@ struct TreeBuilder {
         case .qcow2WriteDone:
             // The write is over: its pooled coroutine may next serve a flush.
             let op = resolver.boundOwner(of: e.coroutine)
-            if let op, op.value.kind == .write { resolver.unbind(e.coroutine) }
+            if let op, op.value.kind == .write || op.value.kind == .writeZeroes { resolver.unbind(e.coroutine) }
             hitOp = op
         case .rawFlush:
             rawFlush(e, entry)

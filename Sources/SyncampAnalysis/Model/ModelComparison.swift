@@ -26,6 +26,10 @@ public struct ModelComparison: Sendable {
     public var deviatingCount = 0
     public var timingDependentOps: [Int] = []
     public var timingDependentCount = 0
+    /// Ops the model cannot predict, by op index, with the reason (the first `listLimit`); counted
+    /// apart from deviations: a known gap of the model is not a surprise.
+    public var unpredictedOps: [Int: Unpredicted] = [:]
+    public var unpredictedCount = 0
     /// Guest flushes, for the predicted amplification.
     public var guestFlushes = 0
 
@@ -52,7 +56,21 @@ public struct ModelComparison: Sendable {
         guestFlushes > 0 ? Double(predictedHostSyncs) / Double(guestFlushes) : nil
     }
 
+    /// Why the model makes no prediction for an op.
+    public enum Unpredicted: String, Sendable, Equatable, CaseIterable {
+        /// A request kind the model does not replay (discard, write-zeroes, truncate): it cannot say
+        /// which metadata the request changes (qcow2_co_pdiscard, qcow2_co_pwrite_zeroes, qcow2_co_truncate).
+        case kindNotModelled = "kind_not_modelled"
+        /// An op after one of those on the same image: the caches' dirty state and dependencies
+        /// the model would start from are unknown.
+        case stateUnknown = "state_unknown_after_unmodelled_op"
+    }
+
     private var models: [String: Qcow2Model] = [:]
+    /// Images whose model state is no longer known (an unmodelled op ran on them).
+    private var lost: Set<String> = []
+    /// The image of each BlockBackend, from its ops that named one.
+    private var imageOfBackend: [UInt64: String] = [:]
     /// The one image, when there is one: ops that name none are its.
     private var only: String?
     private var lastEnd: UInt64 = 0
@@ -75,6 +93,10 @@ public struct ModelComparison: Sendable {
     /// Replays one finished op (ops come in index order); `keepPrediction` keeps it in `predictions`.
     public mutating func add(_ op: GuestOp, keepPrediction: Bool = true) {
         if op.kind == .flush { guestFlushes += 1 }
+        if op.kind == .imageClose && op.image == nil && only == nil && !lost.isEmpty {
+            unpredicted(op, .stateUnknown)
+            return
+        }
         if op.kind == .imageClose && op.image == nil && only == nil {
             // Closing with nothing left to sync names no image: every image is closed.
             var causes: [Cause: Int] = [:]
@@ -84,7 +106,19 @@ public struct ModelComparison: Sendable {
             record(op, Prediction(causes: causes, timingDependent: false), keep: keepPrediction)
             return
         }
-        guard let named = op.image ?? only, let path = modelPath(for: named), var model = models[path] else { return }
+        if op.kind.isGuestRequest, op.backend != 0, let image = op.image { imageOfBackend[op.backend] = image }
+        let image = op.image ?? (op.backend != 0 ? imageOfBackend[op.backend] : nil) ?? only
+        if image == nil, Self.isUnmodelled(op.kind), !models.isEmpty {
+            // An unmodelled request on an image no op named yet: any image's state may have changed.
+            lost.formUnion(models.keys)
+            unpredicted(op, .kindNotModelled)
+            return
+        }
+        guard let named = image, let path = modelPath(for: named), var model = models[path] else { return }
+        if lost.contains(path), op.kind != .imageOpen, op.kind != .housekeeping {
+            unpredicted(op, .stateUnknown)
+            return
+        }
         var causes: [Cause: Int]
         var timing = false
         switch op.kind {
@@ -97,6 +131,10 @@ public struct ModelComparison: Sendable {
             causes = model.flush()
         case .imageClose:
             causes = model.close()
+        case .discard, .writeZeroes, .truncate:
+            lost.insert(path)
+            unpredicted(op, .kindNotModelled)
+            return
         case .imageOpen, .housekeeping:
             return
         }
@@ -120,6 +158,14 @@ public struct ModelComparison: Sendable {
         if let i = images.firstIndex(where: { $0.path == key }) { images[i].path = name }
         if only == key { only = name }
         return name
+    }
+
+    /// Request kinds the model does not replay.
+    static func isUnmodelled(_ kind: GuestOp.Kind) -> Bool { kind == .discard || kind == .writeZeroes || kind == .truncate }
+
+    private mutating func unpredicted(_ op: GuestOp, _ reason: Unpredicted) {
+        unpredictedCount += 1
+        if unpredictedOps.count < Self.listLimit { unpredictedOps[op.index] = reason }
     }
 
     private mutating func record(_ op: GuestOp, _ p: Prediction, keep: Bool) {
