@@ -16,8 +16,18 @@ public enum Cause: String, Sendable, CaseIterable, Codable {
     case refcountTableGrow = "refcount_table_grow"
     /// F10: setting a cache dependency while the opposite one is pending flushes a cache.
     case dependencyCrossFlush = "dependency_cross_flush"
+    /// F15: after a refcount decrease (discard, write-zeroes with unmap, a freed table), the refcount
+    /// cache depends on the L2 cache (qcow2-refcount.c:832-835): writing it back first writes and syncs
+    /// the L2 cache (qcow2-cache.c:192-193), usually at the next guest flush.
+    case l2Dependency = "l2_dependency"
     /// F11: evicting a dirty cache entry with a pending dependency.
     case cacheEviction = "cache_eviction"
+    /// F16: a resize writes the new virtual size into the header, synced
+    /// (`qcow2_co_truncate`, `bdrv_co_pwrite_sync` of QCowHeader.size at byte 24).
+    case resizeHeader = "resize_header"
+    /// F13/F16: `qcow2_update_options_prepare` flushes the L2 and refcount caches before it
+    /// recomputes their sizes: after a resize (`qcow2_co_truncate` -> `qcow2_update_options`), on reopen.
+    case cacheReconfigure = "cache_reconfigure"
     /// F12: lazy_refcounts' dirty bit, set by the first allocating write after open.
     case lazyDirtyBit = "lazy_dirty_bit"
     /// F13: closing the image (or QEMU exiting).

@@ -225,7 +225,10 @@ struct TreeBuilder {
         }
         let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
                             endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
-                    causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe))
+                    causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe,
+                                         // A resize's plain cache flushes are qcow2_update_options' (it recomputes the cache sizes).
+                                         plainCacheFlush: kind == .truncate ? .cacheReconfigure : .l2TableAlloc,
+                                         looksUpClusters: kind == .write || kind == .writeZeroes || kind == .discard))
         if kind.isGuestRequest { op.value.backend = e.args[0] }
         nextIndex += 1
         if op.value.isGuestRequest { sawGuestRequest = true }
@@ -359,7 +362,7 @@ struct TreeBuilder {
             causes.nodeFlush(isFormatNode: format.map { $0 & 0xffff_ffff_ff != Self.fileFormat } ?? false)
         case .qcow2CacheWrite:
             causes.cacheWrite(cache: e.args[1], depends: probes.value("depends", of: e) ?? 0,
-                              dependencyCause: dependencyCause(cache: e.args[1], e))
+                              dependencyCause: dependencyCause(cache: e.args[1], e), isRefcount: cacheName(e.args[1], e) == "refcount")
         case .qcow2CacheEntryFlush:
             causes.entryFlush(cache: e.args[1], depends: probes.value("depends", of: e) ?? 0,
                               dependsOnFlush: (probes.value("depends_on_flush", of: e) ?? 0) & 0xff != 0,
@@ -374,14 +377,14 @@ struct TreeBuilder {
         case .qcow2MarkDirty: causes.markDirty()
         case .qcow2GrowL1: causes.growL1()
         case .qcow2RefcountArea: causes.refcountArea()
-        case .pwriteSync: causes.pwriteSync()
+        case .pwriteSync: causes.pwriteSync(offset: e.args[1])
         default: break
         }
     }
 
-    /// F2 when the L2 cache waits on the refcount cache; F10 for the opposite (refcount waits on L2).
+    /// F2 when the L2 cache waits on the refcount cache; F15 for the opposite (refcount waits on L2 after a decrease).
     private func dependencyCause(cache: UInt64, _ e: Event) -> Cause {
-        cacheName(cache, e) == "refcount" ? .dependencyCrossFlush : .refcountDependency
+        cacheName(cache, e) == "refcount" ? .l2Dependency : .refcountDependency
     }
 
     private func details(_ role: ProbeRole, _ e: Event) -> [String: String] {
@@ -608,7 +611,7 @@ struct TreeBuilder {
     }
 
     private mutating func hand(_ op: Op) -> GuestOp {
-        op.causes.endFullFlush()
+        op.causes.endOp()
         op.retired = true
         resolver.forget(op)
         var v = op.value
