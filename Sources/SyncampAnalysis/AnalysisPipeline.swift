@@ -207,7 +207,8 @@ public struct AnalysisPipeline {
                 known.removeAll { $0.path == extra.path }
                 known.append(extra)
             }
-            if !known.isEmpty, let o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
+            if !known.isEmpty, var o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
+                o.drive = DriveOptions.detect(command: manifest.target.command)
                 model = ModelComparison(images: known, options: o)
                 if let whatIf { second = ModelComparison(images: known, options: whatIf(o)) }
                 if limits.recommend {

@@ -58,9 +58,19 @@ public struct ModelComparison: Sendable {
 
     /// Why the model makes no prediction for an op.
     public enum Unpredicted: String, Sendable, Equatable, CaseIterable {
-        /// A request kind the model does not replay (discard, write-zeroes, truncate): it cannot say
-        /// which metadata the request changes (qcow2_co_pdiscard, qcow2_co_pwrite_zeroes, qcow2_co_truncate).
+        /// A request the model does not replay: a shrinking resize.
         case kindNotModelled = "kind_not_modelled"
+        /// A write-zeroes not aligned to clusters: QEMU writes zeroed data for the partial clusters.
+        case unalignedWriteZeroes = "unaligned_write_zeroes"
+        /// A write into a cluster a write-zeroes left allocated under the zero flag (ZERO_ALLOC):
+        /// link_l2 clears the flag, which the model does not follow.
+        case zeroFlaggedCluster = "write_to_zero_flagged_cluster"
+        /// detect-zeroes is on: whether a write becomes a write-zeroes depends on its data.
+        case detectZeroes = "detect_zeroes"
+        /// The L2 (or refcount) cache cannot hold every slice of the disk (l2-cache-size,
+        /// cache-size, refcount-cache-size, or a disk past the 32 MiB default): a miss may evict
+        /// a dirty slice (F11), which the model does not simulate.
+        case cacheSmallerThanDisk = "cache_smaller_than_disk"
         /// An op after one of those on the same image: the caches' dirty state and dependencies
         /// the model would start from are unknown.
         case stateUnknown = "state_unknown_after_unmodelled_op"
@@ -121,6 +131,11 @@ public struct ModelComparison: Sendable {
         }
         var causes: [Cause: Int]
         var timing = false
+        if let reason = Self.gap(op, model) {
+            lost.insert(path)
+            unpredicted(op, reason)
+            return
+        }
         switch op.kind {
         case .write:
             causes = model.write(offset: op.offset, bytes: op.bytes)
@@ -131,10 +146,24 @@ public struct ModelComparison: Sendable {
             causes = model.flush()
         case .imageClose:
             causes = model.close()
-        case .discard, .writeZeroes, .truncate:
-            lost.insert(path)
-            unpredicted(op, .kindNotModelled)
-            return
+        case .discard:
+            causes = model.discard(offset: op.offset, bytes: op.bytes, unmap: options.drive.discardUnmap)
+        case .writeZeroes:
+            // BDRV_REQ_MAY_UNMAP is dropped on a node without discard=unmap (io.c, bdrv_co_do_pwrite_zeroes).
+            guard let c = model.writeZeroes(offset: op.offset, bytes: op.bytes,
+                                            unmap: op.unmap == true && options.drive.discardUnmap) else {
+                lost.insert(path)
+                unpredicted(op, .unalignedWriteZeroes)
+                return
+            }
+            causes = c
+        case .truncate:
+            guard let c = model.truncate(to: op.offset) else {
+                lost.insert(path)
+                unpredicted(op, .kindNotModelled)
+                return
+            }
+            causes = c
         case .imageOpen, .housekeeping:
             return
         }
@@ -160,7 +189,21 @@ public struct ModelComparison: Sendable {
         return name
     }
 
-    /// Request kinds the model does not replay.
+    /// What the model cannot know about an op before running it, if anything.
+    static func gap(_ op: GuestOp, _ model: Qcow2Model) -> Unpredicted? {
+        let drive = model.options.drive
+        switch op.kind {
+        case .write, .writeZeroes, .discard:
+            if drive.l2CacheMayEvict(model.image) { return .cacheSmallerThanDisk }
+            if op.kind == .write && drive.detectZeroes { return .detectZeroes }
+            if op.kind == .write && model.touchesZeroAllocated(offset: op.offset, bytes: op.bytes) { return .zeroFlaggedCluster }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    /// Request kinds that change the image's metadata (an unknown image may be any of them).
     static func isUnmodelled(_ kind: GuestOp.Kind) -> Bool { kind == .discard || kind == .writeZeroes || kind == .truncate }
 
     private mutating func unpredicted(_ op: GuestOp, _ reason: Unpredicted) {
