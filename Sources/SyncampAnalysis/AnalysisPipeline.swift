@@ -169,7 +169,7 @@ public struct AnalysisPipeline {
     }
 
     private var recommendations: [Recommendation] {
-        model.map { Recommendation.rank(asRun: $0, runs: candidates) } ?? []
+        model.flatMap { $0.images.isEmpty ? nil : Recommendation.rank(asRun: $0, runs: candidates) } ?? []
     }
 
     private var currentTotals: Analysis.Totals {
@@ -207,11 +207,12 @@ public struct AnalysisPipeline {
                 known.removeAll { $0.path == extra.path }
                 known.append(extra)
             }
-            if !known.isEmpty, var o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
+            // Without a qcow2 image state the model still runs: it says which ops are other formats'.
+            if var o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) }) {
                 o.drive = DriveOptions.detect(command: manifest.target.command)
                 model = ModelComparison(images: known, options: o)
-                if let whatIf { second = ModelComparison(images: known, options: whatIf(o)) }
-                if limits.recommend {
+                if let whatIf, !known.isEmpty { second = ModelComparison(images: known, options: whatIf(o)) }
+                if limits.recommend, !known.isEmpty {
                     candidates = Recommendation.candidates(images: known, asRun: o).map { ($0.0, ModelComparison(images: known, options: $0.1)) }
                 }
             }

@@ -106,6 +106,9 @@ public struct GuestOp: Sendable, Equatable {
     public var backend: UInt64 = 0
     /// The image file its host syncs went to, when known.
     public var image: String?
+    /// The format driver the request reached when it is not qcow2 ("vmdk", from `vmdk_co_pwritev`);
+    /// nil for qcow2 and when no probe says.
+    public var format: String?
     /// For `writeZeroes`: whether the request may unmap (BDRV_REQ_MAY_UNMAP); nil for other kinds.
     public var unmap: Bool?
 

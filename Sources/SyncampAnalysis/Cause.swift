@@ -34,6 +34,14 @@ public enum Cause: String, Sendable, CaseIterable, Codable {
     case imageClose = "image_close"
     /// F14: write-through mode: a flush after every write (FUA emulation).
     case writethrough = "writethrough"
+    /// vmdk: `vmdk_L2update` wrote a new grain's entry into the grain table and the redundant grain
+    /// table, then flushed the file (block/vmdk.c); once per allocating write.
+    case vmdkGrainTable = "vmdk_grain_table"
+    /// vmdk: `vmdk_write_cid` rewrote the descriptor with a new content id, synced
+    /// (`bdrv_pwrite_sync`), on the first write after open (block/vmdk.c, vmdk_pwritev).
+    case vmdkDescriptor = "vmdk_descriptor"
+    /// A sync in another format driver's write path that no probe tells apart (never a qcow2 cause).
+    case formatMetadata = "format_metadata"
     /// Syncs while the image is opened, before the first guest request.
     case imageOpen = "image_open"
     /// Syncs outside any guest request and not at open or close.

@@ -37,7 +37,12 @@ final class CauseTracker {
         case growL1(headerWritten: Bool)
         /// qcow2_co_truncate's synced write of the new size.
         case resizeHeader
+        /// vmdk_L2update: its flush of the file follows.
+        case vmdkGrainTable
     }
+
+    /// The op's write went to the vmdk driver: its syncs are vmdk's.
+    private var vmdk = false
 
     /// The cause of the last sync of a full flush in this op.
     let finalCause: Cause
@@ -133,6 +138,13 @@ final class CauseTracker {
     }
 
     func l1Entry() { marker = .l1Entry }
+    /// `vmdk_co_pwritev`: the request is the vmdk driver's.
+    func vmdkWrite() { vmdk = true }
+    /// `vmdk_L2update`.
+    func vmdkGrainTableUpdate() {
+        vmdk = true
+        marker = .vmdkGrainTable
+    }
     // (markers set below replace a skipped pre-flush as well)
     func markDirty() { marker = .markDirty }
     func growL1() { marker = .growL1(headerWritten: false) }
@@ -163,6 +175,16 @@ final class CauseTracker {
             return slot
         }
         if let cause = takeDependencyCause() { return Slot(cause) }
+        if vmdk {
+            // vmdk_pwritev syncs twice at most: vmdk_L2update's flush, and vmdk_write_cid's synced
+            // descriptor (the only bdrv_pwrite_sync on its path).
+            defer { marker = nil }
+            switch marker {
+            case .vmdkGrainTable?: return Slot(.vmdkGrainTable)
+            case .reftableEntry?, .resizeHeader?: return Slot(.vmdkDescriptor)
+            default: return Slot(.formatMetadata)
+            }
+        }
         switch marker {
         case .l1Entry?:
             marker = nil

@@ -80,7 +80,7 @@ public enum JSONReport {
             causes = JSONReport.causeCounts(a.totals.causes)
             images = a.images.map { Image(path: $0.path, guest_writes: $0.guestWrites, guest_flushes: $0.guestFlushes,
                                           host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
-            model = a.model.map { Model($0, observed: a.totals) }
+            model = a.model.flatMap { $0.hasContent ? Model($0, observed: a.totals) : nil }
             verdict = Verdict(a)
             cause_costs = a.costs.causes.map { CauseCostOut($0, share: a.costs.share(of: $0)) }
             host_sync_ns = Latency(a.costs.hostSyncTime)
@@ -363,6 +363,8 @@ public enum JSONReport {
         var image: String?
         /// write_zeroes only: whether it may unmap.
         var unmap: Bool?
+        /// The format driver of a request that is not qcow2's ("vmdk").
+        var format: String?
         var probe_hits: Int
         var predicted: Predicted?
         /// Why the model made no prediction for this op (`ModelComparison.Unpredicted`), when it made none.
@@ -377,6 +379,7 @@ public enum JSONReport {
             bytes = op.bytes
             sector = op.kind.hasRange ? op.offset / 512 : nil
             unmap = op.unmap
+            format = op.format
             start_ns = op.startNs
             end_ns = op.endNs
             tid = op.tid

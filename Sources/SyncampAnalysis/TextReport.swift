@@ -107,7 +107,7 @@ public enum TextReport {
             out += "  first guest flush    \(first) host syncs up to and including it"
                 + (t.steadyStateAmplification.map { String(format: "; then %.2f per guest flush", $0) } ?? "") + "\n"
         }
-        if let m = a.model { out += model(m, a) }
+        if let m = a.model, m.hasContent { out += model(m, a) }
         return out
     }
 
@@ -150,7 +150,11 @@ public enum TextReport {
             out += "deviating: \(m.deviatingCount == 1 ? "1 op differs" : "\(m.deviatingCount) ops differ") from the prediction, \(m.matchedOps) as predicted"
                 + " (\(m.predictedHostSyncs) host syncs predicted, \(t.hostSyncs) observed; see `reference model` below)\n"
         case .unpredicted:
-            out += "unpredicted: \(noModel)\n"
+            if let m = a.model, m.unpredictedCount > 0 {
+                out += "unpredicted: \(m.unpredictedCount) ops the model does not cover (reasons under `reference model` below)\n"
+            } else {
+                out += "unpredicted: \(noModel)\n"
+            }
         }
         return out
     }
@@ -186,7 +190,7 @@ public enum TextReport {
 
     /// Each configuration change the model predicts, the most host syncs removed first, with its trade-off.
     static func recommendations(_ a: Analysis) -> String {
-        guard let m = a.model else { return "what to change: nothing predicted: \(noModel)\n" }
+        guard let m = a.model, !m.images.isEmpty else { return "what to change: nothing predicted: \(noModel)\n" }
         var out = "what to change (the model on this capture's guest ops: \(m.predictedHostSyncs) host syncs as run"
             + (m.predictedAmplification.map { String(format: ", %.2f per guest flush", $0) } ?? "") + ")\n"
         for r in a.recommendations {

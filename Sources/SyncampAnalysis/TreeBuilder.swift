@@ -314,9 +314,15 @@ struct TreeBuilder {
             qemuFdatasync(e, entry)
             return
         case .qcow2Write, .qcow2CacheWrite, .qcow2CacheEntryFlush, .qcow2WriteL1Entry, .nodeFlush,
-             .qcow2SetDependency, .qcow2MarkDirty, .qcow2GrowL1, .qcow2RefcountArea, .pwriteSync:
+             .qcow2SetDependency, .qcow2MarkDirty, .qcow2GrowL1, .qcow2RefcountArea, .pwriteSync,
+             .vmdkWrite, .vmdkGrainTableUpdate:
             let op = owner(e)
             track(role, e, in: op.causes)
+            if role == .vmdkWrite || role == .vmdkGrainTableUpdate { op.value.format = "vmdk" }
+            // A flush of a format node other than qcow2 (vmdk, vdi, qed ...) names the op's format.
+            if role == .nodeFlush, let f = probes.value("format", of: e).map(formatName), f != "file", f != "qcow2", f != "?" {
+                op.value.format = f
+            }
             op.add(Node(CausalNode(kind: role.rawValue, timeNs: t, tid: e.tid, symbol: entry.symbol,
                                    details: details(role, e))), at: t)
             hitOp = op
@@ -378,6 +384,8 @@ struct TreeBuilder {
         case .qcow2GrowL1: causes.growL1()
         case .qcow2RefcountArea: causes.refcountArea()
         case .pwriteSync: causes.pwriteSync(offset: e.args[1])
+        case .vmdkWrite: causes.vmdkWrite()
+        case .vmdkGrainTableUpdate: causes.vmdkGrainTableUpdate()
         default: break
         }
     }

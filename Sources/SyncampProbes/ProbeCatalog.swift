@@ -178,6 +178,12 @@ public enum ProbeCatalog {
                          required: false, whenMissing: "refcount table growth syncs (F9) are not told apart"),
             CatalogEntry(role: .pwriteSync, symbols: ["bdrv_co_pwrite_sync"], derefs: [],
                          required: false, whenMissing: "refcount block allocations (F8) are not told apart"),
+            // Other formats: vmdk's write path syncs its grain table and descriptor itself. One hit
+            // per vmdk write (and one more per new grain), none on other formats.
+            CatalogEntry(role: .vmdkWrite, symbols: ["vmdk_co_pwritev"], derefs: [],
+                         required: false, whenMissing: "vmdk writes' syncs are not told from other formats'"),
+            CatalogEntry(role: .vmdkGrainTableUpdate, symbols: ["vmdk_L2update"], derefs: [],
+                         required: false, whenMissing: "vmdk grain table updates are not told apart"),
             CatalogEntry(role: .backendUnref, symbols: ["blk_unref"], derefs: [],
                          required: false, whenMissing: "close work is grouped with the last request"),
             CatalogEntry(role: .closeAll, symbols: ["bdrv_close_all"], derefs: [],

@@ -55,6 +55,12 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     case backendUnref = "blk_unref"
     /// `bdrv_close_all()`: QEMU closes every image at exit.
     case closeAll = "bdrv_close_all"
+    /// `vmdk_co_pwritev(bs, offset, bytes, qiov, flags)`: a write reaches the vmdk driver; the op's
+    /// syncs are vmdk's (block/vmdk.c), not qcow2's.
+    case vmdkWrite = "vmdk_co_pwritev"
+    /// `vmdk_L2update(extent, m_data, offset)`: a new grain's entry is written into the grain table
+    /// and its redundant copy, then the file is flushed (block/vmdk.c).
+    case vmdkGrainTableUpdate = "vmdk_L2update"
     /// `qcow2_writev_done_req(co, ret)` (USDT only): a qcow2 write request is over; its coroutine
     /// goes back to the pool and may next run another request.
     case qcow2WriteDone = "qcow2_writev_done_req"

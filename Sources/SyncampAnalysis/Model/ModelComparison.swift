@@ -46,9 +46,12 @@ public struct ModelComparison: Sendable {
         case unpredicted
     }
 
+    /// Whether the model has anything to say: an image it ran on, or ops it knows it cannot predict.
+    public var hasContent: Bool { !images.isEmpty || unpredictedCount > 0 }
+
     /// The verdict on `m`, or `.unpredicted` without one.
     public static func verdict(_ m: ModelComparison?) -> Verdict {
-        guard let m else { return .unpredicted }
+        guard let m, !m.images.isEmpty, m.matchedOps + m.deviatingCount + m.timingDependentCount > 0 || m.unpredictedCount == 0 else { return .unpredicted }
         return m.deviatingCount == 0 ? .matched : .deviating
     }
 
@@ -58,6 +61,8 @@ public struct ModelComparison: Sendable {
 
     /// Why the model makes no prediction for an op.
     public enum Unpredicted: String, Sendable, Equatable, CaseIterable {
+        /// A request another format driver served (vmdk): the model is qcow2's.
+        case formatNotQcow2 = "format_not_qcow2"
         /// A request the model does not replay: a shrinking resize.
         case kindNotModelled = "kind_not_modelled"
         /// A write-zeroes not aligned to clusters: QEMU writes zeroed data for the partial clusters.
@@ -103,6 +108,10 @@ public struct ModelComparison: Sendable {
     /// Replays one finished op (ops come in index order); `keepPrediction` keeps it in `predictions`.
     public mutating func add(_ op: GuestOp, keepPrediction: Bool = true) {
         if op.kind == .flush { guestFlushes += 1 }
+        if let format = op.format, format != "qcow2" {
+            unpredicted(op, .formatNotQcow2)
+            return
+        }
         if op.kind == .imageClose && op.image == nil && only == nil && !lost.isEmpty {
             unpredicted(op, .stateUnknown)
             return
