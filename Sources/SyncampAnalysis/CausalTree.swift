@@ -75,12 +75,15 @@ public struct GuestOp: Sendable, Equatable {
         case imageClose = "image_close"
         /// Work outside any guest request after the first one, before any close.
         case housekeeping
+        /// Creating a qcow2 image (`qcow2_co_create`: qemu-img create, convert's target, blockdev-create),
+        /// with the header writes and the resize it makes through its own BlockBackend.
+        case imageCreate = "image_create"
 
         /// Whether the kind is a request through a BlockBackend (not a group of other work).
         public var isGuestRequest: Bool {
             switch self {
             case .write, .flush, .discard, .writeZeroes, .truncate: return true
-            case .imageOpen, .imageClose, .housekeeping: return false
+            case .imageOpen, .imageClose, .housekeeping, .imageCreate: return false
             }
         }
 

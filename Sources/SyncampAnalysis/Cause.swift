@@ -42,6 +42,8 @@ public enum Cause: String, Sendable, CaseIterable, Codable {
     case vmdkDescriptor = "vmdk_descriptor"
     /// A sync in another format driver's write path that no probe tells apart (never a qcow2 cause).
     case formatMetadata = "format_metadata"
+    /// Syncs while a qcow2 image is created (`qcow2_co_create`): its header, L1 growth to the disk size.
+    case imageCreate = "image_create"
     /// Syncs while the image is opened, before the first guest request.
     case imageOpen = "image_open"
     /// Syncs outside any guest request and not at open or close.

@@ -168,7 +168,7 @@ final class CauseTracker {
         let afterRefcount = lastCacheWriteWasRefcount
         lastCacheWriteWasRefcount = false
         // Open, close and housekeeping work is named after the group, whatever flushed.
-        if [.imageOpen, .imageClose, .housekeeping].contains(finalCause) { return Slot(finalCause) }
+        if [.imageOpen, .imageClose, .housekeeping, .imageCreate].contains(finalCause) { return Slot(finalCause) }
         if inFullFlush {
             let slot = Slot(finalCause)
             fullFlushSlots.append((slot, takeDependencyCause()))

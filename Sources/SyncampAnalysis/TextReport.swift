@@ -320,6 +320,7 @@ public enum TextReport {
         case .writeZeroes: what = "write_zeroes \(op.offset)+\(op.bytes)" + (op.unmap == true ? " unmap" : "")
         case .truncate: what = "truncate to \(op.offset)"
         case .imageOpen: what = "image open"
+        case .imageCreate: what = "image create"
         case .imageClose: what = "image close"
         case .housekeeping: what = "housekeeping"
         }

@@ -220,6 +220,7 @@ struct TreeBuilder {
         // Discards and resizes run no flush of the format node themselves; should one run, its last sync is a flush's own.
         case .flush, .discard, .truncate: final = .guestFlush
         case .imageOpen: final = .imageOpen
+        case .imageCreate: final = .imageCreate
         case .imageClose: final = .imageClose
         case .housekeeping: final = .housekeeping
         }
@@ -254,7 +255,19 @@ struct TreeBuilder {
         if inferFlushes { inferFlush(role, e) }
         // The op this probe hit is counted for.
         let hitOp: Op?
+        // Requests a qcow2 image creation makes through its own BlockBackend (header, resize) and
+        // the release of that BlockBackend are part of the creation, not guest requests or a close.
+        if role.isGuestRequest || role == .backendUnref, e.coroutine != 0,
+           let create = resolver.boundOwner(of: e.coroutine), create.value.kind == .imageCreate {
+            create.value.probeHits += 1
+            create.touch(t)
+            return
+        }
         switch role {
+        case .imageCreate:
+            let op = newOp(.imageCreate, e, entry: entry.symbol)
+            resolver.start(op, e, inRequestCoroutine: true)
+            hitOp = op
         case .guestWriteAIO:
             let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: probes.value("bytes", of: e) ?? 0)
             resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[5])  // (blk, offset, qiov, flags, cb, opaque)

@@ -178,6 +178,9 @@ public enum ProbeCatalog {
                          required: false, whenMissing: "refcount table growth syncs (F9) are not told apart"),
             CatalogEntry(role: .pwriteSync, symbols: ["bdrv_co_pwrite_sync"], derefs: [],
                          required: false, whenMissing: "refcount block allocations (F8) are not told apart"),
+            // One hit per image creation: what qcow2_co_create does is creation, not guest requests.
+            CatalogEntry(role: .imageCreate, symbols: ["qcow2_co_create"], derefs: [],
+                         required: false, whenMissing: "qcow2 image creation shows as guest writes and a resize"),
             // Other formats: vmdk's write path syncs its grain table and descriptor itself. One hit
             // per vmdk write (and one more per new grain), none on other formats.
             CatalogEntry(role: .vmdkWrite, symbols: ["vmdk_co_pwritev"], derefs: [],

@@ -55,6 +55,9 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     case backendUnref = "blk_unref"
     /// `bdrv_close_all()`: QEMU closes every image at exit.
     case closeAll = "bdrv_close_all"
+    /// `qcow2_co_create(create_options, errp)`: a qcow2 image is created (qemu-img create, convert's
+    /// target); it runs in its own coroutine, in which it writes the header and resizes through a BlockBackend.
+    case imageCreate = "qcow2_co_create"
     /// `vmdk_co_pwritev(bs, offset, bytes, qiov, flags)`: a write reaches the vmdk driver; the op's
     /// syncs are vmdk's (block/vmdk.c), not qcow2's.
     case vmdkWrite = "vmdk_co_pwritev"

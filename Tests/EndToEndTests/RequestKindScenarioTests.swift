@@ -254,3 +254,62 @@ final class VmdkScenarioTests: XCTestCase {
                   causes: ["vmdk_grain_table": 2, "vmdk_descriptor": 1, "writethrough": 1])
     }
 }
+
+/// Issue 18 case 5: qemu-img's own work is named for what it is. Creating the target image
+/// (`qcow2_co_create`: its header writes and the resize to the disk size, which grows the L1,
+/// F7) is one `image_create` op, not guest writes and a close; the target had no state at the
+/// start, so the model predicts none of its ops and says so, rather than guess from the source.
+final class QemuImgScenarioTests: XCTestCase {
+    func trace(_ args: [String], in dir: URL, detail: Bool) throws -> [String: Any] {
+        try Harness.traceAndReport(dir, binary: Harness.qemuImg, args: args, extra: detail ? ["--detail"] : []).json
+    }
+
+    func check(_ args: (URL, String) -> [String], setup: (URL) throws -> Void, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        try setup(dir)
+        let minimal = try trace(args(dir, "min.qcow2"), in: dir, detail: false)
+        let detail = try trace(args(dir, "det.qcow2"), in: dir, detail: true)
+        let strace = try Harness.straceSyncCount(binary: Harness.qemuImg, args: args(dir, "counted.qcow2"), dir: dir)
+        for json in [minimal, detail] {
+            XCTAssertEqual(json.int("totals.host_fdatasyncs"), strace, file: file, line: line)
+            XCTAssertEqual(json.int("totals.unattributed_host_syncs"), 0, file: file, line: line)
+        }
+        func perOp(_ j: [String: Any]) -> [String] {
+            j.array("ops").map { "\($0["kind"] ?? "?") \(($0["causes"] as? [String: Int] ?? [:]).sorted { $0.key < $1.key })" }
+        }
+        XCTAssertEqual(perOp(minimal), perOp(detail), "per-op causes, minimal set vs --detail", file: file, line: line)
+        let ops = minimal.array("ops")
+        let creates = ops.filter { $0["kind"] as? String == "image_create" }
+        XCTAssertEqual(creates.count, 1, "one image creation", file: file, line: line)
+        XCTAssertTrue(ops.allSatisfy { $0["kind"] as? String != "truncate" }, "the creation's resize is not a request", file: file, line: line)
+        let target = ops.filter { ($0["image"] as? String ?? "").hasSuffix("/min.qcow2") && $0["kind"] as? String != "image_create" }
+        for op in target {
+            XCTAssertNil(op["predicted"], file: file, line: line)
+            XCTAssertEqual(op["unpredicted"] as? String, "no_image_state", file: file, line: line)
+        }
+        XCTAssertEqual(minimal.dict("model")["deviating_ops"] as? [Int] ?? [], [], file: file, line: line)
+        return minimal
+    }
+
+    /// The issue's case: a 64M source with 1M of data converted to a new qcow2.
+    func testConvertCreatesTheTargetAndCopies() throws {
+        let json = try check({ dir, name in
+            ["convert", "-t", "writeback", "-f", "qcow2", "-O", "qcow2", dir.appendingPathComponent("src.qcow2").path,
+             dir.appendingPathComponent(name).path]
+        }, setup: { dir in
+            let src = try Harness.makeImage(dir, name: "src.qcow2", size: "64M")
+            let r = try Harness.run(Harness.qemuIO, ["-f", "qcow2", "-t", "writeback", "-c", "write 0 1M", src])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        })
+        let writes = json.array("ops").filter { $0["kind"] as? String == "write" }
+        XCTAssertEqual(writes.count, 1, "the copy of the 1M of data, after the creation")
+    }
+
+    /// qemu-img create alone: everything it syncs is the creation.
+    func testCreateIsOneOp() throws {
+        let json = try check({ dir, name in ["create", "-f", "qcow2", dir.appendingPathComponent(name).path, "64M"] }, setup: { _ in })
+        XCTAssertEqual(json.array("ops").filter { ($0["kind"] as? String).map { ["write", "flush", "truncate"].contains($0) } ?? false }.count, 0)
+        XCTAssertEqual((json["causes"] as? [String: Int] ?? [:]).keys.sorted().filter { $0 != "image_close" && $0 != "image_open" }, ["image_create"])
+    }
+}

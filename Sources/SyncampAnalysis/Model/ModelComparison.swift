@@ -63,6 +63,9 @@ public struct ModelComparison: Sendable {
     public enum Unpredicted: String, Sendable, Equatable, CaseIterable {
         /// A request another format driver served (vmdk): the model is qcow2's.
         case formatNotQcow2 = "format_not_qcow2"
+        /// An op on an image whose state the capture has no record of (created during the
+        /// capture, as convert's target, or not read at start).
+        case noImageState = "no_image_state"
         /// A request the model does not replay: a shrinking resize.
         case kindNotModelled = "kind_not_modelled"
         /// A write-zeroes not aligned to clusters: QEMU writes zeroed data for the partial clusters.
@@ -133,7 +136,13 @@ public struct ModelComparison: Sendable {
             unpredicted(op, .kindNotModelled)
             return
         }
-        guard let named = image, let path = modelPath(for: named), var model = models[path] else { return }
+        guard let named = image, let path = modelPath(for: named), var model = models[path] else {
+            // An op that names an image the model has no state of is not guessed from another image's.
+            if let image, Self.isReadablePath(image), op.kind != .imageOpen, op.kind != .housekeeping, op.kind != .imageCreate {
+                unpredicted(op, .noImageState)
+            }
+            return
+        }
         if lost.contains(path), op.kind != .imageOpen, op.kind != .housekeeping {
             unpredicted(op, .stateUnknown)
             return
@@ -173,7 +182,7 @@ public struct ModelComparison: Sendable {
                 return
             }
             causes = c
-        case .imageOpen, .housekeeping:
+        case .imageOpen, .housekeeping, .imageCreate:
             return
         }
         // Requests that overlap another in flight interleave their metadata work.
@@ -188,7 +197,8 @@ public struct ModelComparison: Sendable {
     private mutating func modelPath(for path: String) -> String? {
         if models[path] != nil { return path }
         // A path the collector could not read ("?", "fd 9") names the one image there is.
-        guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) }) ?? only else { return nil }
+        guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) })
+                ?? (Self.isReadablePath(path) ? nil : only) else { return nil }
         guard let model = models.removeValue(forKey: key) else { return nil }
         // A name that says nothing is not taken as the image's name.
         let name = path.hasPrefix("/") || !path.contains(" ") && path != "?" ? path : key
@@ -211,6 +221,9 @@ public struct ModelComparison: Sendable {
             return nil
         }
     }
+
+    /// Whether `path` is a file name the collector read (not "?" or "fd 9"): it then names its own image.
+    static func isReadablePath(_ path: String) -> Bool { path.hasPrefix("/") }
 
     /// Request kinds that change the image's metadata (an unknown image may be any of them).
     static func isUnmodelled(_ kind: GuestOp.Kind) -> Bool { kind == .discard || kind == .writeZeroes || kind == .truncate }
