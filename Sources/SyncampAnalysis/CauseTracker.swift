@@ -108,12 +108,16 @@ final class CauseTracker {
 
     /// `qcow2_cache_write(c)` with the cache's `depends` at entry (0 when none); `isRefcount` when c
     /// is the refcount block cache.
-    func cacheWrite(cache: UInt64, depends: UInt64, dependencyCause: Cause, isRefcount: Bool = false) {
+    /// `dependsOnFlush` is the cache's depends_on_flush at entry (a real COW happened, F3).
+    func cacheWrite(cache: UInt64, depends: UInt64, dependencyCause: Cause, isRefcount: Bool = false, dependsOnFlush: Bool = false) {
         lastCacheWriteWasRefcount = isRefcount
         dropSkippedFlush()
         confirmOrDrop(nextCacheWrite: cache)
         if !hasEntryFlushProbe && depends != 0 {
             marker = .dependency(expect: depends, cause: dependencyCause, confirmed: false)
+        } else if !hasEntryFlushProbe && dependsOnFlush {
+            // The first dirty entry's write-back flushes the file first (qcow2-cache.c:194-198).
+            marker = .cow(confirmed: false)
         }
         lastCache = (false, cache)
     }
@@ -188,9 +192,9 @@ final class CauseTracker {
         switch marker {
         case .l1Entry?:
             marker = nil
-            // l2_allocate's own plain flushes are the last two (F4 refcount, F5 L2); earlier ones in
-            // the op wrote back an evicted slice's dependency (F11, qcow2-cache.c:369).
-            if looksUpClusters { for s in plainRun.dropLast(2) where afterRefcountWrite.contains(ObjectIdentifier(s)) { s.cause = .cacheEviction } }
+            // The plain flushes before it were l2_allocate's (F4, F5): with several L2 tables or
+            // quorum children in one op their coroutines interleave, so an eviction before a new
+            // table in the same op is not told from it.
             afterRefcountWrite.removeAll()
             plainRun.removeAll()
             return Slot(.l2TableAlloc)

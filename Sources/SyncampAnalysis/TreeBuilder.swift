@@ -381,7 +381,8 @@ struct TreeBuilder {
             causes.nodeFlush(isFormatNode: format.map { $0 & 0xffff_ffff_ff != Self.fileFormat } ?? false)
         case .qcow2CacheWrite:
             causes.cacheWrite(cache: e.args[1], depends: probes.value("depends", of: e) ?? 0,
-                              dependencyCause: dependencyCause(cache: e.args[1], e), isRefcount: cacheName(e.args[1], e) == "refcount")
+                              dependencyCause: dependencyCause(cache: e.args[1], e), isRefcount: cacheName(e.args[1], e) == "refcount",
+                              dependsOnFlush: (probes.value("depends_on_flush", of: e) ?? 0) & 0xff != 0)
         case .qcow2CacheEntryFlush:
             causes.entryFlush(cache: e.args[1], depends: probes.value("depends", of: e) ?? 0,
                               dependsOnFlush: (probes.value("depends_on_flush", of: e) ?? 0) & 0xff != 0,

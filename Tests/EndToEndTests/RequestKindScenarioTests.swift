@@ -188,6 +188,24 @@ final class RequestKindScenarioTests: XCTestCase {
         XCTAssertGreaterThan(causes["cache_eviction"] ?? 0, 0)
     }
 
+    // MARK: backing file, real COW (reference §5 "COW with a backing file ... + lazy_refcounts")
+
+    /// An overlay with lazy_refcounts on a base with data: 3 + F12 1 + F1 1, then the second
+    /// pair's L2 write after a real COW first syncs the file (F3) + F1, and the exit 2 = 9. The
+    /// minimal set reads depends_on_flush at qcow2_cache_write to name F3 as --detail does;
+    /// the model does not read the backing file: unpredicted.
+    func testBackingFileCowWithLazyRefcounts() throws {
+        let baseDir = try Harness.tempDir(self)
+        let base = try Harness.makeImage(baseDir, name: "base.qcow2", size: "1G")
+        let r = try Harness.run(Harness.qemuIO, Self.qio("writeback", ["write -P 1 0 1M"], base))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try check(Scenario(createOptions: "backing_file=\(base),backing_fmt=qcow2,lazy_refcounts=on",
+                           traced: { Self.qio("writeback", ["write 0 4k", "flush", "write 64k 4k", "flush"], $0) },
+                           kinds: ["write", "flush", "write", "flush"],
+                           causes: ["l2_table_alloc": 3, "lazy_dirty_bit": 1, "guest_flush": 2, "cow_depends_on_flush": 1, "image_close": 2],
+                           unpredicted: "backing_file_cow"))
+    }
+
     // MARK: io_uring (issue 18 case 6)
 
     /// aio=io_uring: the same causes as the thread pool (reference (a) = 5), and the syncs name the image.

@@ -73,6 +73,9 @@ public struct ModelComparison: Sendable {
         /// A write into a cluster a write-zeroes left allocated under the zero flag (ZERO_ALLOC):
         /// link_l2 clears the flag, which the model does not follow.
         case zeroFlaggedCluster = "write_to_zero_flagged_cluster"
+        /// An allocating write that does not cover its clusters whole on an image with a backing
+        /// file: whether QEMU copies from the backing file (a real COW, F3) depends on its data.
+        case backingFileCow = "backing_file_cow"
         /// detect-zeroes is on: whether a write becomes a write-zeroes depends on its data.
         case detectZeroes = "detect_zeroes"
         /// The L2 (or refcount) cache cannot hold every slice of the disk (l2-cache-size,
@@ -215,6 +218,9 @@ public struct ModelComparison: Sendable {
         case .write, .writeZeroes, .discard:
             if drive.l2CacheMayEvict(model.image) { return .cacheSmallerThanDisk }
             if op.kind == .write && drive.detectZeroes { return .detectZeroes }
+            if op.kind == .write && model.image.hasBackingFile && model.allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
+                return .backingFileCow
+            }
             if op.kind == .write && model.touchesZeroAllocated(offset: op.offset, bytes: op.bytes) { return .zeroFlaggedCluster }
             return nil
         default:

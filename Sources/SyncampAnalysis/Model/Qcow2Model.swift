@@ -108,9 +108,21 @@ public struct Qcow2Model: Sendable {
         return counts
     }
 
+    /// Whether a write of `bytes` at `offset` allocates a cluster it does not cover whole: with a
+    /// backing file, whether QEMU copies the rest from it (a real COW, F3) or zero-fills
+    /// (skip_cow) depends on the backing file's data, which the model does not read.
+    public func allocatesPartialCluster(offset: UInt64, bytes: UInt64) -> Bool {
+        guard inDisk(offset, bytes) else { return false }
+        let cs = image.clusterSize
+        let first = offset / cs, last = (offset + bytes - 1) / cs
+        let headPartial = offset % cs != 0 && allocated.missing(first, first + 1) > 0
+        let tailPartial = (offset + bytes) % cs != 0 && allocated.missing(last, last + 1) > 0
+        return headPartial || tailPartial
+    }
+
     /// Whether a write of `bytes` at `offset` touches a zero-flagged allocated cluster (then `write` is not exact).
     public func touchesZeroAllocated(offset: UInt64, bytes: UInt64) -> Bool {
-        guard bytes > 0 else { return false }
+        guard inDisk(offset, bytes) else { return false }
         let cs = image.clusterSize
         return zeroAllocated.intersects(offset / cs, (offset + bytes - 1) / cs + 1)
     }
@@ -145,6 +157,7 @@ public struct Qcow2Model: Sendable {
     public mutating func writeZeroes(offset: UInt64, bytes: UInt64, unmap: Bool) -> [Cause: Int]? {
         counts = [:]
         let cs = image.clusterSize
+        guard inDisk(offset, bytes) else { return counts }  // refused before qcow2
         guard offset % cs == 0, bytes % cs == 0 || offset + bytes == image.size, image.version >= 3 else { return nil }
         guard let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return counts }
         forEachTable(lo, hi) { model, lo, hi in
@@ -166,7 +179,7 @@ public struct Qcow2Model: Sendable {
     /// them. Returns nil for a shrink, which the model does not follow.
     public mutating func truncate(to newSize: UInt64) -> [Cause: Int]? {
         counts = [:]
-        guard newSize >= image.size else { return nil }
+        guard newSize >= image.size, newSize <= Self.maxSize else { return nil }
         let perTable = image.bytesPerL2Table
         let needed = Int((newSize + perTable - 1) / perTable)
         if needed > image.l1Size {
@@ -189,10 +202,19 @@ public struct Qcow2Model: Sendable {
         return counts
     }
 
+    /// The largest size the model follows, the bound `ImageState.isPlausible` takes (2^60 bytes); a larger resize is not modelled.
+    static let maxSize: UInt64 = 1 << 60
+
+    /// Whether [offset, offset + bytes) is a non-empty range inside the virtual disk (QEMU refuses others).
+    private func inDisk(_ offset: UInt64, _ bytes: UInt64) -> Bool {
+        bytes > 0 && offset < image.size && bytes <= image.size - offset
+    }
+
     /// The whole clusters of a request, as [lo, hi) cluster indexes inside the disk, or nil if none.
     private func wholeClusters(offset: UInt64, bytes: UInt64) -> (UInt64, UInt64)? {
+        guard inDisk(offset, bytes) else { return nil }
         let cs = image.clusterSize
-        let end = min(offset.addingReportingOverflow(bytes).overflow ? image.size : offset + bytes, image.size)
+        let end = offset + bytes
         let lo = (offset + cs - 1) / cs
         let hi = end == image.size ? (end + cs - 1) / cs : end / cs
         return lo < hi ? (lo, hi) : nil
