@@ -26,6 +26,7 @@ final class RequestKindScenarioTests: XCTestCase {
         /// The reason of the first op the model cannot predict; nil when it predicts every op.
         var unpredicted: String?
         var uring = false
+        var binary = Harness.qemuIO
     }
 
     static func qio(_ cache: String, _ commands: [String], _ image: String, extra: [String] = []) -> [String] {
@@ -58,10 +59,10 @@ final class RequestKindScenarioTests: XCTestCase {
             }
             return image
         }
-        let (minimal, _) = try Harness.traceAndReport(dir, binary: Harness.qemuIO, args: s.traced(try prepared("min.qcow2")))
-        let (detail, _) = try Harness.traceAndReport(dir, binary: Harness.qemuIO, args: s.traced(try prepared("det.qcow2")), extra: ["--detail"])
+        let (minimal, _) = try Harness.traceAndReport(dir, binary: s.binary, args: s.traced(try prepared("min.qcow2")))
+        let (detail, _) = try Harness.traceAndReport(dir, binary: s.binary, args: s.traced(try prepared("det.qcow2")), extra: ["--detail"])
         let counted = s.traced(try prepared("counted.qcow2"))
-        let independent = s.uring ? try uringFsyncCount(counted) : try Harness.straceSyncCount(binary: Harness.qemuIO, args: counted, dir: dir)
+        let independent = s.uring ? try uringFsyncCount(counted) : try Harness.straceSyncCount(binary: s.binary, args: counted, dir: dir)
         if let causes = s.causes {
             XCTAssertEqual(independent, causes.values.reduce(0, +), "the independent count disagrees with the reference", file: file, line: line)
             XCTAssertEqual(minimal["causes"] as? [String: Int], causes, file: file, line: line)
@@ -204,6 +205,21 @@ final class RequestKindScenarioTests: XCTestCase {
                            kinds: ["write", "flush", "write", "flush"],
                            causes: ["l2_table_alloc": 3, "lazy_dirty_bit": 1, "guest_flush": 2, "cow_depends_on_flush": 1, "image_close": 2],
                            unpredicted: "backing_file_cow"))
+    }
+
+    // MARK: QEMU 10.0 (blk_co_pdiscard has a flags parameter there)
+
+    /// The discard, write-zeroes and resize kinds on QEMU 10.0's qemu-io, with 7.2's reference counts.
+    func testRequestKindsOnQemu10() throws {
+        try Harness.require(Harness.qemuIO10, "QEMU 10.0's qemu-io")
+        try check(Scenario(traced: { Self.qio("writeback", ["write 0 64k", "discard 0 64k", "flush"], $0) },
+                           kinds: ["write", "discard", "flush"],
+                           causes: ["l2_table_alloc": 3, "dependency_cross_flush": 1, "l2_dependency": 1, "guest_flush": 1],
+                           binary: Harness.qemuIO10))
+        try check(Scenario(setup: written, traced: { Self.qio("writeback", ["write -z -u 0 64k", "flush"], $0) },
+                           kinds: ["write_zeroes", "flush"], causes: ["l2_dependency": 1, "guest_flush": 1], binary: Harness.qemuIO10))
+        try check(Scenario(traced: { Self.qio("writeback", ["truncate 64G", "write 60G 4k"], $0) },
+                           kinds: ["truncate", "write"], binary: Harness.qemuIO10))
     }
 
     // MARK: io_uring (issue 18 case 6)
