@@ -191,8 +191,17 @@ public struct AnalysisPipeline {
         for u in builder.drainUnattributed() { foldUnplaced(u) }
     }
 
+    /// The qemu-img subcommand the capture traced ("qemu-img convert"), whose requests are not a guest's.
+    private lazy var toolOrigin: String? = {
+        let command = manifest.target.command
+        guard command.first?.split(separator: "/").last?.hasPrefix("qemu-img") == true,
+              let sub = command.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return nil }
+        return "qemu-img " + sub
+    }()
+
     private mutating func fold(_ finished: GuestOp) {
         var op = finished
+        if op.isGuestRequest { op.origin = toolOrigin }
         imageTally.add(&op)
         tally.add(op)
         costs.add(op)

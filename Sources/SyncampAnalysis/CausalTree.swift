@@ -112,6 +112,9 @@ public struct GuestOp: Sendable, Equatable {
     /// The format driver the request reached when it is not qcow2 ("vmdk", from `vmdk_co_pwritev`);
     /// nil for qcow2 and when no probe says.
     public var format: String?
+    /// Who made a request when it is not a guest: the qemu-img subcommand ("qemu-img convert",
+    /// "qemu-img commit", ...) whose copy or merge it is; nil for qemu-io and QEMU's devices.
+    public var origin: String?
     /// For `writeZeroes`: whether the request may unmap (BDRV_REQ_MAY_UNMAP); nil for other kinds.
     public var unmap: Bool?
 

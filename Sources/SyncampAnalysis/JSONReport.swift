@@ -365,6 +365,8 @@ public enum JSONReport {
         var unmap: Bool?
         /// The format driver of a request that is not qcow2's ("vmdk").
         var format: String?
+        /// The qemu-img subcommand that made a request, when no guest did ("qemu-img convert").
+        var origin: String?
         var probe_hits: Int
         var predicted: Predicted?
         /// Why the model made no prediction for this op (`ModelComparison.Unpredicted`), when it made none.
@@ -380,6 +382,7 @@ public enum JSONReport {
             sector = op.kind.hasRange ? op.offset / 512 : nil
             unmap = op.unmap
             format = op.format
+            origin = op.origin
             start_ns = op.startNs
             end_ns = op.endNs
             tid = op.tid

@@ -324,9 +324,10 @@ public enum TextReport {
         case .imageClose: what = "image close"
         case .housekeeping: what = "housekeeping"
         }
+        let described = op.origin.map { "\(what) by \($0)" } ?? what
         let syncs = (op.hostSyncs == 1 ? "1 host sync" : "\(op.hostSyncs) host syncs") + (op.image.map { " on \($0)" } ?? "")
         let time = op.hostSyncs > 0 ? ", \(ms(op.hostSyncTimeNs)) in host syncs" : ""
-        return "#\(op.index) \(what) at \(ms(op.startNs)) [\(op.entry)] \(syncs), \(op.probeHits) probe hits\(time)"
+        return "#\(op.index) \(described) at \(ms(op.startNs)) [\(op.entry)] \(syncs), \(op.probeHits) probe hits\(time)"
     }
 
     private static func render(_ n: CausalNode, prefix: String, last: Bool, into out: inout String) {

@@ -338,6 +338,7 @@ final class QemuImgScenarioTests: XCTestCase {
         })
         let writes = json.array("ops").filter { $0["kind"] as? String == "write" }
         XCTAssertEqual(writes.count, 1, "the copy of the 1M of data, after the creation")
+        XCTAssertEqual(writes.first?["origin"] as? String, "qemu-img convert", "convert's copy, not a guest's write")
     }
 
     /// qemu-img create alone: everything it syncs is the creation.
