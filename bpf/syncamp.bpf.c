@@ -735,6 +735,14 @@ int syncamp_device_complete_own_type(struct trace_event_raw_block_rq_complete *c
 		      BPF_CORE_READ(ctx, nr_sector), (__u64)(long)BPF_CORE_READ(ctx, error), ctx->rwbs);
 }
 
+/* io_uring rings whose first fsync was seen (by the ring's address, shifted). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u8);
+} seen_rings SEC(".maps");
+
 /* An IORING_OP_FSYNC of the target entering io_uring; other opcodes are dropped. */
 static __always_inline int uring_submit(__u64 ring, __u64 req, __u64 user_data, __u8 opcode)
 {
@@ -751,6 +759,15 @@ static __always_inline int uring_submit(__u64 ring, __u64 req, __u64 user_data, 
 	e->args[2] = user_data;
 	e->args[3] = opcode;
 	e->coroutine = running_coroutine(e->tid);
+	/* The first fsync of a ring wakes the collector at once, as the first sync of an fd does
+	 * (sys_enter): it notes the path behind the fd raw_co_flush_to_disk read just before,
+	 * while the target still has it open. */
+	__u32 ring_key = (__u32)(ring >> 4);
+	if (!bpf_map_lookup_elem(&seen_rings, &ring_key)) {
+		bpf_map_update_elem(&seen_rings, &ring_key, &one, BPF_ANY);
+		bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+		return 0;
+	}
 	submit_event(e);
 	return 0;
 }

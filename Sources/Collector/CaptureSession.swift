@@ -15,6 +15,10 @@ final class CaptureSession {
     private var lastLost: [UInt64] = []
     private var knownFDs: Set<UInt64> = []
 
+    /// Probe ids of `raw_co_flush_to_disk` with the slot of the file node's fd among their derefs:
+    /// with aio=io_uring no system call names the fd, so the fd a sync starts on is noted from here.
+    var fdDerefSlots: [UInt16: Int] = [:]
+
     /// The parent whose exit ends the capture (`--stop-with-parent`: `analyzer live` started this collector).
     var parent: pid_t?
 
@@ -38,7 +42,8 @@ final class CaptureSession {
                 try writer.appendEvent(bytes)
                 if bytes.count >= Event.size, let e = Event(bytes: bytes) {
                     if e.kind == .uprobe { perProbe[Int(e.probeID), default: 0] += 1 }
-                    if e.kind == .syscallEnter { try noteFD(e) }
+                    if e.kind == .syscallEnter { try noteFD(e.args[0], of: e) }
+                    if e.kind == .uprobe, let slot = fdDerefSlots[e.probeID], e.hasDeref(slot) { try noteFD(e.derefs[slot], of: e) }
                 }
                 return true
             } catch {
@@ -95,8 +100,8 @@ final class CaptureSession {
     }
 
     /// Records the file behind a synced fd the first time it is seen, for per-image totals.
-    private func noteFD(_ e: Event) throws {
-        let fd = e.args[0] & 0xffff_ffff
+    private func noteFD(_ value: UInt64, of e: Event) throws {
+        let fd = value & 0xffff_ffff
         guard !knownFDs.contains(fd) else { return }
         knownFDs.insert(fd)
         let link = "/proc/\(e.pid)/fd/\(fd)"

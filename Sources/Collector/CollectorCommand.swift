@@ -280,6 +280,9 @@ struct CollectorCommand: ParsableCommand {
         let session = CaptureSession(bpf: bpf, writer: writer, target: target, duration: duration)
         session.pollDelayMs = pollDelayMs
         session.discardEvents = ablate.split(separator: ",").contains("writing")
+        for p in manifest.probes where p.role == ProbeRole.rawFlush.rawValue {
+            if let slot = p.derefs.firstIndex(of: "fd") { session.fdDerefSlots[UInt16(p.id)] = slot }
+        }
         if stopWithParent { session.parent = parent }
         started = false  // from here the target runs on its own; it is not killed at the end
         let trailer = try session.run()

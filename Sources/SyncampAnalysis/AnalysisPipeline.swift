@@ -205,14 +205,18 @@ public struct AnalysisPipeline {
             known.removeAll { $0.path == extra.path }
             known.append(extra)
         }
-        guard !known.isEmpty, let o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) })
+        // Without a qcow2 image state the model still runs: it says which ops are other formats'.
+        guard var o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) })
         else { return (nil, nil, []) }
-        return (ModelComparison(images: known, options: o), whatIf.map { ModelComparison(images: known, options: $0(o)) },
-                limits.recommend ? Recommendation.candidates(images: known, asRun: o).map { ($0.0, ModelComparison(images: known, options: $0.1)) } : [])
+        o.drive = DriveOptions.detect(command: manifest.target.command)
+        return (ModelComparison(images: known, options: o),
+                known.isEmpty ? nil : whatIf.map { ModelComparison(images: known, options: $0(o)) },
+                limits.recommend && !known.isEmpty
+                    ? Recommendation.candidates(images: known, asRun: o).map { ($0.0, ModelComparison(images: known, options: $0.1)) } : [])
     }
 
     private var recommendations: [Recommendation] {
-        model.map { Recommendation.rank(asRun: $0, runs: candidates) } ?? []
+        model.flatMap { $0.images.isEmpty ? nil : Recommendation.rank(asRun: $0, runs: candidates) } ?? []
     }
 
     private var currentTotals: Analysis.Totals {
@@ -234,8 +238,17 @@ public struct AnalysisPipeline {
         for u in builder.drainUnattributed() { foldUnplaced(u) }
     }
 
+    /// The qemu-img subcommand the capture traced ("qemu-img convert"), whose requests are not a guest's.
+    private lazy var toolOrigin: String? = {
+        let command = manifest.target.command
+        guard command.first?.split(separator: "/").last?.hasPrefix("qemu-img") == true,
+              let sub = command.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return nil }
+        return "qemu-img " + sub
+    }()
+
     private mutating func fold(_ finished: GuestOp) {
         var op = finished
+        if op.isGuestRequest { op.origin = toolOrigin }
         imageTally.add(&op)
         tally.add(op)
         costs.add(op)

@@ -57,13 +57,38 @@ public struct CausalNode: Sendable, Equatable {
 /// A guest operation (or a group of work outside any: image open, close) with the work it caused.
 public struct GuestOp: Sendable, Equatable {
     public enum Kind: String, Sendable {
-        case write, flush
+        /// A write with data (`blk_co_do_pwritev_part`, `blk_aio_pwritev`).
+        case write
+        /// A flush (`blk_co_flush`, `blk_aio_flush`).
+        case flush
+        /// A discard (`blk_co_pdiscard`, `blk_aio_pdiscard`; block-backend.c): qcow2_co_pdiscard frees clusters.
+        case discard
+        /// A write without data: `blk_co_pwrite_zeroes`, which reaches `blk_co_do_pwritev_part` with
+        /// BDRV_REQ_ZERO_WRITE (0x2) set, and BDRV_REQ_MAY_UNMAP (0x4) when it may unmap (`unmap`).
+        case writeZeroes = "write_zeroes"
+        /// A resize of the image through the BlockBackend (`blk_co_truncate`; qemu-io truncate,
+        /// block_resize); growing a qcow2 image grows its L1 table (F7).
+        case truncate
         /// Work before the first guest request: image open.
         case imageOpen = "image_open"
         /// Work after a BlockBackend is released or QEMU closes its images.
         case imageClose = "image_close"
         /// Work outside any guest request after the first one, before any close.
         case housekeeping
+        /// Creating a qcow2 image (`qcow2_co_create`: qemu-img create, convert's target, blockdev-create),
+        /// with the header writes and the resize it makes through its own BlockBackend.
+        case imageCreate = "image_create"
+
+        /// Whether the kind is a request through a BlockBackend (not a group of other work).
+        public var isGuestRequest: Bool {
+            switch self {
+            case .write, .flush, .discard, .writeZeroes, .truncate: return true
+            case .imageOpen, .imageClose, .housekeeping, .imageCreate: return false
+            }
+        }
+
+        /// Whether the kind writes guest data or metadata at an offset (it has `offset` and `bytes`).
+        public var hasRange: Bool { self == .write || self == .discard || self == .writeZeroes }
     }
 
     public var index: Int
@@ -84,6 +109,14 @@ public struct GuestOp: Sendable, Equatable {
     public var backend: UInt64 = 0
     /// The image file its host syncs went to, when known.
     public var image: String?
+    /// The format driver the request reached when it is not qcow2 ("vmdk", from `vmdk_co_pwritev`);
+    /// nil for qcow2 and when no probe says.
+    public var format: String?
+    /// Who made a request when it is not a guest: the qemu-img subcommand ("qemu-img convert",
+    /// "qemu-img commit", ...) whose copy or merge it is; nil for qemu-io and QEMU's devices.
+    public var origin: String?
+    /// For `writeZeroes`: whether the request may unmap (BDRV_REQ_MAY_UNMAP); nil for other kinds.
+    public var unmap: Bool?
 
     public var hostSyncs: Int { children.reduce(0) { $0 + $1.hostSyncs } }
 
@@ -96,5 +129,5 @@ public struct GuestOp: Sendable, Equatable {
         for c in children { c.causes(into: &counts) }
         return counts
     }
-    public var isGuestRequest: Bool { kind == .write || kind == .flush }
+    public var isGuestRequest: Bool { kind.isGuestRequest }
 }

@@ -16,14 +16,34 @@ public enum Cause: String, Sendable, CaseIterable, Codable {
     case refcountTableGrow = "refcount_table_grow"
     /// F10: setting a cache dependency while the opposite one is pending flushes a cache.
     case dependencyCrossFlush = "dependency_cross_flush"
+    /// F15: after a refcount decrease (discard, write-zeroes with unmap, a freed table), the refcount
+    /// cache depends on the L2 cache (qcow2-refcount.c:832-835): writing it back first writes and syncs
+    /// the L2 cache (qcow2-cache.c:192-193), usually at the next guest flush.
+    case l2Dependency = "l2_dependency"
     /// F11: evicting a dirty cache entry with a pending dependency.
     case cacheEviction = "cache_eviction"
+    /// F16: a resize writes the new virtual size into the header, synced
+    /// (`qcow2_co_truncate`, `bdrv_co_pwrite_sync` of QCowHeader.size at byte 24).
+    case resizeHeader = "resize_header"
+    /// F13/F16: `qcow2_update_options_prepare` flushes the L2 and refcount caches before it
+    /// recomputes their sizes: after a resize (`qcow2_co_truncate` -> `qcow2_update_options`), on reopen.
+    case cacheReconfigure = "cache_reconfigure"
     /// F12: lazy_refcounts' dirty bit, set by the first allocating write after open.
     case lazyDirtyBit = "lazy_dirty_bit"
     /// F13: closing the image (or QEMU exiting).
     case imageClose = "image_close"
     /// F14: write-through mode: a flush after every write (FUA emulation).
     case writethrough = "writethrough"
+    /// vmdk: `vmdk_L2update` wrote a new grain's entry into the grain table and the redundant grain
+    /// table, then flushed the file (block/vmdk.c); once per allocating write.
+    case vmdkGrainTable = "vmdk_grain_table"
+    /// vmdk: `vmdk_write_cid` rewrote the descriptor with a new content id, synced
+    /// (`bdrv_pwrite_sync`), on the first write after open (block/vmdk.c, vmdk_pwritev).
+    case vmdkDescriptor = "vmdk_descriptor"
+    /// A sync in another format driver's write path that no probe tells apart (never a qcow2 cause).
+    case formatMetadata = "format_metadata"
+    /// Syncs while a qcow2 image is created (`qcow2_co_create`): its header, L1 growth to the disk size.
+    case imageCreate = "image_create"
     /// Syncs while the image is opened, before the first guest request.
     case imageOpen = "image_open"
     /// Syncs outside any guest request and not at open or close.

@@ -31,8 +31,18 @@ final class CauseTracker {
         /// unless the file node was clean and the flush was skipped.
         case flushing(Cause)
         case crossFlush
-        case l1Entry, markDirty, growL1, refcountArea, reftableEntry
+        case l1Entry, markDirty, refcountArea, reftableEntry
+        /// Inside qcow2_grow_l1_table; `headerWritten` once its synced header write (l1_size,
+        /// l1_table_offset) ran: the sync after it is the growth's last.
+        case growL1(headerWritten: Bool)
+        /// qcow2_co_truncate's synced write of the new size.
+        case resizeHeader
+        /// vmdk_L2update: its flush of the file follows.
+        case vmdkGrainTable
     }
+
+    /// The op's write went to the vmdk driver: its syncs are vmdk's.
+    private var vmdk = false
 
     /// The cause of the last sync of a full flush in this op.
     let finalCause: Cause
@@ -41,12 +51,28 @@ final class CauseTracker {
     private var marker: Marker?
     private var lastCache: (entry: Bool, cache: UInt64)?
     private var plainRun: [Slot] = []
+    /// Plain slots that followed a write-back of the refcount cache (what an eviction's dependency flush does).
+    private var afterRefcountWrite: Set<ObjectIdentifier> = []
+    private var lastCacheWriteWasRefcount = false
     /// Without qcow2_cache_entry_flush (stock binaries), qcow2_cache_write's `depends` stands for it.
     let hasEntryFlushProbe: Bool
+    /// The cause of a plain cache flush with no marker: F4/F5 of a new L2 table in requests,
+    /// the options update's cache flushes in a resize.
+    let plainCacheFlush: Cause
 
-    init(finalCause: Cause, hasEntryFlushProbe: Bool) {
+    /// QCowHeader byte offsets (docs/interop/qcow2.txt): `size` (8 bytes) and `l1_size` (then l1_table_offset).
+    static let headerSizeOffset: UInt64 = 24
+    static let headerL1SizeOffset: UInt64 = 36
+
+    /// Whether plain cache flushes left unexplained at the end are evictions (requests that look up
+    /// L2 slices: writes, write-zeroes, discards).
+    let looksUpClusters: Bool
+
+    init(finalCause: Cause, hasEntryFlushProbe: Bool, plainCacheFlush: Cause = .l2TableAlloc, looksUpClusters: Bool = false) {
         self.finalCause = finalCause
         self.hasEntryFlushProbe = hasEntryFlushProbe
+        self.plainCacheFlush = plainCacheFlush
+        self.looksUpClusters = looksUpClusters
     }
 
     /// `bdrv_co_flush(bs)`; `isFormatNode` when bs is the qcow2 node (a full flush begins).
@@ -54,9 +80,9 @@ final class CauseTracker {
         if case .flushing? = marker { marker = nil }
         if isFormatNode {
             endFullFlush()
+            closePlainRun()
             inFullFlush = true
             marker = nil
-            plainRun.removeAll()
         } else {
             switch marker {
             case .cow?: marker = .flushing(.cowDependsOnFlush)
@@ -80,12 +106,18 @@ final class CauseTracker {
         plainRun.removeAll()
     }
 
-    /// `qcow2_cache_write(c)` with the cache's `depends` at entry (0 when none).
-    func cacheWrite(cache: UInt64, depends: UInt64, dependencyCause: Cause) {
+    /// `qcow2_cache_write(c)` with the cache's `depends` at entry (0 when none); `isRefcount` when c
+    /// is the refcount block cache.
+    /// `dependsOnFlush` is the cache's depends_on_flush at entry (a real COW happened, F3).
+    func cacheWrite(cache: UInt64, depends: UInt64, dependencyCause: Cause, isRefcount: Bool = false, dependsOnFlush: Bool = false) {
+        lastCacheWriteWasRefcount = isRefcount
         dropSkippedFlush()
         confirmOrDrop(nextCacheWrite: cache)
         if !hasEntryFlushProbe && depends != 0 {
             marker = .dependency(expect: depends, cause: dependencyCause, confirmed: false)
+        } else if !hasEntryFlushProbe && dependsOnFlush {
+            // The first dirty entry's write-back flushes the file first (qcow2-cache.c:194-198).
+            marker = .cow(confirmed: false)
         }
         lastCache = (false, cache)
     }
@@ -110,40 +142,71 @@ final class CauseTracker {
     }
 
     func l1Entry() { marker = .l1Entry }
+    /// `vmdk_co_pwritev`: the request is the vmdk driver's.
+    func vmdkWrite() { vmdk = true }
+    /// `vmdk_L2update`.
+    func vmdkGrainTableUpdate() {
+        vmdk = true
+        marker = .vmdkGrainTable
+    }
     // (markers set below replace a skipped pre-flush as well)
     func markDirty() { marker = .markDirty }
-    func growL1() { marker = .growL1 }
+    func growL1() { marker = .growL1(headerWritten: false) }
     func refcountArea() { marker = .refcountArea }
 
-    /// `bdrv_co_pwrite_sync`: the refcount-table entry of a new refcount block, unless another marker explains it.
-    func pwriteSync() {
+    /// `bdrv_co_pwrite_sync(child, offset, ...)`: the refcount-table entry of a new refcount block,
+    /// unless another marker explains it; at the header's `size` field, a resize's (F16).
+    func pwriteSync(offset: UInt64) {
         dropSkippedFlush()
         switch marker {
-        case .l1Entry?, .markDirty?, .growL1?, .refcountArea?: return
-        default: marker = .reftableEntry
+        case .growL1?:
+            if offset == Self.headerL1SizeOffset { marker = .growL1(headerWritten: true) }
+        case .l1Entry?, .markDirty?, .refcountArea?: return
+        default: marker = offset == Self.headerSizeOffset ? .resizeHeader : .reftableEntry
         }
     }
 
     /// A flush job was handed to the thread pool: returns the slot its host sync takes its cause from.
     func submit() -> Slot {
+        // A cache flush ends in one sync: the refcount write-back explains this one at most.
+        let afterRefcount = lastCacheWriteWasRefcount
+        lastCacheWriteWasRefcount = false
         // Open, close and housekeeping work is named after the group, whatever flushed.
-        if [.imageOpen, .imageClose, .housekeeping].contains(finalCause) { return Slot(finalCause) }
+        if [.imageOpen, .imageClose, .housekeeping, .imageCreate].contains(finalCause) { return Slot(finalCause) }
         if inFullFlush {
             let slot = Slot(finalCause)
             fullFlushSlots.append((slot, takeDependencyCause()))
             return slot
         }
         if let cause = takeDependencyCause() { return Slot(cause) }
+        if vmdk {
+            // vmdk_pwritev syncs twice at most: vmdk_L2update's flush, and vmdk_write_cid's synced
+            // descriptor (the only bdrv_pwrite_sync on its path).
+            defer { marker = nil }
+            switch marker {
+            case .vmdkGrainTable?: return Slot(.vmdkGrainTable)
+            case .reftableEntry?, .resizeHeader?: return Slot(.vmdkDescriptor)
+            default: return Slot(.formatMetadata)
+            }
+        }
         switch marker {
         case .l1Entry?:
             marker = nil
+            // The plain flushes before it were l2_allocate's (F4, F5): with several L2 tables or
+            // quorum children in one op their coroutines interleave, so an eviction before a new
+            // table in the same op is not told from it.
+            afterRefcountWrite.removeAll()
             plainRun.removeAll()
             return Slot(.l2TableAlloc)
         case .markDirty?:
             marker = nil
             return Slot(.lazyDirtyBit)
-        case .growL1?:
+        case let .growL1(headerWritten)?:
+            if headerWritten { marker = nil }
             return Slot(.l1TableGrow)
+        case .resizeHeader?:
+            marker = nil
+            return Slot(.resizeHeader)
         case .refcountArea?:
             return Slot(.refcountTableGrow)
         case .reftableEntry?:
@@ -152,10 +215,25 @@ final class CauseTracker {
             plainRun.removeAll()
             return Slot(.refcountBlockAlloc)
         default:
-            let slot = Slot(.l2TableAlloc)
+            let slot = Slot(plainCacheFlush)
             plainRun.append(slot)
+            if afterRefcount { afterRefcountWrite.insert(ObjectIdentifier(slot)) }
             return slot
         }
+    }
+
+    /// The op is over: plain cache flushes no new L2 table (F6) or refcount block (F8) explained
+    /// were the dependency flushes of a cache miss evicting a dirty slice (F11). Without
+    /// `qcow2_cache_entry_flush` (the minimal set) that is the only way to tell them.
+    func endOp() {
+        endFullFlush()
+        closePlainRun()
+    }
+
+    private func closePlainRun() {
+        if looksUpClusters { for s in plainRun where afterRefcountWrite.contains(ObjectIdentifier(s)) { s.cause = .cacheEviction } }
+        plainRun.removeAll()
+        afterRefcountWrite.removeAll()
     }
 
     /// Names the syncs of the running full flush: the last is the flush's own, earlier ones pre-flushes.

@@ -48,7 +48,7 @@ struct ImageTally {
             images = imagesOfBackend[op.backend] ?? []
             if images.isEmpty && op.isGuestRequest {
                 var w = waiting[op.backend] ?? (0, 0)
-                if op.kind == .write { w.writes += 1 } else { w.flushes += 1 }
+                if op.kind == .write { w.writes += 1 } else if op.kind == .flush { w.flushes += 1 }
                 waiting[op.backend] = w
             }
         }

@@ -86,7 +86,7 @@ public enum JSONReport {
                                           host_fdatasyncs: $0.hostSyncs, causes: JSONReport.causeCounts($0.causes)) }
             devices = m.devices?.map { Device(dev: "\($0.major):\($0.minor)", name: $0.name,
                                                file_system: $0.fileSystem?.rawValue, images: $0.images) }
-            model = a.model.map { Model($0, observed: a.totals) }
+            model = a.model.flatMap { $0.hasContent ? Model($0, observed: a.totals) : nil }
             verdict = Verdict(a)
             cause_costs = a.costs.causes.map { CauseCostOut($0, share: a.costs.share(of: $0)) }
             host_sync_ns = Latency(a.costs.hostSyncTime)
@@ -97,6 +97,7 @@ public enum JSONReport {
                 var o = Op(op)
                 o.disk = op.image.flatMap { a.disk(ofImage: $0)?.displayName }
                 o.predicted = a.model?.predictions[op.index].map(Predicted.init)
+                o.unpredicted = a.model?.unpredictedOps[op.index]?.rawValue
                 return o
             }
             op_count = a.opCount
@@ -235,6 +236,9 @@ public enum JSONReport {
         var deviating_op_count: Int
         var timing_dependent_ops: [Int]
         var timing_dependent_op_count: Int
+        /// Op index -> why the model makes no prediction for it (`ModelComparison.Unpredicted`).
+        var unpredicted_ops: [String: String]
+        var unpredicted_op_count: Int
 
         init(_ m: ModelComparison, observed: Analysis.Totals) {
             options = m.options.summary
@@ -248,6 +252,8 @@ public enum JSONReport {
             deviating_op_count = m.deviatingCount
             timing_dependent_ops = m.timingDependentOps
             timing_dependent_op_count = m.timingDependentCount
+            unpredicted_ops = Dictionary(uniqueKeysWithValues: m.unpredictedOps.map { (String($0.key), $0.value.rawValue) })
+            unpredicted_op_count = m.unpredictedCount
         }
     }
 
@@ -394,8 +400,16 @@ public enum JSONReport {
         var image: String?
         /// The image's disk name ("vda (virtio-disk0, libvirt-1-format)"), when the capture names it.
         var disk: String?
+        /// write_zeroes only: whether it may unmap.
+        var unmap: Bool?
+        /// The format driver of a request that is not qcow2's ("vmdk").
+        var format: String?
+        /// The qemu-img subcommand that made a request, when no guest did ("qemu-img convert").
+        var origin: String?
         var probe_hits: Int
         var predicted: Predicted?
+        /// Why the model made no prediction for this op (`ModelComparison.Unpredicted`), when it made none.
+        var unpredicted: String?
         var children: [Node]
 
         init(_ op: GuestOp) {
@@ -404,7 +418,10 @@ public enum JSONReport {
             entry = op.entry
             offset = op.offset
             bytes = op.bytes
-            sector = op.kind == .write ? op.offset / 512 : nil
+            sector = op.kind.hasRange ? op.offset / 512 : nil
+            unmap = op.unmap
+            format = op.format
+            origin = op.origin
             start_ns = op.startNs
             end_ns = op.endNs
             tid = op.tid

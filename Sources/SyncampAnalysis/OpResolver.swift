@@ -37,6 +37,7 @@ struct OpResolver {
     /// Entry points that run inside the request's own coroutine.
     static func runsInRequestCoroutine(_ symbol: String) -> Bool {
         symbol == "blk_co_do_pwritev_part" || symbol == "blk_co_flush" || symbol == "blk_co_pwritev_part"
+            || symbol == "blk_co_pdiscard" || symbol == "blk_co_truncate"
             || symbol == "qemu:blk_co_pwritev"
     }
 

@@ -115,7 +115,7 @@ public enum TextReport {
             out += "  first guest flush    \(first) host syncs up to and including it"
                 + (t.steadyStateAmplification.map { String(format: "; then %.2f per guest flush", $0) } ?? "") + "\n"
         }
-        if let m = a.model { out += model(m, a) }
+        if let m = a.model, m.hasContent { out += model(m, a) }
         return out
     }
 
@@ -151,13 +151,18 @@ public enum TextReport {
             let m = a.model!
             out += "matched: \(m.matchedOps) ops as predicted"
                 + (m.timingDependentCount > 0 ? ", \(m.timingDependentCount) timing-dependent" : "")
+                + (m.unpredictedCount > 0 ? ", \(m.unpredictedCount) unpredicted" : "")
                 + " (\(m.predictedHostSyncs) host syncs predicted, \(t.hostSyncs) observed)\n"
         case .deviating:
             let m = a.model!
             out += "deviating: \(m.deviatingCount == 1 ? "1 op differs" : "\(m.deviatingCount) ops differ") from the prediction, \(m.matchedOps) as predicted"
                 + " (\(m.predictedHostSyncs) host syncs predicted, \(t.hostSyncs) observed; see `reference model` below)\n"
         case .unpredicted:
-            out += "unpredicted: \(noModel)\n"
+            if let m = a.model, m.unpredictedCount > 0 {
+                out += "unpredicted: \(m.unpredictedCount) ops the model does not cover (reasons under `reference model` below)\n"
+            } else {
+                out += "unpredicted: \(noModel)\n"
+            }
         }
         return out
     }
@@ -193,7 +198,7 @@ public enum TextReport {
 
     /// Each configuration change the model predicts, the most host syncs removed first, with its trade-off.
     static func recommendations(_ a: Analysis) -> String {
-        guard let m = a.model else { return "what to change: nothing predicted: \(noModel)\n" }
+        guard let m = a.model, !m.images.isEmpty else { return "what to change: nothing predicted: \(noModel)\n" }
         var out = "what to change (the model on this capture's guest ops: \(m.predictedHostSyncs) host syncs as run"
             + (m.predictedAmplification.map { String(format: ", %.2f per guest flush", $0) } ?? "") + ")\n"
         for r in a.recommendations {
@@ -313,9 +318,16 @@ public enum TextReport {
             + (m.timingDependentCount == 0 ? "" : ", \(m.timingDependentCount) timing-dependent (QEMU runs their parts concurrently)") + "\n"
         for i in m.deviatingOps + m.timingDependentOps {
             guard let op = a.ops.first(where: { $0.index == i }), let p = m.predictions[i] else { continue }
-            out += "  #\(i) \(header(op))\n"
+            out += "  \(header(op))\n"
             out += "      predicted: \(causeList(p.causes))\n"
             out += "      observed:  \(causeList(op.causes))\n"
+        }
+        if m.unpredictedCount > 0 {
+            out += "  unpredicted          \(m.unpredictedCount) ops (not counted as deviating)\n"
+            for (i, reason) in m.unpredictedOps.sorted(by: { $0.key < $1.key }) {
+                guard let op = a.ops.first(where: { $0.index == i }) else { continue }
+                out += "  \(header(op))\n      unpredicted: \(reason.rawValue)\n"
+            }
         }
         return out
     }
@@ -329,13 +341,18 @@ public enum TextReport {
         switch op.kind {
         case .write: what = "write \(op.offset)+\(op.bytes)"
         case .flush: what = "flush"
+        case .discard: what = "discard \(op.offset)+\(op.bytes)"
+        case .writeZeroes: what = "write_zeroes \(op.offset)+\(op.bytes)" + (op.unmap == true ? " unmap" : "")
+        case .truncate: what = "truncate to \(op.offset)"
         case .imageOpen: what = "image open"
+        case .imageCreate: what = "image create"
         case .imageClose: what = "image close"
         case .housekeeping: what = "housekeeping"
         }
+        let described = op.origin.map { "\(what) by \($0)" } ?? what
         let syncs = (op.hostSyncs == 1 ? "1 host sync" : "\(op.hostSyncs) host syncs") + (op.image.map { " on \($0)" } ?? "")
         let time = op.hostSyncs > 0 ? ", \(ms(op.hostSyncTimeNs)) in host syncs" : ""
-        return "#\(op.index) \(what) at \(ms(op.startNs)) [\(op.entry)] \(syncs), \(op.probeHits) probe hits\(time)"
+        return "#\(op.index) \(described) at \(ms(op.startNs)) [\(op.entry)] \(syncs), \(op.probeHits) probe hits\(time)"
     }
 
     private static func render(_ n: CausalNode, prefix: String, last: Bool, into out: inout String) {

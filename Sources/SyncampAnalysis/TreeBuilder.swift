@@ -107,6 +107,9 @@ struct TreeBuilder {
     private var deviceOfFD: [UInt64: UInt32] = [:]
 
     static let qemuAIOFlush = QemuABI.aioFlush
+    /// BDRV_REQ_ZERO_WRITE and BDRV_REQ_MAY_UNMAP (include/block/block-common.h: 0x2, 0x4).
+    static let zeroWriteFlag: UInt64 = 0x2
+    static let mayUnmapFlag: UInt64 = 0x4
     /// `format_name` of the file protocol node, as the 8 little-endian bytes the probe reads.
     static let fileFormat: UInt64 = 0x656c_6966  // "file"
 
@@ -194,6 +197,8 @@ struct TreeBuilder {
         if let op = resolver.owner(of: e) {
             // raw_co_flush_to_disk of this request went to io_uring: the fsync is its sync.
             if let bs = pendingRaw.first(where: { $0.value.op === op })?.key, let raw = pendingRaw.removeValue(forKey: bs) {
+                // The file node's fd (read at raw_co_flush_to_disk) names the image, as a system call's does.
+                if let fd = raw.fd { node.value.details["fd"] = String(fd) }
                 raw.node.children.append(node)
                 op.touch(t)
             } else {
@@ -224,16 +229,22 @@ struct TreeBuilder {
     private mutating func newOp(_ kind: GuestOp.Kind, _ e: Event, entry: String, offset: UInt64 = 0, bytes: UInt64 = 0) -> Op {
         let final: Cause
         switch kind {
-        case .write: final = .writethrough
-        case .flush: final = .guestFlush
+        // A write-zeroes is a write: FUA emulation flushes after it in write-through mode (F14).
+        case .write, .writeZeroes: final = .writethrough
+        // Discards and resizes run no flush of the format node themselves; should one run, its last sync is a flush's own.
+        case .flush, .discard, .truncate: final = .guestFlush
         case .imageOpen: final = .imageOpen
+        case .imageCreate: final = .imageCreate
         case .imageClose: final = .imageClose
         case .housekeeping: final = .housekeeping
         }
         let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
                             endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
-                    causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe))
-        if kind == .write || kind == .flush { op.value.backend = e.args[0] }
+                    causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe,
+                                         // A resize's plain cache flushes are qcow2_update_options' (it recomputes the cache sizes).
+                                         plainCacheFlush: kind == .truncate ? .cacheReconfigure : .l2TableAlloc,
+                                         looksUpClusters: kind == .write || kind == .writeZeroes || kind == .discard))
+        if kind.isGuestRequest { op.value.backend = e.args[0] }
         nextIndex += 1
         if op.value.isGuestRequest { sawGuestRequest = true }
         live.append(op)
@@ -258,14 +269,43 @@ struct TreeBuilder {
         if inferFlushes { inferFlush(role, e) }
         // The op this probe hit is counted for.
         let hitOp: Op?
+        // Requests a qcow2 image creation makes through its own BlockBackend (header, resize) and
+        // the release of that BlockBackend are part of the creation, not guest requests or a close.
+        if role.isGuestRequest || role == .backendUnref, e.coroutine != 0,
+           let create = resolver.boundOwner(of: e.coroutine), create.value.kind == .imageCreate {
+            create.value.probeHits += 1
+            create.touch(t)
+            return
+        }
         switch role {
+        case .imageCreate:
+            let op = newOp(.imageCreate, e, entry: entry.symbol)
+            resolver.start(op, e, inRequestCoroutine: true)
+            hitOp = op
         case .guestWriteAIO:
             let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: probes.value("bytes", of: e) ?? 0)
             resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[5])  // (blk, offset, qiov, flags, cb, opaque)
             hitOp = op
         case .guestWriteCo:
-            let op = newOp(.write, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            // blk_co_pwrite_zeroes reaches blk_co_do_pwritev_part with BDRV_REQ_ZERO_WRITE (flags, the 6th argument).
+            let flags = entry.symbol == "blk_co_do_pwritev_part" || entry.symbol == "blk_co_pwritev_part" ? e.args[5] : 0
+            let zero = flags & Self.zeroWriteFlag != 0
+            let op = newOp(zero ? .writeZeroes : .write, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            if zero { op.value.unmap = flags & Self.mayUnmapFlag != 0 }
             resolver.start(op, e, inRequestCoroutine: OpResolver.runsInRequestCoroutine(entry.symbol))
+            hitOp = op
+        case .guestDiscardCo:
+            let op = newOp(.discard, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            resolver.start(op, e, inRequestCoroutine: true)
+            hitOp = op
+        case .guestDiscardAIO:
+            let op = newOp(.discard, e, entry: entry.symbol, offset: e.args[1], bytes: e.args[2])
+            resolver.start(op, e, inRequestCoroutine: false, opaque: e.args[4])  // (blk, offset, bytes, cb, opaque)
+            hitOp = op
+        case .guestTruncateCo:
+            // `offset` is the new size in bytes.
+            let op = newOp(.truncate, e, entry: entry.symbol, offset: e.args[1])
+            resolver.start(op, e, inRequestCoroutine: true)
             hitOp = op
         case .guestFlushAIO:
             let op = newOp(.flush, e, entry: entry.symbol)
@@ -286,7 +326,7 @@ struct TreeBuilder {
         case .qcow2WriteDone:
             // The write is over: its pooled coroutine may next serve a flush.
             let op = resolver.boundOwner(of: e.coroutine)
-            if let op, op.value.kind == .write { resolver.unbind(e.coroutine) }
+            if let op, op.value.kind == .write || op.value.kind == .writeZeroes { resolver.unbind(e.coroutine) }
             hitOp = op
         case .rawFlush:
             rawFlush(e, entry)
@@ -301,9 +341,15 @@ struct TreeBuilder {
             qemuFdatasync(e, entry)
             return
         case .qcow2Write, .qcow2CacheWrite, .qcow2CacheEntryFlush, .qcow2WriteL1Entry, .nodeFlush,
-             .qcow2SetDependency, .qcow2MarkDirty, .qcow2GrowL1, .qcow2RefcountArea, .pwriteSync:
+             .qcow2SetDependency, .qcow2MarkDirty, .qcow2GrowL1, .qcow2RefcountArea, .pwriteSync,
+             .vmdkWrite, .vmdkGrainTableUpdate:
             let op = owner(e)
             track(role, e, in: op.causes)
+            if role == .vmdkWrite || role == .vmdkGrainTableUpdate { op.value.format = "vmdk" }
+            // A flush of a format node other than qcow2 (vmdk, vdi, qed ...) names the op's format.
+            if role == .nodeFlush, let f = probes.value("format", of: e).map(formatName), f != "file", f != "qcow2", f != "?" {
+                op.value.format = f
+            }
             op.add(Node(CausalNode(kind: role.rawValue, timeNs: t, tid: e.tid, symbol: entry.symbol,
                                    details: details(role, e))), at: t)
             hitOp = op
@@ -349,7 +395,8 @@ struct TreeBuilder {
             causes.nodeFlush(isFormatNode: format.map { $0 & 0xffff_ffff_ff != Self.fileFormat } ?? false)
         case .qcow2CacheWrite:
             causes.cacheWrite(cache: e.args[1], depends: probes.value("depends", of: e) ?? 0,
-                              dependencyCause: dependencyCause(cache: e.args[1], e))
+                              dependencyCause: dependencyCause(cache: e.args[1], e), isRefcount: cacheName(e.args[1], e) == "refcount",
+                              dependsOnFlush: (probes.value("depends_on_flush", of: e) ?? 0) & 0xff != 0)
         case .qcow2CacheEntryFlush:
             causes.entryFlush(cache: e.args[1], depends: probes.value("depends", of: e) ?? 0,
                               dependsOnFlush: (probes.value("depends_on_flush", of: e) ?? 0) & 0xff != 0,
@@ -364,14 +411,16 @@ struct TreeBuilder {
         case .qcow2MarkDirty: causes.markDirty()
         case .qcow2GrowL1: causes.growL1()
         case .qcow2RefcountArea: causes.refcountArea()
-        case .pwriteSync: causes.pwriteSync()
+        case .pwriteSync: causes.pwriteSync(offset: e.args[1])
+        case .vmdkWrite: causes.vmdkWrite()
+        case .vmdkGrainTableUpdate: causes.vmdkGrainTableUpdate()
         default: break
         }
     }
 
-    /// F2 when the L2 cache waits on the refcount cache; F10 for the opposite (refcount waits on L2).
+    /// F2 when the L2 cache waits on the refcount cache; F15 for the opposite (refcount waits on L2 after a decrease).
     private func dependencyCause(cache: UInt64, _ e: Event) -> Cause {
-        cacheName(cache, e) == "refcount" ? .dependencyCrossFlush : .refcountDependency
+        cacheName(cache, e) == "refcount" ? .l2Dependency : .refcountDependency
     }
 
     private func details(_ role: ProbeRole, _ e: Event) -> [String: String] {
@@ -600,7 +649,7 @@ struct TreeBuilder {
     }
 
     private mutating func hand(_ op: Op) -> GuestOp {
-        op.causes.endFullFlush()
+        op.causes.endOp()
         op.retired = true
         resolver.forget(op)
         var v = op.value

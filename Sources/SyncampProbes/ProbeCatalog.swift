@@ -110,6 +110,16 @@ public enum ProbeCatalog {
                          required: true, whenMissing: "device flush requests are not seen"),
             CatalogEntry(role: .guestFlushCo, symbols: ["blk_co_flush"], derefs: [],
                          required: true, whenMissing: "synchronous flushes (qemu-io flush) are not seen"),
+            // Discards and resizes are requests of their own kinds: one hit per request, none per write
+            // or flush. blk_co_pdiscard (qemu-io, jobs) and blk_aio_pdiscard (devices; its coroutine runs
+            // the static blk_co_do_pdiscard) are disjoint. Write-zeroes needs no probe: it reaches
+            // blk_co_do_pwritev_part with BDRV_REQ_ZERO_WRITE in its flags.
+            CatalogEntry(role: .guestDiscardCo, symbols: ["blk_co_pdiscard"], derefs: [],
+                         required: false, whenMissing: "synchronous discards (qemu-io discard) are not ops: their work is grouped as housekeeping"),
+            CatalogEntry(role: .guestDiscardAIO, symbols: ["blk_aio_pdiscard"], derefs: [],
+                         required: false, whenMissing: "device discard requests are not ops: their work is grouped as housekeeping"),
+            CatalogEntry(role: .guestTruncateCo, symbols: ["blk_co_truncate"], derefs: [],
+                         required: false, whenMissing: "resizes are not ops: their work (L1 growth) is grouped as housekeeping"),
             // Detail only: one hit per write request, and the op already starts at the guest entry point.
             CatalogEntry(role: .qcow2Write, symbols: ["qcow2_co_pwritev_part", "qcow2_alloc_host_offset"], derefs: [],
                          required: false, whenMissing: "qcow2 write work is not shown in the trees",
@@ -168,6 +178,15 @@ public enum ProbeCatalog {
                          required: false, whenMissing: "refcount table growth syncs (F9) are not told apart"),
             CatalogEntry(role: .pwriteSync, symbols: ["bdrv_co_pwrite_sync"], derefs: [],
                          required: false, whenMissing: "refcount block allocations (F8) are not told apart"),
+            // One hit per image creation: what qcow2_co_create does is creation, not guest requests.
+            CatalogEntry(role: .imageCreate, symbols: ["qcow2_co_create"], derefs: [],
+                         required: false, whenMissing: "qcow2 image creation shows as guest writes and a resize"),
+            // Other formats: vmdk's write path syncs its grain table and descriptor itself. One hit
+            // per vmdk write (and one more per new grain), none on other formats.
+            CatalogEntry(role: .vmdkWrite, symbols: ["vmdk_co_pwritev"], derefs: [],
+                         required: false, whenMissing: "vmdk writes' syncs are not told from other formats'"),
+            CatalogEntry(role: .vmdkGrainTableUpdate, symbols: ["vmdk_L2update"], derefs: [],
+                         required: false, whenMissing: "vmdk grain table updates are not told apart"),
             CatalogEntry(role: .backendUnref, symbols: ["blk_unref"], derefs: [],
                          required: false, whenMissing: "close work is grouped with the last request"),
             CatalogEntry(role: .closeAll, symbols: ["bdrv_close_all"], derefs: [],

@@ -12,6 +12,14 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     case guestFlushAIO = "guest_flush_aio"
     /// `blk_co_flush(blk)`: a synchronous flush (qemu-io flush).
     case guestFlushCo = "guest_flush_co"
+    /// `blk_co_pdiscard(blk, offset, bytes)`: a synchronous discard (qemu-io discard, jobs); it runs in the
+    /// request's own coroutine (block-gen.c's `blk_co_pdiscard_entry`).
+    case guestDiscardCo = "guest_discard_co"
+    /// `blk_aio_pdiscard(blk, offset, bytes, cb, opaque)`: a device's discard request (virtio-blk, scsi UNMAP).
+    case guestDiscardAIO = "guest_discard_aio"
+    /// `blk_co_truncate(blk, offset, exact, prealloc, flags, errp)`: a resize through a BlockBackend
+    /// (qemu-io truncate, block_resize); it runs in its own coroutine (`blk_co_truncate_entry`).
+    case guestTruncateCo = "guest_truncate_co"
     /// `qcow2_co_pwritev_part(bs, offset, bytes, ...)`, or `qcow2_alloc_host_offset` on stock binaries: qcow2 write work.
     case qcow2Write = "qcow2_write"
     /// `qcow2_cache_write(bs, c)`: a metadata cache is written back (also the inlined `qcow2_cache_flush`).
@@ -47,6 +55,15 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     case backendUnref = "blk_unref"
     /// `bdrv_close_all()`: QEMU closes every image at exit.
     case closeAll = "bdrv_close_all"
+    /// `qcow2_co_create(create_options, errp)`: a qcow2 image is created (qemu-img create, convert's
+    /// target); it runs in its own coroutine, in which it writes the header and resizes through a BlockBackend.
+    case imageCreate = "qcow2_co_create"
+    /// `vmdk_co_pwritev(bs, offset, bytes, qiov, flags)`: a write reaches the vmdk driver; the op's
+    /// syncs are vmdk's (block/vmdk.c), not qcow2's.
+    case vmdkWrite = "vmdk_co_pwritev"
+    /// `vmdk_L2update(extent, m_data, offset)`: a new grain's entry is written into the grain table
+    /// and its redundant copy, then the file is flushed (block/vmdk.c).
+    case vmdkGrainTableUpdate = "vmdk_L2update"
     /// `qcow2_writev_done_req(co, ret)` (USDT only): a qcow2 write request is over; its coroutine
     /// goes back to the pool and may next run another request.
     case qcow2WriteDone = "qcow2_writev_done_req"
@@ -54,7 +71,8 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     /// Whether the role starts a guest request.
     public var isGuestRequest: Bool {
         switch self {
-        case .guestWriteAIO, .guestWriteCo, .guestFlushAIO, .guestFlushCo: return true
+        case .guestWriteAIO, .guestWriteCo, .guestFlushAIO, .guestFlushCo, .guestDiscardCo, .guestDiscardAIO,
+             .guestTruncateCo: return true
         default: return false
         }
     }

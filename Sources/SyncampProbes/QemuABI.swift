@@ -131,6 +131,9 @@ public struct QemuABI: Sendable, Equatable {
             "blk_aio_pwritev": ["blk", "offset", "qiov", "flags", "cb", "opaque"],
             "blk_aio_flush": ["blk", "cb", "opaque"],
             "blk_co_flush": ["blk"],
+            "blk_co_pdiscard": ["blk", "offset", "bytes"],
+            "blk_aio_pdiscard": ["blk", "offset", "bytes", "cb", "opaque"],
+            "blk_co_truncate": ["blk", "offset", "exact", "prealloc", "flags", "errp"],
             "qcow2_co_pwritev_part": ["bs", "offset", "bytes", "qiov", "qiov_offset", "flags"],
             "qcow2_alloc_host_offset": ["bs", "offset", "bytes", "host_offset", "m"],
             "qcow2_cache_write": ["bs", "c"],
@@ -158,10 +161,21 @@ public struct QemuABI: Sendable, Equatable {
         return abi
     }()
 
+    /// QEMU 10.0: `blk_co_pdiscard` has a trailing `BdrvRequestFlags flags` (checked against the
+    /// DWARF of a 10.0.13 build; the release that added it was not checked, and a trailing
+    /// parameter moves none of the canonical ones).
+    public static let qemu100: QemuABI = {
+        var abi = qemu80
+        abi.source = .table("10.0")
+        abi.parameters["blk_co_pdiscard"] = ["blk", "offset", "bytes", "flags"]
+        return abi
+    }()
+
     /// The tables, oldest first, with the first release each covers.
     public static let tables: [(since: QemuVersion, abi: QemuABI)] = [
         (QemuVersion(major: 7, minor: 2, micro: 0), qemu72),
         (QemuVersion(major: 8, minor: 0, micro: 0), qemu80),
+        (QemuVersion(major: 10, minor: 0, micro: 0), qemu100),
     ]
 
     /// The newest release the tables are known to hold for; later ones get the newest table, said so.

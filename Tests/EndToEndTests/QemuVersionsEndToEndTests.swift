@@ -47,7 +47,7 @@ final class QemuVersionsEndToEndTests: XCTestCase {
         XCTAssertEqual(perOpCauses(fresh.json), Self.freshOps)
         let target = fresh.json.dict("target")
         XCTAssertTrue((target["qemu_version"] as? String ?? "").hasPrefix("10.0.2 (Debian"), "\(target)")
-        XCTAssertEqual(target["qemu_abi"] as? String, "built-in table for QEMU 8.0")
+        XCTAssertEqual(target["qemu_abi"] as? String, "built-in table for QEMU 10.0")
         XCTAssertTrue(fresh.stderr.contains("QEMU 10.0.2"), fresh.stderr)
         let warnings = fresh.json["warnings"] as? [String] ?? []
         XCTAssertFalse(warnings.contains { $0.contains("cannot be trusted") }, "\(warnings)")

@@ -74,6 +74,20 @@ final class AnswerFirstTests: AnalysisTestCase {
         XCTAssertTrue(text.contains("  l2-cache-size            not predicted: "), text)
     }
 
+    /// Issue 18 (7): the reference model's list printed a deviating op's index twice (`#3 #3 write ...`).
+    func testADeviatingOpIsListedWithItsIndexOnce() throws {
+        let a = try writeThenFlushOnFreshImage()
+        let deviating = try XCTUnwrap(a.model?.deviatingOps)
+        XCTAssertEqual(deviating.count, 1, "the fixture has one deviating op")
+        let text = TextReport.render(a)
+        let model = try XCTUnwrap(text.range(of: "\nreference model").map { String(text[$0.lowerBound...]) })
+        for i in deviating {
+            let lines = model.split(separator: "\n").filter { $0.contains("#\(i) ") }
+            XCTAssertEqual(lines.count, 1, model)
+            XCTAssertEqual(lines.first?.components(separatedBy: "#\(i) ").count, 2, "the index once: \(lines)")
+        }
+    }
+
     func testNoImageStateMeansNoRecommendationAndSaysWhy() throws {
         let a = try F.analyse(F.writeThenFlush(), in: dir)
         XCTAssertTrue(a.recommendations.isEmpty)

@@ -154,4 +154,77 @@ final class Qcow2ModelTests: XCTestCase {
         XCTAssertEqual(CacheMode.detect(command: ["qemu-system-x86_64", "-drive", "file=a.qcow2"]), .writeback)
         XCTAssertNil(CacheMode.detect(command: ["some-tool", "img"]))
     }
+
+    // MARK: discard, write-zeroes, resize (flush-sites reference §5, measured totals with the exit)
+
+    private func total(_ c: [Cause: Int]?) -> Int { c?.values.reduce(0, +) ?? -1 }
+
+    /// §5 discard: `write 0 64k` `flush` `discard 0 64k` `flush` = 7; without the middle flush 6 (F10b).
+    func testDiscardAfterAFlushAndWithoutOne() {
+        var m = model()
+        XCTAssertEqual(total(m.write(offset: 0, bytes: 64 * KiB)) + total(m.flush()), 5)
+        XCTAssertEqual(m.discard(offset: 0, bytes: 64 * KiB, unmap: true), [:])
+        XCTAssertEqual(m.flush(), [.l2Dependency: 1, .guestFlush: 1], "the refcount cache waits for L2 after the decrease (F15)")
+        XCTAssertEqual(m.close(), [:])
+
+        var n = model()
+        XCTAssertEqual(n.write(offset: 0, bytes: 64 * KiB), [.l2TableAlloc: 3])
+        XCTAssertEqual(n.discard(offset: 0, bytes: 64 * KiB, unmap: true), [.dependencyCrossFlush: 1])
+        XCTAssertEqual(n.flush(), [.l2Dependency: 1, .guestFlush: 1])
+        XCTAssertEqual(n.close(), [:])
+    }
+
+    /// §5: a discard on a fresh image allocates the L2 table (3) and changes nothing else; flush 0.
+    /// With discard=ignore it never reaches qcow2.
+    func testDiscardOnAFreshImageAndIgnored() {
+        var m = model()
+        XCTAssertEqual(m.discard(offset: 0, bytes: 64 * KiB, unmap: true), [.l2TableAlloc: 3])
+        XCTAssertEqual(m.flush(), [:])
+        var n = model()
+        XCTAssertEqual(n.discard(offset: 0, bytes: 64 * KiB, unmap: false), [:])
+        XCTAssertEqual(n.flush(), [:])
+    }
+
+    /// §5 write-zeroes: after write+flush, `write -z` = +1 (the zero flag in L2), `-z -u` = +2 (freed);
+    /// on a fresh image 3 + 1 = 4, with or without -u.
+    func testWriteZeroes() {
+        for (unmap, flush) in [(false, 1), (true, 2)] {
+            var m = model()
+            _ = m.write(offset: 0, bytes: 64 * KiB)
+            _ = m.flush()
+            XCTAssertEqual(m.writeZeroes(offset: 0, bytes: 64 * KiB, unmap: unmap), [:])
+            XCTAssertEqual(total(m.flush()), flush, "unmap \(unmap)")
+        }
+        for unmap in [false, true] {
+            var m = model()
+            XCTAssertEqual(total(m.writeZeroes(offset: 0, bytes: 64 * KiB, unmap: unmap)) + total(m.flush()), 4)
+        }
+        var m = model()
+        XCTAssertNil(m.writeZeroes(offset: 4 * KiB, bytes: 4 * KiB, unmap: false), "partial clusters are written as data")
+    }
+
+    /// Issue 18 (2): growing a 1G image to 64G grows its L1 (F7: refcount flush, table, header),
+    /// writes the size (F16) and flushes the caches for the options update; the write at 60G is
+    /// then a new L2 table. strace counts 10 with the exit's 2.
+    func testResizeGrowsTheL1() {
+        var m = model(GiB)
+        XCTAssertEqual(m.truncate(to: 64 * GiB), [.l1TableGrow: 3, .resizeHeader: 1, .cacheReconfigure: 1])
+        XCTAssertEqual(m.image.l1Size, 128)
+        XCTAssertEqual(m.write(offset: 60 * GiB, bytes: 4 * KiB), [.l2TableAlloc: 3])
+        XCTAssertEqual(total(m.close()), 2)
+        XCTAssertNil(m.truncate(to: GiB), "a shrink is not modelled")
+    }
+
+    /// Cache sizes: the default L2 cache covers a 4G disk; 8 KiB does not.
+    func testSmallCachesAreKnownGaps() {
+        let image = ImageState.fresh(path: "/img.qcow2", size: 4 * GiB, clusterBits: 16)
+        XCTAssertFalse(DriveOptions().l2CacheMayEvict(image))
+        XCTAssertTrue(DriveOptions(l2CacheBytes: 8192).l2CacheMayEvict(image))
+        XCTAssertFalse(DriveOptions(l2CacheBytes: 1 << 20).l2CacheMayEvict(image))
+        let o = DriveOptions.detect(command: ["/x/qemu-io", "-t", "writeback", "--image-opts",
+                                              "driver=qcow2,file.filename=d.qcow2,l2-cache-size=8K,detect-zeroes=unmap,discard=unmap"])
+        XCTAssertEqual(o, DriveOptions(discardUnmap: true, detectZeroes: true, l2CacheBytes: 8192))
+        XCTAssertFalse(DriveOptions.detect(command: ["qemu-system-x86_64", "-drive", "file=a.qcow2,if=virtio"]).discardUnmap)
+        XCTAssertTrue(DriveOptions.detect(command: ["qemu-io", "-f", "qcow2", "a.qcow2"]).discardUnmap, "qemu-io's default")
+    }
 }

@@ -45,11 +45,12 @@ final class QemuABITests: XCTestCase {
         XCTAssertEqual(QemuABI.qemu80.argumentMap("thread_pool_submit_aio"), [nil, 0, 1, 2, 3])
         XCTAssertNil(QemuABI.qemu80.argumentMap("qcow2_cache_write"), "unchanged functions keep their registers")
         let v10 = try XCTUnwrap(QemuVersion("10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)"))
-        XCTAssertEqual(QemuABI.table(for: v10).source, .table("8.0"))
+        XCTAssertEqual(QemuABI.table(for: v10).source, .table("10.0"))
+        XCTAssertEqual(QemuABI.table(for: QemuVersion("9.2.0")).source, .table("8.0"))
         XCTAssertEqual(QemuABI.table(for: QemuVersion("7.2.0")).source, .table("7.2"))
-        XCTAssertEqual(QemuABI.table(for: QemuVersion("12.0.0")).source, .nearestTable("8.0"), "unknown: the newest, said so")
+        XCTAssertEqual(QemuABI.table(for: QemuVersion("12.0.0")).source, .nearestTable("10.0"), "unknown: the newest, said so")
         XCTAssertEqual(QemuABI.table(for: QemuVersion("6.2.0")).source, .nearestTable("7.2"))
-        XCTAssertEqual(QemuABI.table(for: nil).source, .nearestTable("8.0"))
+        XCTAssertEqual(QemuABI.table(for: nil).source, .nearestTable("10.0"))
     }
 
     /// The DWARF reader's struct offsets against gdb's `ptype /o` on the same binary.

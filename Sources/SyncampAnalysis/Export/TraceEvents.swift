@@ -88,7 +88,7 @@ public struct TraceEvents {
 
     static func name(_ op: GuestOp) -> String {
         switch op.kind {
-        case .write: return "#\(op.index) write \(op.offset)+\(op.bytes)"
+        case .write, .discard, .writeZeroes: return "#\(op.index) \(op.kind.rawValue) \(op.offset)+\(op.bytes)"
         case .flush: return "#\(op.index) flush"
         default: return "#\(op.index) \(op.kind.rawValue)"
         }

@@ -37,4 +37,19 @@ struct ClusterSet: Equatable, Sendable {
         if !placed { kept.append(.init(start: s, end: e)) }
         ranges = kept
     }
+
+    /// Removes [start, end), splitting ranges it cuts.
+    mutating func remove(_ start: UInt64, _ end: UInt64) {
+        guard start < end else { return }
+        var kept: [ImageState.ClusterRange] = []
+        for r in ranges {
+            if r.end <= start || r.start >= end { kept.append(r); continue }
+            if r.start < start { kept.append(.init(start: r.start, end: start)) }
+            if r.end > end { kept.append(.init(start: end, end: r.end)) }
+        }
+        ranges = kept
+    }
+
+    /// Whether any cluster of [start, end) is in the set.
+    func intersects(_ start: UInt64, _ end: UInt64) -> Bool { missing(start, end) < end - start }
 }

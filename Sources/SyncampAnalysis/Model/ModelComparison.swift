@@ -26,6 +26,10 @@ public struct ModelComparison: Sendable {
     public var deviatingCount = 0
     public var timingDependentOps: [Int] = []
     public var timingDependentCount = 0
+    /// Ops the model cannot predict, by op index, with the reason (the first `listLimit`); counted
+    /// apart from deviations: a known gap of the model is not a surprise.
+    public var unpredictedOps: [Int: Unpredicted] = [:]
+    public var unpredictedCount = 0
     /// Guest flushes, for the predicted amplification.
     public var guestFlushes = 0
 
@@ -42,9 +46,12 @@ public struct ModelComparison: Sendable {
         case unpredicted
     }
 
+    /// Whether the model has anything to say: an image it ran on, or ops it knows it cannot predict.
+    public var hasContent: Bool { !images.isEmpty || unpredictedCount > 0 }
+
     /// The verdict on `m`, or `.unpredicted` without one.
     public static func verdict(_ m: ModelComparison?) -> Verdict {
-        guard let m else { return .unpredicted }
+        guard let m, !m.images.isEmpty, m.matchedOps + m.deviatingCount + m.timingDependentCount > 0 || m.unpredictedCount == 0 else { return .unpredicted }
         return m.deviatingCount == 0 ? .matched : .deviating
     }
 
@@ -52,7 +59,39 @@ public struct ModelComparison: Sendable {
         guestFlushes > 0 ? Double(predictedHostSyncs) / Double(guestFlushes) : nil
     }
 
+    /// Why the model makes no prediction for an op.
+    public enum Unpredicted: String, Sendable, Equatable, CaseIterable {
+        /// A request another format driver served (vmdk): the model is qcow2's.
+        case formatNotQcow2 = "format_not_qcow2"
+        /// An op on an image whose state the capture has no record of (created during the
+        /// capture, as convert's target, or not read at start).
+        case noImageState = "no_image_state"
+        /// A request the model does not replay: a shrinking resize.
+        case kindNotModelled = "kind_not_modelled"
+        /// A write-zeroes not aligned to clusters: QEMU writes zeroed data for the partial clusters.
+        case unalignedWriteZeroes = "unaligned_write_zeroes"
+        /// A write into a cluster a write-zeroes left allocated under the zero flag (ZERO_ALLOC):
+        /// link_l2 clears the flag, which the model does not follow.
+        case zeroFlaggedCluster = "write_to_zero_flagged_cluster"
+        /// An allocating write that does not cover its clusters whole on an image with a backing
+        /// file: whether QEMU copies from the backing file (a real COW, F3) depends on its data.
+        case backingFileCow = "backing_file_cow"
+        /// detect-zeroes is on: whether a write becomes a write-zeroes depends on its data.
+        case detectZeroes = "detect_zeroes"
+        /// The L2 (or refcount) cache cannot hold every slice of the disk (l2-cache-size,
+        /// cache-size, refcount-cache-size, or a disk past the 32 MiB default): a miss may evict
+        /// a dirty slice (F11), which the model does not simulate.
+        case cacheSmallerThanDisk = "cache_smaller_than_disk"
+        /// An op after one of those on the same image: the caches' dirty state and dependencies
+        /// the model would start from are unknown.
+        case stateUnknown = "state_unknown_after_unmodelled_op"
+    }
+
     private var models: [String: Qcow2Model] = [:]
+    /// Images whose model state is no longer known (an unmodelled op ran on them).
+    private var lost: Set<String> = []
+    /// The image of each BlockBackend, from its ops that named one.
+    private var imageOfBackend: [UInt64: String] = [:]
     /// The one image, when there is one: ops that name none are its.
     private var only: String?
     private var lastEnd: UInt64 = 0
@@ -75,6 +114,14 @@ public struct ModelComparison: Sendable {
     /// Replays one finished op (ops come in index order); `keepPrediction` keeps it in `predictions`.
     public mutating func add(_ op: GuestOp, keepPrediction: Bool = true) {
         if op.kind == .flush { guestFlushes += 1 }
+        if let format = op.format, format != "qcow2" {
+            unpredicted(op, .formatNotQcow2)
+            return
+        }
+        if op.kind == .imageClose && op.image == nil && only == nil && !lost.isEmpty {
+            unpredicted(op, .stateUnknown)
+            return
+        }
         if op.kind == .imageClose && op.image == nil && only == nil {
             // Closing with nothing left to sync names no image: every image is closed.
             var causes: [Cause: Int] = [:]
@@ -84,9 +131,32 @@ public struct ModelComparison: Sendable {
             record(op, Prediction(causes: causes, timingDependent: false), keep: keepPrediction)
             return
         }
-        guard let named = op.image ?? only, let path = modelPath(for: named), var model = models[path] else { return }
+        if op.kind.isGuestRequest, op.backend != 0, let image = op.image { imageOfBackend[op.backend] = image }
+        let image = op.image ?? (op.backend != 0 ? imageOfBackend[op.backend] : nil) ?? only
+        if image == nil, Self.isUnmodelled(op.kind), !models.isEmpty {
+            // An unmodelled request on an image no op named yet: any image's state may have changed.
+            lost.formUnion(models.keys)
+            unpredicted(op, .kindNotModelled)
+            return
+        }
+        guard let named = image, let path = modelPath(for: named), var model = models[path] else {
+            // An op that names an image the model has no state of is not guessed from another image's.
+            if let image, Self.isReadablePath(image), op.kind != .imageOpen, op.kind != .housekeeping, op.kind != .imageCreate {
+                unpredicted(op, .noImageState)
+            }
+            return
+        }
+        if lost.contains(path), op.kind != .imageOpen, op.kind != .housekeeping {
+            unpredicted(op, .stateUnknown)
+            return
+        }
         var causes: [Cause: Int]
         var timing = false
+        if let reason = Self.gap(op, model) {
+            lost.insert(path)
+            unpredicted(op, reason)
+            return
+        }
         switch op.kind {
         case .write:
             causes = model.write(offset: op.offset, bytes: op.bytes)
@@ -97,7 +167,25 @@ public struct ModelComparison: Sendable {
             causes = model.flush()
         case .imageClose:
             causes = model.close()
-        case .imageOpen, .housekeeping:
+        case .discard:
+            causes = model.discard(offset: op.offset, bytes: op.bytes, unmap: options.drive.discardUnmap)
+        case .writeZeroes:
+            // BDRV_REQ_MAY_UNMAP is dropped on a node without discard=unmap (io.c, bdrv_co_do_pwrite_zeroes).
+            guard let c = model.writeZeroes(offset: op.offset, bytes: op.bytes,
+                                            unmap: op.unmap == true && options.drive.discardUnmap) else {
+                lost.insert(path)
+                unpredicted(op, .unalignedWriteZeroes)
+                return
+            }
+            causes = c
+        case .truncate:
+            guard let c = model.truncate(to: op.offset) else {
+                lost.insert(path)
+                unpredicted(op, .kindNotModelled)
+                return
+            }
+            causes = c
+        case .imageOpen, .housekeeping, .imageCreate:
             return
         }
         // Requests that overlap another in flight interleave their metadata work.
@@ -112,7 +200,8 @@ public struct ModelComparison: Sendable {
     private mutating func modelPath(for path: String) -> String? {
         if models[path] != nil { return path }
         // A path the collector could not read ("?", "fd 9") names the one image there is.
-        guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) }) ?? only else { return nil }
+        guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) })
+                ?? (Self.isReadablePath(path) ? nil : only) else { return nil }
         guard let model = models.removeValue(forKey: key) else { return nil }
         // A name that says nothing is not taken as the image's name.
         let name = path.hasPrefix("/") || !path.contains(" ") && path != "?" ? path : key
@@ -120,6 +209,34 @@ public struct ModelComparison: Sendable {
         if let i = images.firstIndex(where: { $0.path == key }) { images[i].path = name }
         if only == key { only = name }
         return name
+    }
+
+    /// What the model cannot know about an op before running it, if anything.
+    static func gap(_ op: GuestOp, _ model: Qcow2Model) -> Unpredicted? {
+        let drive = model.options.drive
+        switch op.kind {
+        case .write, .writeZeroes, .discard:
+            if drive.l2CacheMayEvict(model.image) { return .cacheSmallerThanDisk }
+            if op.kind == .write && drive.detectZeroes { return .detectZeroes }
+            if op.kind == .write && model.image.hasBackingFile && model.allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
+                return .backingFileCow
+            }
+            if op.kind == .write && model.touchesZeroAllocated(offset: op.offset, bytes: op.bytes) { return .zeroFlaggedCluster }
+            return nil
+        default:
+            return nil
+        }
+    }
+
+    /// Whether `path` is a file name the collector read (not "?" or "fd 9"): it then names its own image.
+    static func isReadablePath(_ path: String) -> Bool { path.hasPrefix("/") }
+
+    /// Request kinds that change the image's metadata (an unknown image may be any of them).
+    static func isUnmodelled(_ kind: GuestOp.Kind) -> Bool { kind == .discard || kind == .writeZeroes || kind == .truncate }
+
+    private mutating func unpredicted(_ op: GuestOp, _ reason: Unpredicted) {
+        unpredictedCount += 1
+        if unpredictedOps.count < Self.listLimit { unpredictedOps[op.index] = reason }
     }
 
     private mutating func record(_ op: GuestOp, _ p: Prediction, keep: Bool) {

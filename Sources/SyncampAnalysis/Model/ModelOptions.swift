@@ -39,6 +39,85 @@ public enum CacheMode: String, Sendable, CaseIterable, Codable {
     }
 }
 
+/// The block-node options of the traced command that change what qcow2 does, read from its
+/// command line: qemu-io `-d`/`--discard`, and `key=value` lists (`-drive`, `--image-opts`,
+/// `-blockdev` in its `key=value` form).
+public struct DriveOptions: Sendable, Equatable {
+    /// discard=unmap (BDRV_O_UNMAP): discards reach qcow2 and write-zeroes may unmap. qemu-io's
+    /// default is unmap (qemu-io.c), QEMU's `-drive`/`-blockdev` default is ignore.
+    public var discardUnmap: Bool
+    /// detect-zeroes=on|unmap: a write whose data is all zero becomes a write-zeroes (io.c), which
+    /// the model cannot tell from the request.
+    public var detectZeroes: Bool
+    /// l2-cache-size, cache-size, refcount-cache-size in bytes, when given.
+    public var l2CacheBytes: UInt64?
+    public var cacheBytes: UInt64?
+    public var refcountCacheBytes: UInt64?
+
+    public init(discardUnmap: Bool = false, detectZeroes: Bool = false, l2CacheBytes: UInt64? = nil,
+                cacheBytes: UInt64? = nil, refcountCacheBytes: UInt64? = nil) {
+        self.discardUnmap = discardUnmap
+        self.detectZeroes = detectZeroes
+        self.l2CacheBytes = l2CacheBytes
+        self.cacheBytes = cacheBytes
+        self.refcountCacheBytes = refcountCacheBytes
+    }
+
+    /// QEMU 7.2's largest default L2 cache (DEFAULT_L2_CACHE_MAX_SIZE, qcow2.h:121, Linux): 32 MiB.
+    public static let defaultL2CacheMax: UInt64 = 32 << 20
+
+    /// Whether the L2 cache may be too small to hold every L2 slice of `image` (then a miss can
+    /// evict a dirty slice, F11, which the model does not simulate). The default cache covers the
+    /// whole disk up to `defaultL2CacheMax` (qcow2.c:882-902).
+    public func l2CacheMayEvict(_ image: ImageState) -> Bool {
+        let needed = (image.size + image.clusterSize - 1) / image.clusterSize * (image.extendedL2 ? 16 : 8)
+        let limit = [l2CacheBytes, cacheBytes].compactMap { $0 }.min() ?? Self.defaultL2CacheMax
+        let refcountNeeded = UInt64(max(1, image.refcountBlocks.count)) * image.clusterSize
+        return needed > limit || refcountCacheBytes.map { $0 < refcountNeeded } == true
+    }
+
+    /// The options a command line gives.
+    public static func detect(command: [String]) -> DriveOptions {
+        let tool = command.first?.split(separator: "/").last.map(String.init) ?? ""
+        var o = DriveOptions(discardUnmap: tool.hasPrefix("qemu-io"))
+        var i = 1
+        while i < command.count {
+            let a = command[i]
+            if (a == "-d" || a == "--discard"), i + 1 < command.count, tool.hasPrefix("qemu-io") {
+                o.discardUnmap = Self.unmaps(command[i + 1])
+                i += 1
+            } else if a.hasPrefix("--discard=") {
+                o.discardUnmap = Self.unmaps(String(a.dropFirst("--discard=".count)))
+            } else if !a.hasPrefix("-") {
+                for pair in a.split(separator: ",") {
+                    let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard kv.count == 2 else { continue }
+                    // Options of a child node (file.discard) are the protocol node's, not qcow2's.
+                    switch kv[0] {
+                    case "discard": o.discardUnmap = Self.unmaps(kv[1])
+                    case "detect-zeroes": o.detectZeroes = kv[1] != "off"
+                    case "l2-cache-size": o.l2CacheBytes = Self.bytes(kv[1])
+                    case "cache-size": o.cacheBytes = Self.bytes(kv[1])
+                    case "refcount-cache-size": o.refcountCacheBytes = Self.bytes(kv[1])
+                    default: break
+                    }
+                }
+            }
+            i += 1
+        }
+        return o
+    }
+
+    private static func unmaps(_ v: String) -> Bool { v == "unmap" || v == "on" }
+
+    /// A QEMU size ("8192", "8K", "1M", "1G").
+    static func bytes(_ v: String) -> UInt64? {
+        let units: [Character: UInt64] = ["k": 1 << 10, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
+        if let u = v.last.flatMap({ units[$0] }) { return UInt64(v.dropLast()).map { $0 * u } }
+        return UInt64(v)
+    }
+}
+
 /// What the reference model simulates: the image as it was, and the options QEMU ran with.
 public struct ModelOptions: Sendable, Equatable {
     public var cache: CacheMode
@@ -50,6 +129,8 @@ public struct ModelOptions: Sendable, Equatable {
     public var clusterBits: Int?
     /// extended_l2 on or off: like a cluster size, the image is then simulated as a fresh one.
     public var extendedL2: Bool?
+    /// The node options of the traced command (discard, detect-zeroes, cache sizes).
+    public var drive = DriveOptions()
 
     public init(cache: CacheMode, lazyRefcounts: Bool? = nil, preallocation: String? = nil, clusterBits: Int? = nil,
                 extendedL2: Bool? = nil) {

@@ -29,7 +29,8 @@ public struct Qcow2Model: Sendable {
     }
 
     public let options: ModelOptions
-    public let image: ImageState
+    /// The image as the model has it now (a resize changes its size and L1).
+    public private(set) var image: ImageState
     private var l2 = CacheState()
     private var refcount = CacheState()
     private var fileDirty = false
@@ -38,6 +39,9 @@ public struct Qcow2Model: Sendable {
     private var allocated: ClusterSet
     /// Extended L2: allocated subclusters (32 per cluster); nil for standard L2 entries.
     private var subclusters: ClusterSet?
+    /// Clusters that keep their host cluster under an L2 zero flag (QCOW2_CLUSTER_ZERO_ALLOC: a
+    /// write-zeroes without unmap): a write there clears the flag through link_l2, which the model does not follow.
+    private var zeroAllocated = ClusterSet()
     private var refcountBlocks: Set<Int>
     private var nextFree: UInt64
     private var counts: [Cause: Int] = [:]
@@ -74,6 +78,7 @@ public struct Qcow2Model: Sendable {
             let lo = max(first, table * entries), hi = min(last + 1, (table + 1) * entries)
             let missing = allocated.missing(lo, hi)
             if missing > 0 { allocateHost(missing) }
+            zeroAllocated.remove(lo, hi)
             fileWrite()  // the data, with any zero-filled COW areas (skip_cow, qcow2.c:2469-2525)
             // Extended L2: writing unallocated subclusters of an allocated cluster also goes through link_l2.
             var newSubclusters = false
@@ -101,6 +106,139 @@ public struct Qcow2Model: Sendable {
         }
         if options.cache.writesThrough { flush(final: .writethrough) }
         return counts
+    }
+
+    /// Whether a write of `bytes` at `offset` allocates a cluster it does not cover whole: with a
+    /// backing file, whether QEMU copies the rest from it (a real COW, F3) or zero-fills
+    /// (skip_cow) depends on the backing file's data, which the model does not read.
+    public func allocatesPartialCluster(offset: UInt64, bytes: UInt64) -> Bool {
+        guard inDisk(offset, bytes) else { return false }
+        let cs = image.clusterSize
+        let first = offset / cs, last = (offset + bytes - 1) / cs
+        let headPartial = offset % cs != 0 && allocated.missing(first, first + 1) > 0
+        let tailPartial = (offset + bytes) % cs != 0 && allocated.missing(last, last + 1) > 0
+        return headPartial || tailPartial
+    }
+
+    /// Whether a write of `bytes` at `offset` touches a zero-flagged allocated cluster (then `write` is not exact).
+    public func touchesZeroAllocated(offset: UInt64, bytes: UInt64) -> Bool {
+        guard inDisk(offset, bytes) else { return false }
+        let cs = image.clusterSize
+        return zeroAllocated.intersects(offset / cs, (offset + bytes - 1) / cs + 1)
+    }
+
+    /// A discard of `bytes` at `offset` (qcow2_co_pdiscard -> qcow2_cluster_discard, qcow2-cluster.c:1898-2006,
+    /// QCOW2_DISCARD_REQUEST, not a full discard): whole clusters only (partial ones are ignored); each
+    /// L2 table touched must exist (l2_allocate, F4-F6, even if nothing is freed); an allocated cluster
+    /// gets the zero flag and is freed: a refcount decrease, which sets refcount -> L2
+    /// (qcow2-refcount.c:832-835, F10 when L2 -> refcount is pending), and a hole punched in the
+    /// file (pass-discard-request). `unmap` is the node's discard option (BDRV_O_UNMAP): without it
+    /// bdrv_co_pdiscard returns before qcow2 (io.c).
+    public mutating func discard(offset: UInt64, bytes: UInt64, unmap: Bool) -> [Cause: Int] {
+        counts = [:]
+        guard unmap, let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return counts }
+        forEachTable(lo, hi) { model, lo, hi in
+            let freed = model.allocated.missing(lo, hi) < hi - lo
+            if freed || model.image.hasBackingFile {
+                model.l2.dirty = true
+            }
+            if freed {
+                model.free(lo, hi)
+            }
+        }
+        return counts
+    }
+
+    /// A write-zeroes of `bytes` at `offset` (qcow2_co_pwrite_zeroes -> qcow2_subcluster_zeroize ->
+    /// zero_in_l2_slice, qcow2-cluster.c:2013-2066): every cluster gets the zero flag (the L2 slice is
+    /// dirtied); with `unmap` (BDRV_REQ_MAY_UNMAP, kept only when the node has discard=unmap) allocated
+    /// clusters are freed as by a discard; without, they keep their host cluster. Returns nil for a
+    /// request not aligned to clusters (QEMU then writes zeroed data for the partial clusters).
+    public mutating func writeZeroes(offset: UInt64, bytes: UInt64, unmap: Bool) -> [Cause: Int]? {
+        counts = [:]
+        let cs = image.clusterSize
+        guard inDisk(offset, bytes) else { return counts }  // refused before qcow2
+        guard offset % cs == 0, bytes % cs == 0 || offset + bytes == image.size, image.version >= 3 else { return nil }
+        guard let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return counts }
+        forEachTable(lo, hi) { model, lo, hi in
+            model.l2.dirty = true
+            if unmap {
+                model.free(lo, hi)
+            } else {
+                model.zeroAllocated.insert(lo, hi)
+            }
+        }
+        if options.cache.writesThrough { flush(final: .writethrough) }
+        return counts
+    }
+
+    /// A resize to `newSize` bytes (qcow2_co_truncate, preallocation off). Growing past what the
+    /// L1 table maps grows it (qcow2_grow_l1_table, F7: refcount flush, synced new table, synced
+    /// header; the old table is freed: refcount -> L2); then the synced new size in the header
+    /// (F16) and qcow2_update_options, which flushes the L2 and refcount caches before resizing
+    /// them. Returns nil for a shrink, which the model does not follow.
+    public mutating func truncate(to newSize: UInt64) -> [Cause: Int]? {
+        counts = [:]
+        guard newSize >= image.size, newSize <= Self.maxSize else { return nil }
+        let perTable = image.bytesPerL2Table
+        let needed = Int((newSize + perTable - 1) / perTable)
+        if needed > image.l1Size {
+            let cs = image.clusterSize
+            allocateHost(max(1, (UInt64(needed) * 8 + cs - 1) / cs))
+            cacheFlush(.refcount, .l1TableGrow)
+            fileWrite()
+            hostFlush(.l1TableGrow)  // the new table
+            fileWrite()
+            hostFlush(.l1TableGrow)  // l1_size and l1_table_offset in the header
+            setDependency(.refcount, on: .l2)  // the old table is freed: a refcount decrease
+            refcount.dirty = true
+            image.l1Size = needed
+        }
+        fileWrite()
+        hostFlush(.resizeHeader)
+        cacheFlush(.l2, .cacheReconfigure)
+        cacheFlush(.refcount, .cacheReconfigure)
+        image.size = newSize
+        return counts
+    }
+
+    /// The largest size the model follows, the bound `ImageState.isPlausible` takes (2^60 bytes); a larger resize is not modelled.
+    static let maxSize: UInt64 = 1 << 60
+
+    /// Whether [offset, offset + bytes) is a non-empty range inside the virtual disk (QEMU refuses others).
+    private func inDisk(_ offset: UInt64, _ bytes: UInt64) -> Bool {
+        bytes > 0 && offset < image.size && bytes <= image.size - offset
+    }
+
+    /// The whole clusters of a request, as [lo, hi) cluster indexes inside the disk, or nil if none.
+    private func wholeClusters(offset: UInt64, bytes: UInt64) -> (UInt64, UInt64)? {
+        guard inDisk(offset, bytes) else { return nil }
+        let cs = image.clusterSize
+        let end = offset + bytes
+        let lo = (offset + cs - 1) / cs
+        let hi = end == image.size ? (end + cs - 1) / cs : end / cs
+        return lo < hi ? (lo, hi) : nil
+    }
+
+    /// Runs `body` per L2 table of clusters [lo, hi), after allocating a missing table (get_cluster_table).
+    private mutating func forEachTable(_ lo: UInt64, _ hi: UInt64, _ body: (inout Qcow2Model, UInt64, UInt64) -> Void) {
+        let entries = image.bytesPerL2Table / image.clusterSize
+        for table in (lo / entries)...((hi - 1) / entries) {
+            if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
+            body(&self, max(lo, table * entries), min(hi, (table + 1) * entries))
+        }
+    }
+
+    /// qcow2_free_any_cluster for the allocated clusters of [lo, hi): refcount decrease
+    /// (refcount -> L2) and a punched hole (a write to the file node).
+    private mutating func free(_ lo: UInt64, _ hi: UInt64) {
+        guard allocated.missing(lo, hi) < hi - lo else { return }
+        allocated.remove(lo, hi)
+        zeroAllocated.remove(lo, hi)
+        // update_refcount sets the dependency when it loads the block, then changes it (qcow2-refcount.c:832-866).
+        setDependency(.refcount, on: .l2)
+        refcount.dirty = true
+        fileWrite()
     }
 
     /// A guest flush: returns its host syncs by cause.
@@ -199,7 +337,7 @@ public struct Qcow2Model: Sendable {
     private mutating func cacheWrite(_ w: Which) {
         guard self[w].dirty else { return }
         if let dep = self[w].depends {
-            cacheFlush(dep, w == .l2 ? .refcountDependency : .dependencyCrossFlush)
+            cacheFlush(dep, w == .l2 ? .refcountDependency : .l2Dependency)
             self[w].depends = nil
             self[w].dependsOnFlush = false
         } else if self[w].dependsOnFlush {
