@@ -30,13 +30,17 @@ enum ImageDiscovery {
     private static let notImages: Set<String> = ["-kernel", "-initrd", "-bios", "-dtb", "-L", "-pidfile", "-D", "-T",
                                                  "-serial", "-chardev", "-monitor", "-qmp", "-trace", "-readconfig"]
 
-    /// Existing regular files and block devices named on a command line, plainly or as `file=`/`filename=`.
+    /// Existing regular files and block devices named on a command line, plainly or as `file=`,
+    /// `filename=` or `file.filename=` (`--image-opts`).
     private static func pathsInCommand(_ command: [String]) -> [String] {
         var paths: [String] = []
         for (i, arg) in command.enumerated().dropFirst() where !notImages.contains(command[i - 1]) {
             var candidates = [arg]
+            // `file=X` (-drive), `filename=X` (-blockdev), `file.filename=X` (--image-opts, nested nodes)
             for part in arg.split(separator: ",") {
-                for key in ["file=", "filename="] where part.hasPrefix(key) { candidates.append(String(part.dropFirst(key.count))) }
+                guard let eq = part.firstIndex(of: "=") else { continue }
+                let key = part[..<eq]
+                if key == "file" || key == "filename" || key.hasSuffix(".filename") { candidates.append(String(part[part.index(after: eq)...])) }
             }
             for c in candidates where !c.hasPrefix("-") && !paths.contains(c) {
                 var st = stat()

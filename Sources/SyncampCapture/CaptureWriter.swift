@@ -107,9 +107,14 @@ public final class CaptureWriter {
         encoder.outputFormatting = [.sortedKeys]
         try appendRecord(.trailer, Array(encoder.encode(trailer)))
         try flush()
-        fsync(fd)
-        close(fd)
+        // A capture is only whole once the kernel says it reached the disk: fsync and close can
+        // both report a write-back error (EIO, ENOSPC, EDQUOT) that write() did not.
+        let synced = fsync(fd) == 0 ? 0 : errno
+        let closed = close(fd) == 0 ? 0 : errno
         fd = -1
+        for (call, code) in [("fsync", synced), ("close", closed)] where code != 0 && code != EINTR {
+            throw CaptureError.writeFailed(path: path, reason: "\(call) failed: \(String(cString: strerror(code))); the capture on disk may end before its trailer")
+        }
     }
 
     /// Writes the buffered records to the file.
