@@ -9,6 +9,8 @@
 #   bench/overhead.sh --quick         # CI smoke: 3 rounds of smaller workloads;
 #                                     # fails if hits per request or lost events regress
 #   bench/overhead.sh --rounds 20 --workload flush --no-peer
+#   bench/overhead.sh --binary /usr/bin/qemu-io   # another qemu-io: Debian's stock one, or the
+#                                                 # testbed's endbr64 build (.testbed/cet/bin/qemu-io)
 #
 # Workloads (qemu-io reads them from a pipe; the tracer attaches with -p after
 # the image is open, and the clock runs from the first command to qemu-io's exit):
@@ -22,19 +24,21 @@
 # per guest request lie between a lower and an upper bound (a probe missing, or one too many).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-rounds=10 quick=0 peer=1 workloads="flush write" pairs=2000 writes=50000
+binary="" rounds=10 quick=0 peer=1 workloads="flush write" pairs=2000 writes=50000
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 rounds=3 pairs=200 writes=5000 ;;
     --rounds) rounds=$2; shift ;;
     --workload) workloads=$2; shift ;;
     --no-peer) peer=0 ;;
+    --binary) binary=$2; shift ;;
     *) echo "overhead: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
   shift
 done
 [ "$(id -u)" = 0 ] || { echo "overhead: needs root (uprobes, BPF); run it with sudo" >&2; exit 1; }
 bin=$("$top/scripts/testbed.sh" --tools-only)
+qemu_io=${binary:-$bin/qemu-io}
 [ -e /sys/kernel/tracing/events ] || mount -t tracefs nodev /sys/kernel/tracing
 if [ $peer = 1 ] && ! command -v bpftrace >/dev/null; then
   echo "overhead: bpftrace is not installed (apt-get install bpftrace); running without the peer" >&2
@@ -82,7 +86,7 @@ for sc in ("fdatasync", "fsync"):
     print("tracepoint:syscalls:sys_enter_%s /pid == $1/ { printf(\"%%llu %%d enter_%s %%d\\n\", nsecs, tid, args->fd); }" % (sc, sc))
     print("tracepoint:syscalls:sys_exit_%s /pid == $1/ { printf(\"%%llu %%d exit_%s %%d\\n\", nsecs, tid, args->ret); }" % (sc, sc))
 print("interval:ms:100 { printf(\"tick\\n\"); }")
-' "$bin/qemu-io" > "$out"
+' "$qemu_io" > "$out"
 }
 
 run() {  # mode workload -> run time in microseconds on stdout
@@ -90,7 +94,7 @@ run() {  # mode workload -> run time in microseconds on stdout
   rm -f "$img" "$fifo" "$work/run.syncamp" "$work/bt.out" "$work/tracer.err"
   "$bin/qemu-img" create -q -f qcow2 "$img" 4G
   mkfifo "$fifo"
-  "$bin/qemu-io" -f qcow2 -t writeback "$img" < "$fifo" > /dev/null 2> "$work/qemu.err" &
+  "$qemu_io" -f qcow2 -t writeback "$img" < "$fifo" > /dev/null 2> "$work/qemu.err" &
   local qpid=$!
   exec 3> "$fifo"
   for _ in $(seq 200); do ls -l "/proc/$qpid/fd" 2>/dev/null | grep -q "$img" && break; sleep 0.02; done
