@@ -38,6 +38,17 @@ final class LiveEndToEndTests: XCTestCase {
                                  value: ($0["value"] as! NSNumber).doubleValue) }
     }
 
+    /// The URL `analyzer live --prometheus` says it serves on (its stderr, in `errPath`).
+    static func metricsAddress(_ live: Process, errPath: String, until deadline: Date) throws -> String {
+        var url: String?
+        while url == nil && Date() < deadline && live.isRunning {
+            let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            if let r = err.range(of: "serving metrics on ") { url = String(err[r.upperBound...].prefix { !$0.isNewline }) }
+            usleep(20_000)
+        }
+        return try XCTUnwrap(url, "no metrics address on stderr: \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
+    }
+
     static func requireParser() throws {
         let check = try Harness.run("/usr/bin/python3", ["-c", "import prometheus_client.parser"])
         guard check.status != 0 else { return }
@@ -68,16 +79,8 @@ final class LiveEndToEndTests: XCTestCase {
         try live.run()
         addTeardownBlock { if live.isRunning { live.terminate() } }
 
-        var url: String?
         let deadline = Date().addingTimeInterval(30)
-        while url == nil && Date() < deadline && live.isRunning {
-            let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-            if let r = err.range(of: "serving metrics on ") {
-                url = String(err[r.upperBound...].prefix { !$0.isNewline })
-            }
-            usleep(50_000)
-        }
-        let endpoint = try XCTUnwrap(url, "no metrics address on stderr: \((try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")")
+        let endpoint = try Self.metricsAddress(live, errPath: errPath, until: deadline)
         XCTAssertTrue(endpoint.hasPrefix("http://127.0.0.1:") && endpoint.hasSuffix("/metrics"), endpoint)
 
         // Scrape until the 40 requests are counted and handed on (the model's gauges cover the ops
@@ -180,14 +183,8 @@ final class LiveEndToEndTests: XCTestCase {
         live.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         try live.run()
         addTeardownBlock { if live.isRunning { live.terminate() } }
-        var endpoint: String?
         let deadline = Date().addingTimeInterval(60)
-        while endpoint == nil && Date() < deadline && live.isRunning {
-            let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-            if let r = err.range(of: "serving metrics on ") { endpoint = String(err[r.upperBound...].prefix { !$0.isNewline }) }
-            usleep(20_000)
-        }
-        let url = try XCTUnwrap(endpoint)
+        let url = try Self.metricsAddress(live, errPath: errPath, until: deadline)
         var scrapes: [(flushes: Double, syncs: Double)] = []
         var flushes = 0.0
         while live.isRunning && flushes < 1000 && Date() < deadline {
