@@ -177,9 +177,11 @@ for wl in $workloads; do
   done
 done
 
-python3 - "$raw" "$pairs" "$writes" <<'PY' || status=1
+python3 - "$raw" "$pairs" "$writes" "$binary" <<'PY' || status=1
 import csv, statistics, sys
 raw, pairs, writes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+# The hit bounds are the testbed qemu-io's minimal set; another binary has another probe set.
+other_binary = sys.argv[4] != ""
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
 names = {"flush": f"(a) flush-heavy, {pairs} x (write 4k to a new cluster + flush)",
          "write": f"(b) write-heavy, {writes} aio 4k writes, flush every 1000"}
@@ -214,7 +216,7 @@ for wl in dict.fromkeys(r["workload"] for r in rows):
             if int(r["syncs"]) != known_syncs[wl]:
                 print(f"REGRESSION: {wl}: {mode} saw {r['syncs']} host fdatasyncs in round {r['round']}, the workload made {known_syncs[wl]}")
                 failed = True
-        if mode == "syncamp":
+        if mode == "syncamp" and not other_binary:
             low, high = limits[wl]
             if not low <= h <= high:
                 print(f"REGRESSION: {wl}: {h:.2f} uprobe hits per guest request, outside {low}..{high}")
