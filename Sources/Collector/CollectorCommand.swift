@@ -279,7 +279,7 @@ struct CollectorCommand: ParsableCommand {
         StopSignal.install()
         let session = CaptureSession(bpf: bpf, writer: writer, target: target, duration: duration)
         session.pollDelayMs = pollDelayMs
-        session.discardEvents = ablate.split(separator: ",").contains("writing")
+        session.discardEvents = parts.contains("writing")
         for p in manifest.probes where p.role == ProbeRole.rawFlush.rawValue {
             if let slot = p.derefs.firstIndex(of: "fd") { session.fdDerefSlots[UInt16(p.id)] = slot }
         }

@@ -127,9 +127,9 @@ final class BPFSession {
     /// Attaches the fdatasync/fsync probes: kprobes where the plan loaded them (the kernel has
     /// them and --kernel-probe allows), else the syscalls tracepoints; returns the level.
     func attachKernelProbes(_ plan: KernelHookPlan) throws -> KernelLevel {
-        let kprobes = plan.mode == .tracepoint ? [] : plan.loaded(.syncSyscalls).filter { if case .syscallKprobe = $0.attach { true } else { false } }
-        let tracepoints = plan.loaded(.syncSyscalls).filter { if case .tracepoint = $0.attach { true } else { false } }
-        var kprobeError = plan.decisions.first { if case .syscallKprobe = $0.hook.attach { true } else { false } }?.off ?? ""
+        let kprobes = plan.mode == .tracepoint ? [] : plan.loaded(.syncSyscalls).filter(\.isSyscallKprobe)
+        let tracepoints = plan.loaded(.syncSyscalls).filter { !$0.isSyscallKprobe }
+        var kprobeError = plan.decisions.first { $0.hook.isSyscallKprobe }?.off ?? ""
         if !kprobes.isEmpty {
             cbpf_set_quiet(plan.mode == .auto ? 1 : 0, verbose ? 1 : 0)
             defer { cbpf_set_quiet(0, verbose ? 1 : 0) }
@@ -146,7 +146,7 @@ final class BPFSession {
         }
         do {
             guard tracepoints.count == KernelHooks.syscallTracepoints.count else {
-                let off = plan.decisions.filter { if case .tracepoint = $0.hook.attach, $0.hook.level == .syncSyscalls { true } else { false } }
+                let off = plan.decisions.filter { !$0.hook.isSyscallKprobe && $0.hook.level == .syncSyscalls }
                     .compactMap(\.off)
                 throw CollectorError.attach(off.first ?? "the syscalls tracepoints are not loaded")
             }

@@ -35,6 +35,12 @@ struct KernelHook: Sendable {
         }
     }
 
+    /// Whether it is a kprobe on a system call (the alternative to the syscalls tracepoints).
+    var isSyscallKprobe: Bool {
+        if case .syscallKprobe = attach { return true }
+        return false
+    }
+
     /// The hook's own name across variants: what a level needs.
     var need: String { variant ?? label }
 }
