@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "SyncampELF"),
 
         // Causal trees, totals and report rendering over a capture.
-        .target(name: "SyncampAnalysis", dependencies: ["SyncampCapture", "SyncampQcow2"]),
+        .target(name: "SyncampAnalysis", dependencies: ["SyncampCapture", "SyncampQcow2", "SyncampProbes"]),
 
         .plugin(name: "BPFCompiler", capability: .buildTool()),
 

@@ -50,6 +50,10 @@ public struct AnalysisPipeline {
 
     private var info: Analysis.CaptureInfo
     private var window: ReorderWindow
+    /// USDT captures only: names each event's coroutine before it is decoded.
+    private var normaliser: USDTNormaliser?
+    private var normalised: [Event] = []
+    private let decoder: EventDecoder
     private var builder: TreeBuilder
     private var last: UInt64
     private var now: UInt64
@@ -94,7 +98,10 @@ public struct AnalysisPipeline {
         for d in manifest.devices ?? [] where d.fileSystem == .blockDevice {
             for image in d.images { blockDevices[image] = d.dev }
         }
-        builder = TreeBuilder(probes: ProbeIndex(manifest: manifest), origin: manifest.startMonotonicNs,
+        let probes = ProbeIndex(manifest: manifest)
+        normaliser = probes.isUSDT ? USDTNormaliser(probes: probes) : nil
+        decoder = EventDecoder(probes: probes)
+        builder = TreeBuilder(probes: probes, origin: manifest.startMonotonicNs,
                               coroutines: coroutines, blockDevices: blockDevices)
         last = manifest.startMonotonicNs
         now = manifest.startMonotonicNs
@@ -156,9 +163,9 @@ public struct AnalysisPipeline {
         }
         s.totals = totals.totals
         s.totals.hostSyncs = s.totals.hostSyncsUnderRequests + s.totals.hostSyncsInGroups + s.totals.unattributedHostSyncs
-        s.totals.unlinkedJournalCommits = builder.storage.unlinkedCommits
-        s.totals.unlinkedDeviceFlushes = builder.storage.unlinkedDeviceFlushes
-        s.totals.unlinkedDeviceFUAWrites = builder.storage.unlinkedFUAWrites
+        s.totals.unlinkedJournalCommits = builder.unlinkedStorage.journalCommits
+        s.totals.unlinkedDeviceFlushes = builder.unlinkedStorage.deviceFlushes
+        s.totals.unlinkedDeviceFUAWrites = builder.unlinkedStorage.fuaWrites
         s.hostSyncsInFlight = max(0, builder.hostSyncs - s.totals.hostSyncs)
         s.images = images.images
         for i in s.images { if let d = manifest.disk(ofImage: i.path) { s.diskNames[i.path] = d.displayName } }
@@ -180,6 +187,10 @@ public struct AnalysisPipeline {
     /// - Parameter damage: where the capture stopped before its trailer, if it did.
     public mutating func finish(damage: CaptureDamage?) -> Analysis {
         while let e = window.pop() { feed(e) }
+        if normaliser != nil {
+            normaliser!.finish(into: &normalised)
+            decodeNormalised()
+        }
         info.damage = damage?.description
         info.lostEvents = info.lostPerCPU.values.reduce(0, +)
         info.reorderedEvents = window.reordered
@@ -222,15 +233,26 @@ public struct AnalysisPipeline {
     private var currentTotals: Analysis.Totals {
         var totals = tally.totals
         totals.hostSyncs = builder.hostSyncs
-        totals.unlinkedJournalCommits = builder.storage.unlinkedCommits
-        totals.unlinkedDeviceFlushes = builder.storage.unlinkedDeviceFlushes
-        totals.unlinkedDeviceFUAWrites = builder.storage.unlinkedFUAWrites
+        totals.unlinkedJournalCommits = builder.unlinkedStorage.journalCommits
+        totals.unlinkedDeviceFlushes = builder.unlinkedStorage.deviceFlushes
+        totals.unlinkedDeviceFUAWrites = builder.unlinkedStorage.fuaWrites
         return totals
     }
 
+    /// Reorder window -> (USDT normaliser) -> decoder -> tree builder.
     private mutating func feed(_ e: Event) {
-        builder.add(e)
         now = max(now, e.timestamp)
+        guard normaliser != nil else {
+            builder.add(decoder.decode(e))
+            return
+        }
+        normaliser!.push(e, into: &normalised)
+        decodeNormalised()
+    }
+
+    private mutating func decodeNormalised() {
+        for e in normalised { builder.add(decoder.decode(e)) }
+        normalised.removeAll(keepingCapacity: true)
     }
 
     private mutating func retire() {

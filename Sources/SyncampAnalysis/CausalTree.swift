@@ -1,14 +1,147 @@
+import SyncampProbes
+
+/// What a node of a causal tree is.
+public enum NodeKind: Hashable, Sendable, CustomStringConvertible {
+    /// A host fdatasync/fsync system call or io_uring fsync.
+    case hostSync
+    /// `thread_pool_submit_aio` of a flush job (util/thread-pool.c).
+    case threadPoolSubmit
+    /// `raw_co_flush_to_disk` (block/file-posix.c): a host sync of the file node starts.
+    case flushSubmit
+    /// `handle_aiocb_flush` on a worker thread.
+    case workerFlush
+    /// `qemu_fdatasync(fd)` (util/cutils.c).
+    case qemuFdatasync
+    /// The file system's sync (`ext4_sync_file`, `xfs_file_fsync`, `btrfs_sync_file`).
+    case fsSync
+    /// A jbd2 commit, an XFS log force or a btrfs transaction commit.
+    case journalCommit
+    /// A flush request at the block device (`block_rq_issue`, rwbs "F...").
+    case deviceFlush
+    /// A FUA write at the block device.
+    case deviceFUAWrite
+    /// QEMU work a probe of this role saw (qcow2 cache write-backs, L1 entries, node flushes ...).
+    case probe(ProbeRole)
+
+    /// The name reports use: "host_sync", "qcow2_cache_write", ...
+    public var name: String {
+        switch self {
+        case .hostSync: return "host_sync"
+        case .threadPoolSubmit: return "thread_pool_submit"
+        case .flushSubmit: return "flush_submit"
+        case .workerFlush: return "worker_flush"
+        case .qemuFdatasync: return "qemu_fdatasync"
+        case .fsSync: return "fs_sync"
+        case .journalCommit: return "journal_commit"
+        case .deviceFlush: return "device_flush"
+        case .deviceFUAWrite: return "device_fua_write"
+        case let .probe(role): return role.rawValue
+        }
+    }
+
+    public var description: String { name }
+
+    /// Whether the node is below QEMU: the file system, its journal, the device.
+    public var isStorage: Bool {
+        switch self {
+        case .fsSync, .journalCommit, .deviceFlush, .deviceFUAWrite: return true
+        default: return false
+        }
+    }
+}
+
+/// How a host sync was made.
+public enum SyncCall: String, Sendable, Equatable {
+    case fdatasync
+    case fsync
+    case ioUringFsync = "io_uring_fsync"
+    /// A sync system call this build does not name.
+    case sync
+}
+
+/// The small facts shown with a node, typed; `strings` renders them (renderers only).
+/// Pointers are QEMU's (`Coroutine *`, `BlockDriverState *`, RawPosixAIOData), sizes in bytes,
+/// devices as the kernel's dev_t.
+public struct NodeDetails: Sendable, Equatable {
+    /// The coroutine the probe fired in.
+    public var coroutine: UInt64?
+    public var offset: UInt64?
+    public var bytes: UInt64?
+    /// The qcow2 cache written back, the cache it depends on, and the dependency being set.
+    public var cache: CacheName?
+    public var depends: CacheName?
+    public var dependsOnFlush = false
+    public var dependency: CacheName?
+    /// `qcow2_cache_entry_flush`'s entry index.
+    public var index: UInt32?
+    public var l1Index: UInt32?
+    /// `bdrv_co_flush`'s node format.
+    public var format: FormatName?
+    /// A flush job's RawPosixAIOData, its node, its submitting coroutine.
+    public var job: UInt64?
+    public var node: UInt64?
+    public var submitCoroutine: UInt64?
+    public var fd: UInt32?
+    public var syscall: SyncCall?
+    public var userData: UInt64?
+    public var dev: UInt32?
+    public var inode: UInt64?
+    public var datasync: Bool?
+    public var lsn: Int64?
+    public var generation: UInt64?
+    public var transaction: UInt64?
+    public var blocks: UInt64?
+    public var blocksLogged: UInt64?
+    public var rwbs: RWBS?
+    public var sector: UInt64?
+
+    public init() {}
+
+    /// The details as reports show them, by key ("cache": "l2", "fd": "9", "co": "0x5630..."),
+    /// sorted by key.
+    public var strings: [(key: String, value: String)] {
+        var d: [(String, String)] = []
+        func hex(_ v: UInt64) -> String { "0x" + String(v, radix: 16) }
+        if let v = bytes { d.append(("bytes", String(v))) }
+        if let v = blocks { d.append(("blocks", String(v))) }
+        if let v = blocksLogged { d.append(("blocks_logged", String(v))) }
+        if let v = job { d.append(("arg", hex(v))) }
+        if let v = node { d.append(("bs", hex(v))) }
+        if let v = cache { d.append(("cache", v.rawValue)) }
+        if let v = coroutine { d.append(("co", hex(v))) }
+        if let v = submitCoroutine { d.append(("coroutine", hex(v))) }
+        if let v = datasync { d.append(("datasync", v ? "1" : "0")) }
+        if let v = dependency { d.append(("dependency", v.rawValue)) }
+        if let v = depends { d.append(("depends", v.rawValue)) }
+        if dependsOnFlush { d.append(("depends_on_flush", "true")) }
+        if let v = dev { d.append(("dev", "\(v >> 20):\(v & 0xfffff)")) }
+        if let v = fd { d.append(("fd", String(v))) }
+        if let v = generation { d.append(("generation", String(v))) }
+        if let v = index { d.append(("index", String(v))) }
+        if let v = inode { d.append(("ino", String(v))) }
+        if let v = l1Index { d.append(("l1_index", String(v))) }
+        if let v = lsn { d.append(("lsn", String(v))) }
+        if let v = format { d.append(("node", v.description)) }
+        if let v = offset { d.append(("offset", String(v))) }
+        if let v = rwbs { d.append(("rwbs", v.description)) }
+        if let v = sector { d.append(("sector", String(v))) }
+        if let v = syscall { d.append(("syscall", v.rawValue)) }
+        if let v = transaction { d.append(("transaction", String(v))) }
+        if let v = userData { d.append(("user_data", hex(v))) }
+        return d.sorted { $0.0 < $1.0 }
+    }
+}
+
 /// One node of a causal tree: something QEMU or the kernel did for a guest operation.
 public struct CausalNode: Sendable, Equatable {
-    /// What happened, e.g. "qcow2_cache_write", "thread_pool_submit", "worker_flush", "host_fdatasync".
-    public var kind: String
+    public var kind: NodeKind
     /// Monotonic nanoseconds since the capture started.
     public var timeNs: UInt64
     public var tid: UInt32
-    /// The QEMU function behind it, if a uprobe.
+    /// The QEMU function behind it, if a uprobe; the system call or kernel function below QEMU.
     public var symbol: String?
-    /// Small facts shown with the node (cache: "l2"; fd: "9"; ...), sorted by key in reports.
-    public var details: [String: String]
+    /// Small facts shown with the node (cache, fd, dev ...).
+    public var details: NodeDetails
     /// Host sync only: system-call latency and return value.
     public var latencyNs: UInt64?
     public var returnValue: Int64?
@@ -16,7 +149,7 @@ public struct CausalNode: Sendable, Equatable {
     public var cause: Cause?
     public var children: [CausalNode]
 
-    public init(kind: String, timeNs: UInt64, tid: UInt32, symbol: String? = nil, details: [String: String] = [:],
+    public init(kind: NodeKind, timeNs: UInt64, tid: UInt32, symbol: String? = nil, details: NodeDetails = NodeDetails(),
                 latencyNs: UInt64? = nil, returnValue: Int64? = nil, cause: Cause? = nil, children: [CausalNode] = []) {
         self.kind = kind
         self.timeNs = timeNs
@@ -31,25 +164,23 @@ public struct CausalNode: Sendable, Equatable {
 
     /// Host fdatasync/fsync calls in this subtree.
     public var hostSyncs: Int {
-        (kind == CausalNode.hostSyncKind ? 1 : 0) + children.reduce(0) { $0 + $1.hostSyncs }
+        (kind == .hostSync ? 1 : 0) + children.reduce(0) { $0 + $1.hostSyncs }
     }
-
-    public static let hostSyncKind = "host_sync"
 
     /// Host syncs in this subtree, per cause.
     public func causes(into counts: inout [Cause: Int]) {
-        if kind == CausalNode.hostSyncKind { counts[cause ?? .unattributed, default: 0] += 1 }
+        if kind == .hostSync { counts[cause ?? .unattributed, default: 0] += 1 }
         for c in children { c.causes(into: &counts) }
     }
 
     /// Nodes of a kind in this subtree (journal commits, device flushes, ...).
-    public func count(_ kind: String) -> Int {
+    public func count(_ kind: NodeKind) -> Int {
         (self.kind == kind ? 1 : 0) + children.reduce(0) { $0 + $1.count(kind) }
     }
 
     /// The file descriptors of the host syncs in this subtree.
-    public func syncFDs(into fds: inout [String: Int]) {
-        if kind == CausalNode.hostSyncKind, let fd = details["fd"] { fds[fd, default: 0] += 1 }
+    public func syncFDs(into fds: inout [UInt32: Int]) {
+        if kind == .hostSync, let fd = details.fd { fds[fd, default: 0] += 1 }
         for c in children { c.syncFDs(into: &fds) }
     }
 }
@@ -121,7 +252,7 @@ public struct GuestOp: Sendable, Equatable {
     public var hostSyncs: Int { children.reduce(0) { $0 + $1.hostSyncs } }
 
     /// Nodes of a kind under this op.
-    public func count(_ kind: String) -> Int { children.reduce(0) { $0 + $1.count(kind) } }
+    public func count(_ kind: NodeKind) -> Int { children.reduce(0) { $0 + $1.count(kind) } }
 
     /// Host syncs under this op, per cause.
     public var causes: [Cause: Int] {

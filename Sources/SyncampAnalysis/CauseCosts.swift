@@ -73,12 +73,12 @@ struct CostTally {
     private mutating func add(node: CausalNode, under cause: Cause?) {
         var current = cause
         switch node.kind {
-        case CausalNode.hostSyncKind:
+        case .hostSync:
             let c = node.cause ?? .unattributed
             current = c
             counts[c, default: 0] += 1
             if let l = node.latencyNs { syncs[c, default: []].append(l) }
-        case "device_flush":
+        case .deviceFlush:
             if let c = current, let l = node.latencyNs { devices[c, default: []].append(l) }
         default:
             break
@@ -113,11 +113,11 @@ extension GuestOp {
 
 extension CausalNode {
     var hostSyncTimeNs: UInt64 {
-        (kind == CausalNode.hostSyncKind ? latencyNs ?? 0 : 0) + children.reduce(0) { $0 + $1.hostSyncTimeNs }
+        (kind == .hostSync ? latencyNs ?? 0 : 0) + children.reduce(0) { $0 + $1.hostSyncTimeNs }
     }
 
     var latestReturnNs: UInt64 {
-        let own = kind == CausalNode.hostSyncKind ? timeNs + (latencyNs ?? 0) : timeNs
+        let own = kind == .hostSync ? timeNs + (latencyNs ?? 0) : timeNs
         return children.reduce(own) { max($0, $1.latestReturnNs) }
     }
 }

@@ -16,7 +16,7 @@ public struct ImageTotals: Sendable, Equatable {
 /// to; an op without syncs (an overwrite) takes the images of other ops on the
 /// same BlockBackend, and waits, as a count, until one of them has synced.
 struct ImageTally {
-    private var pathOfFD: [String: String] = [:]
+    private var pathOfFD: [UInt32: String] = [:]
     private var order: [String] = []
     private var totals: [String: ImageTotals] = [:]
     private var imagesOfBackend: [UInt64: [String]] = [:]
@@ -25,16 +25,17 @@ struct ImageTally {
 
     /// Learns the file behind a synced fd.
     mutating func fdPath(_ p: FDPath) {
-        pathOfFD[String(p.fd)] = p.path
+        pathOfFD[UInt32(truncatingIfNeeded: p.fd)] = p.path
     }
 
     /// Names the op's image (`op.image`) and adds the op to the images it synced.
     mutating func add(_ op: inout GuestOp) {
         var perImage: [String: [Cause: Int]] = [:]
         for c in op.children { syncs(c, into: &perImage) }
-        var fds: [String: Int] = [:]
+        var fds: [UInt32: Int] = [:]
         for c in op.children { c.syncFDs(into: &fds) }
-        if let fd = fds.max(by: { $0.value < $1.value })?.key { op.image = pathOfFD[fd] ?? "fd \(fd)" }
+        // The fd with most syncs names the op's image (the lowest fd of a tie).
+        if let fd = fds.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key { op.image = pathOfFD[fd] ?? "fd \(fd)" }
         // An op with syncs counts for every image it synced (quorum writes all children);
         // one without (an overwrite) for the images of its BlockBackend.
         var images = perImage.keys.sorted()
@@ -82,7 +83,7 @@ struct ImageTally {
 
     /// Host syncs and causes per image of one subtree.
     private func syncs(_ node: CausalNode, into perImage: inout [String: [Cause: Int]]) {
-        if node.kind == CausalNode.hostSyncKind, let fd = node.details["fd"] {
+        if node.kind == .hostSync, let fd = node.details.fd {
             perImage[pathOfFD[fd] ?? "fd \(fd)", default: [:]][node.cause ?? .unattributed, default: 0] += 1
         }
         for c in node.children { syncs(c, into: &perImage) }

@@ -445,11 +445,11 @@ public enum JSONReport {
         var children: [Node]
 
         init(_ n: CausalNode) {
-            kind = n.kind
+            kind = n.kind.name
             t_ns = n.timeNs
             tid = n.tid
             symbol = n.symbol
-            details = n.details
+            details = Dictionary(n.details.strings, uniquingKeysWith: { a, _ in a })
             latency_ns = n.latencyNs
             ret = n.returnValue
             cause = n.cause?.rawValue

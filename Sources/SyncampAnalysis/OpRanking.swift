@@ -1,22 +1,38 @@
 /// Keeps the ops that cost most while a capture streams past: most host syncs first, then most
 /// time in host syncs, then the earliest; at most `limit` of them.
 struct CostliestOps {
+    /// An op's rank: host syncs, time in them, and the index (earlier first), computed once per op.
+    private struct Rank: Comparable {
+        var hostSyncs: Int
+        var hostSyncTimeNs: UInt64
+        var index: Int
+        init(_ op: GuestOp) {
+            hostSyncs = op.hostSyncs
+            hostSyncTimeNs = op.hostSyncTimeNs
+            index = op.index
+        }
+        static func < (a: Rank, b: Rank) -> Bool {
+            (a.hostSyncs, a.hostSyncTimeNs, b.index) < (b.hostSyncs, b.hostSyncTimeNs, a.index)
+        }
+    }
+
     let limit: Int
-    private(set) var ops: [GuestOp] = []
+    private var ranked: [(rank: Rank, op: GuestOp)] = []
+    /// The costliest ops, costliest first.
+    var ops: [GuestOp] { ranked.map(\.op) }
 
     init(limit: Int) { self.limit = limit }
 
     /// Whether `a` costs more than `b`.
-    static func costlier(_ a: GuestOp, _ b: GuestOp) -> Bool {
-        (a.hostSyncs, a.hostSyncTimeNs, b.index) > (b.hostSyncs, b.hostSyncTimeNs, a.index)
-    }
+    static func costlier(_ a: GuestOp, _ b: GuestOp) -> Bool { Rank(b) < Rank(a) }
 
     mutating func add(_ op: GuestOp) {
         guard limit > 0 else { return }
-        if ops.count == limit, let last = ops.last, !Self.costlier(op, last) { return }
-        let at = ops.firstIndex { Self.costlier(op, $0) } ?? ops.count
-        ops.insert(op, at: at)
-        if ops.count > limit { ops.removeLast() }
+        let rank = Rank(op)
+        if ranked.count == limit, let last = ranked.last, !(last.rank < rank) { return }
+        let at = ranked.firstIndex { $0.rank < rank } ?? ranked.count
+        ranked.insert((rank, op), at: at)
+        if ranked.count > limit { ranked.removeLast() }
     }
 }
 
@@ -27,7 +43,7 @@ struct CostliestOps {
 /// listed once with a count.
 public struct OpShape: Hashable, Sendable {
     struct Node: Hashable, Sendable {
-        var kind: String
+        var kind: NodeKind
         var symbol: String?
         var cause: Cause?
         var children: [Node]

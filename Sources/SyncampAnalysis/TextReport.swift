@@ -369,10 +369,9 @@ public enum TextReport {
             while j < nodes.count, foldable(nodes[i], nodes[j]) { j += 1 }
             let last = j == nodes.count
             if j - i > 1 {
-                let indexes = nodes[i..<j].compactMap { $0.details["index"] }
-                var first = nodes[i]
-                first.details["index"] = "\(indexes.first ?? "?")-\(indexes.last ?? "?")"
-                out += prefix + (last ? "└─ " : "├─ ") + line(first) + " (x\(j - i))\n"
+                let first = nodes[i].details.index.map(String.init) ?? "?"
+                let lastIndex = nodes[j - 1].details.index.map(String.init) ?? "?"
+                out += prefix + (last ? "└─ " : "├─ ") + line(nodes[i], index: "\(first)-\(lastIndex)") + " (x\(j - i))\n"
             } else {
                 render(nodes[i], prefix: prefix, last: last, into: &out)
             }
@@ -381,25 +380,27 @@ public enum TextReport {
     }
 
     private static func foldable(_ a: CausalNode, _ b: CausalNode) -> Bool {
-        guard a.kind == b.kind, a.children.isEmpty, b.children.isEmpty, a.details["index"] != nil else { return false }
+        guard a.kind == b.kind, a.children.isEmpty, b.children.isEmpty, a.details.index != nil else { return false }
         var x = a.details, y = b.details
-        x["index"] = nil
-        y["index"] = nil
+        x.index = nil
+        y.index = nil
         return x == y
     }
 
-    private static func line(_ n: CausalNode) -> String {
-        if ["fs_sync", "journal_commit", "device_flush", "device_fua_write"].contains(n.kind) {
-            let details = n.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+    /// One node's line; `index` stands for the node's cache index (a folded run's range).
+    private static func line(_ n: CausalNode, index: String? = nil) -> String {
+        var strings = n.details.strings
+        if let index, let i = strings.firstIndex(where: { $0.key == "index" }) { strings[i].value = index }
+        let details = strings.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        if n.kind.isStorage {
             return "\(n.kind) \(details)" + (n.latencyNs.map { " \(ms($0))" } ?? "") + " tid \(n.tid)"
         }
-        if n.kind == CausalNode.hostSyncKind {
+        if n.kind == .hostSync {
             let lat = n.latencyNs.map { " \(ms($0))" } ?? " (no exit captured)"
             let ret = n.returnValue.map { $0 == 0 ? "" : " = \($0)" } ?? ""
             let cause = n.cause.map { " [\($0.rawValue)]" } ?? ""
-            return "HOST \(n.details["syscall"] ?? "sync")(\(n.details["fd"] ?? "?"))\(ret)\(lat) tid \(n.tid)\(cause)"
+            return "HOST \((n.details.syscall ?? .sync).rawValue)(\(n.details.fd.map(String.init) ?? "?"))\(ret)\(lat) tid \(n.tid)\(cause)"
         }
-        let details = n.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         return "\(n.kind)\(details.isEmpty ? "" : " " + details) at \(ms(n.timeNs)) tid \(n.tid)"
     }
 

@@ -40,10 +40,10 @@ struct TotalsTally {
 
     private mutating func add(node: CausalNode) {
         switch node.kind {
-        case CausalNode.hostSyncKind: totals.causes[node.cause ?? .unattributed, default: 0] += 1
-        case "journal_commit": totals.journalCommits += 1
-        case "device_flush": totals.deviceFlushes += 1
-        case "device_fua_write": totals.deviceFUAWrites += 1
+        case .hostSync: totals.causes[node.cause ?? .unattributed, default: 0] += 1
+        case .journalCommit: totals.journalCommits += 1
+        case .deviceFlush: totals.deviceFlushes += 1
+        case .deviceFUAWrite: totals.deviceFUAWrites += 1
         default: break
         }
         for c in node.children { add(node: c) }

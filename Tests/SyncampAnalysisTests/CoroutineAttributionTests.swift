@@ -38,7 +38,7 @@ final class CoroutineAttributionTests: AnalysisTestCase {
         let writes = a.ops.filter { $0.kind == .write }
         XCTAssertEqual(writes.map(\.offset), [0, 512 << 20])
         XCTAssertEqual(writes.map(\.hostSyncs), [2, 1])
-        XCTAssertEqual(writes.map { $0.children.filter { $0.kind == "qcow2_write_l1_entry" }.map { $0.details["l1_index"] } },
+        XCTAssertEqual(writes.map { $0.children.filter { $0.kind.name == "qcow2_write_l1_entry" }.map { $0.details["l1_index"] } },
                        [["0"], ["1"]])
     }
 

@@ -67,7 +67,7 @@ final class ExportTests: AnalysisTestCase {
             case "e": open[try XCTUnwrap(e["id"] as? String), default: 0] -= 1
             case "X":
                 XCTAssertGreaterThanOrEqual(try XCTUnwrap(e["dur"] as? Double), 0)
-                if e["cat"] as? String == CausalNode.hostSyncKind { hostSlices += 1 }
+                if e["cat"] as? String == CausalNode.hostSyncKind.name { hostSlices += 1 }
             case "i": XCTAssertEqual(e["s"] as? String, "t")
             case "s", "f":
                 let id = try XCTUnwrap(e["id"] as? Int)

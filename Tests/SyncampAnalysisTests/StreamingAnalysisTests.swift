@@ -45,7 +45,7 @@ final class StreamingAnalysisTests: AnalysisTestCase {
         XCTAssertEqual(a.totals.unattributedHostSyncs, 0)
         XCTAssertEqual(a.totals.causes, [.refcountDependency: 1, .guestFlush: 1])
         let flush = try XCTUnwrap(a.ops.first { $0.kind == .flush })
-        let submits = flush.children.filter { $0.kind == "flush_submit" }
+        let submits = flush.children.filter { $0.kind.name == "flush_submit" }
         XCTAssertEqual(submits.count, 2)
         // Each sync hangs under the raw_co_flush_to_disk that started it, on the worker's thread.
         XCTAssertEqual(submits.map { $0.children.map(\.kind) }, [[CausalNode.hostSyncKind], [CausalNode.hostSyncKind]])
@@ -87,7 +87,8 @@ final class StreamingAnalysisTests: AnalysisTestCase {
         for i in 0 ..< 2000 {
             t.events.removeAll()
             Self.minimalPair(&t, index: UInt64(i % 64))
-            for e in t.events { builder.add(e) }
+            let decoder = EventDecoder(probes: ProbeIndex(manifest: t.manifest))
+            for e in t.events { builder.add(decoder.decode(e)) }
             handed += builder.retire(now: t.now, quietNs: 50_000, maxLive: 100_000).count
             most = max(most, builder.liveCount)
         }
@@ -107,7 +108,8 @@ final class StreamingAnalysisTests: AnalysisTestCase {
             t.uprobe(.rawFlush, args: [F.fileBS + UInt64(i) * 0x1000], derefs: ["fd": 10 + UInt64(i)])
             t.syscallEnter(tid: 200 + UInt32(i), fd: 10 + UInt64(i))
         }
-        for e in t.events { builder.add(e) }
+        let decoder = EventDecoder(probes: ProbeIndex(manifest: t.manifest))
+        for e in t.events { builder.add(decoder.decode(e)) }
         let handed = builder.retire(now: t.now + 10_000_000_000, quietNs: 1_000, maxLive: 20)
         XCTAssertEqual(handed.count, 30)
         XCTAssertEqual(builder.forcedRetirements, 30)

@@ -33,7 +33,7 @@ final class TreeBuilderTests: AnalysisTestCase {
         XCTAssertEqual(write.bytes, 4096)
         XCTAssertEqual(write.tid, F.mainTid)
         XCTAssertTrue(write.isGuestRequest)
-        XCTAssertEqual(write.children.map(\.kind), ["qcow2_write", "qcow2_cache_write", "thread_pool_submit",
+        XCTAssertEqual(write.children.map(\.kind.name), ["qcow2_write", "qcow2_cache_write", "thread_pool_submit",
                                                     "qcow2_write_l1_entry", "thread_pool_submit", "thread_pool_submit"])
         // 1 request + qcow2 write + cache write + L1 entry + 3 × (submit, worker, qemu_fdatasync).
         XCTAssertEqual(write.probeHits, 13)
@@ -42,7 +42,7 @@ final class TreeBuilderTests: AnalysisTestCase {
         XCTAssertEqual(flush.entry, "blk_co_flush")
         XCTAssertEqual(flush.offset, 0)
         XCTAssertEqual(flush.bytes, 0)
-        XCTAssertEqual(flush.children.map(\.kind), ["bdrv_co_flush", "qcow2_cache_write", "thread_pool_submit",
+        XCTAssertEqual(flush.children.map(\.kind.name), ["bdrv_co_flush", "qcow2_cache_write", "thread_pool_submit",
                                                     "bdrv_co_flush", "thread_pool_submit"])
         XCTAssertEqual(flush.probeHits, 1 + 3 + 2 * 3)
 
@@ -57,7 +57,7 @@ final class TreeBuilderTests: AnalysisTestCase {
         let a = try F.analyse(F.writeThenFlush(), in: dir)
         var syncs: [CausalNode] = []
         for op in a.ops where op.isGuestRequest {
-            for submit in op.children where submit.kind == "thread_pool_submit" {
+            for submit in op.children where submit.kind.name == "thread_pool_submit" {
                 XCTAssertEqual(submit.symbol, "thread_pool_submit_aio")
                 XCTAssertEqual(submit.tid, F.mainTid)
                 XCTAssertEqual(submit.details["fd"], "9")
@@ -66,11 +66,11 @@ final class TreeBuilderTests: AnalysisTestCase {
                                "0x" + String(op.kind == .write ? F.writeCoroutine : F.flushCoroutine, radix: 16))
                 let worker = try XCTUnwrap(submit.children.first)
                 XCTAssertEqual(submit.children.count, 1)
-                XCTAssertEqual(worker.kind, "worker_flush")
+                XCTAssertEqual(worker.kind.name, "worker_flush")
                 XCTAssertEqual(worker.symbol, "handle_aiocb_flush")
                 XCTAssertEqual(worker.details["arg"], submit.details["arg"])
                 let qemuSync = try XCTUnwrap(worker.children.first)
-                XCTAssertEqual(qemuSync.kind, "qemu_fdatasync")
+                XCTAssertEqual(qemuSync.kind.name, "qemu_fdatasync")
                 XCTAssertEqual(qemuSync.details["fd"], "9")
                 XCTAssertEqual(qemuSync.tid, worker.tid)
                 let host = try XCTUnwrap(qemuSync.children.first)
@@ -109,13 +109,13 @@ final class TreeBuilderTests: AnalysisTestCase {
 
     func testCacheWriteDetailsNameTheCaches() throws {
         let a = try F.analyse(F.writeThenFlush(), in: dir)
-        let writeCache = try XCTUnwrap(a.ops[1].children.first { $0.kind == "qcow2_cache_write" })
-        XCTAssertEqual(writeCache.details, ["cache": "refcount"])
+        let writeCache = try XCTUnwrap(a.ops[1].children.first { $0.kind.name == "qcow2_cache_write" })
+        XCTAssertEqual(writeCache.details.dictionary, ["cache": "refcount"])
         XCTAssertEqual(writeCache.symbol, "qcow2_cache_write")
-        let flushCache = try XCTUnwrap(a.ops[2].children.first { $0.kind == "qcow2_cache_write" })
-        XCTAssertEqual(flushCache.details, ["cache": "l2", "depends": "refcount"])
-        XCTAssertEqual(a.ops[1].children[0].details, ["offset": "0", "bytes": "4096"])
-        XCTAssertEqual(a.ops[1].children[3].details, ["l1_index": "0"])
+        let flushCache = try XCTUnwrap(a.ops[2].children.first { $0.kind.name == "qcow2_cache_write" })
+        XCTAssertEqual(flushCache.details.dictionary, ["cache": "l2", "depends": "refcount"])
+        XCTAssertEqual(a.ops[1].children[0].details.dictionary, ["offset": "0", "bytes": "4096"])
+        XCTAssertEqual(a.ops[1].children[3].details.dictionary, ["l1_index": "0"])
     }
 
     func testCacheEntryFlushDetailsAndUnreadDerefs() throws {
@@ -133,7 +133,7 @@ final class TreeBuilderTests: AnalysisTestCase {
         let op = try XCTUnwrap(a.ops.first)
         XCTAssertEqual(op.offset, 65536)
         XCTAssertEqual(op.bytes, 512)
-        XCTAssertEqual(op.children.map(\.details), [
+        XCTAssertEqual(op.children.map(\.details.dictionary), [
             ["cache": "l2", "index": "3"],
             ["cache": "unknown", "depends": "l2", "depends_on_flush": "true", "index": "1"],
             ["cache": "unknown"],
@@ -217,9 +217,9 @@ final class TreeBuilderTests: AnalysisTestCase {
         XCTAssertEqual(sync(a.ops[2])?.latencyNs, 22_000)
         // submit -> qemu_fdatasync -> host sync, with no worker_flush in between.
         for op in a.ops {
-            let submit = try XCTUnwrap(op.children.first { $0.kind == "thread_pool_submit" })
-            XCTAssertEqual(submit.children.map(\.kind), ["qemu_fdatasync"])
-            XCTAssertEqual(submit.children[0].children.map(\.kind), [CausalNode.hostSyncKind])
+            let submit = try XCTUnwrap(op.children.first { $0.kind.name == "thread_pool_submit" })
+            XCTAssertEqual(submit.children.map(\.kind.name), ["qemu_fdatasync"])
+            XCTAssertEqual(submit.children[0].children.map(\.kind.name), [CausalNode.hostSyncKind.name])
         }
         XCTAssertEqual(a.totals.unattributedHostSyncs, 0)
         XCTAssertTrue(a.warnings.contains { $0.contains("probe handle_aiocb_flush was not attached") })
@@ -236,7 +236,7 @@ final class TreeBuilderTests: AnalysisTestCase {
         XCTAssertEqual(a.ops[0].offset, 8192)
         XCTAssertEqual(a.ops[0].bytes, 65536)
         // qcow2_alloc_host_offset's third argument is a pointer, not a byte count.
-        XCTAssertEqual(a.ops[0].children.first?.details, ["offset": "8192"])
+        XCTAssertEqual(a.ops[0].children.first?.details.dictionary, ["offset": "8192"])
         XCTAssertEqual(a.ops[0].children.first?.symbol, "qcow2_alloc_host_offset")
     }
 
@@ -263,7 +263,7 @@ final class TreeBuilderTests: AnalysisTestCase {
         t.uprobe(.guestFlushCo, args: [F.blk])
         t.submit(acb: 0x7f00_0000_1000, aioType: 0xffff_ffff_0000_0008)
         let a = try F.analyse(t, in: dir)
-        XCTAssertEqual(a.ops[0].children.map(\.kind), ["thread_pool_submit"])
+        XCTAssertEqual(a.ops[0].children.map(\.kind.name), ["thread_pool_submit"])
     }
 
     // MARK: - Syncs without QEMU context, open and close groups
@@ -317,7 +317,7 @@ final class TreeBuilderTests: AnalysisTestCase {
         t.uprobe(.qemuFdatasync, args: [9])
         t.hostSync(tid: F.mainTid, fd: 9, latency: 9_000, ret: -5)
         let a = try F.analyse(t, in: dir)
-        XCTAssertEqual(a.ops[0].children.map(\.kind), ["qemu_fdatasync"])
+        XCTAssertEqual(a.ops[0].children.map(\.kind.name), ["qemu_fdatasync"])
         let host = try XCTUnwrap(a.ops[0].children[0].children.first)
         XCTAssertEqual(host.kind, CausalNode.hostSyncKind)
         XCTAssertEqual(host.returnValue, -5, "EIO is kept")
@@ -331,7 +331,7 @@ final class TreeBuilderTests: AnalysisTestCase {
         t.syscallExit(tid: F.mainTid, after: 1_000, call: .fsync)
         let a = try F.analyse(t, in: dir)
         let host = try XCTUnwrap(a.ops[0].children.first)
-        XCTAssertEqual(host.details, ["fd": "4", "syscall": "fsync"])
+        XCTAssertEqual(host.details.dictionary, ["fd": "4", "syscall": "fsync"])
         XCTAssertEqual(a.totals.hostSyncs, 1)
     }
 
@@ -353,11 +353,11 @@ final class TreeBuilderTests: AnalysisTestCase {
 
         XCTAssertEqual(a.ops.map(\.kind), [.imageOpen, .write, .imageClose])
         XCTAssertEqual(a.ops.map(\.hostSyncs), [1, 0, 1])
-        XCTAssertEqual(a.ops[0].children.map(\.kind), ["qcow2_cache_write", "thread_pool_submit"])
+        XCTAssertEqual(a.ops[0].children.map(\.kind.name), ["qcow2_cache_write", "thread_pool_submit"])
         XCTAssertEqual(a.ops[0].probeHits, 5, "cache write, submit, worker, qemu_fdatasync, blk_unref")
         XCTAssertEqual(a.ops[0].startNs, t.events[0].timestamp - F.startNs)
         XCTAssertEqual(a.ops[2].entry, "blk_unref")
-        XCTAssertEqual(a.ops[2].children.map(\.kind), ["bdrv_co_flush", "thread_pool_submit"])
+        XCTAssertEqual(a.ops[2].children.map(\.kind.name), ["bdrv_co_flush", "thread_pool_submit"])
         XCTAssertEqual(a.totals.hostSyncs, 2)
         XCTAssertEqual(a.totals.guestWrites, 1)
         XCTAssertEqual(a.totals.guestFlushes, 0)

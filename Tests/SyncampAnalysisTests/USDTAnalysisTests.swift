@@ -72,7 +72,7 @@ final class USDTAnalysisTests: AnalysisTestCase {
         XCTAssertTrue(a.ops[2].entry.contains("inferred"))
         XCTAssertEqual(a.totals.guestFlushes, 1)
         // The worker's syncs hang under the submits, matched by fd in order.
-        let submits = a.ops[2].children.filter { $0.kind == "thread_pool_submit" }
+        let submits = a.ops[2].children.filter { $0.kind.name == "thread_pool_submit" }
         XCTAssertEqual(submits.map { $0.children.map(\.kind) }, [[CausalNode.hostSyncKind], [CausalNode.hostSyncKind]])
         // cache ids are named from the constants.
         XCTAssertEqual(a.ops[2].children.first?.details["cache"], "l2")

@@ -9,14 +9,16 @@ public enum DotGraph {
         out += "  \(root) [label=\"\(QuotedString.escape("#\(op.index) \(what)\n\(op.entry)\n\(op.hostSyncs) host syncs"))\", style=bold];\n"
         func walk(_ node: CausalNode, parent: String) {
             let me = id()
-            var label = node.symbol ?? node.kind
-            if node.kind == CausalNode.hostSyncKind { label = "HOST " + (node.details["syscall"] ?? "sync") + "(" + (node.details["fd"] ?? "?") + ")" }
+            var label = node.symbol ?? node.kind.name
+            if node.kind == .hostSync {
+                label = "HOST " + (node.details.syscall ?? .sync).rawValue + "(" + (node.details.fd.map(String.init) ?? "?") + ")"
+            }
             var lines = [label]
-            let details = node.details.filter { $0.key != "syscall" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            let details = node.details.strings.filter { $0.key != "syscall" }.map { "\($0.key)=\($0.value)" }
             if !details.isEmpty { lines.append(details.joined(separator: " ")) }
             if let l = node.latencyNs { lines.append(String(format: "%.3f ms", Double(l) / 1e6)) }
             if let c = node.cause { lines.append("cause: \(c.rawValue)") }
-            let style = node.kind == CausalNode.hostSyncKind ? ", style=filled, fillcolor=\"#ffd7a8\"" : ""
+            let style = node.kind == .hostSync ? ", style=filled, fillcolor=\"#ffd7a8\"" : ""
             out += "  \(me) [label=\"\(QuotedString.escape(lines.joined(separator: "\n")))\"\(style)];\n"
             out += "  \(parent) -> \(me);\n"
             for c in node.children { walk(c, parent: me) }

@@ -20,13 +20,13 @@ public struct FoldedStacks {
     }
 
     private mutating func add(_ node: CausalNode, root: String, above: [String]) {
-        if node.kind == CausalNode.hostSyncKind {
-            let call = Self.frame(node.details["syscall"] ?? node.symbol ?? "sync")
+        if node.kind == .hostSync {
+            let call = Self.frame(node.details.syscall?.rawValue ?? node.symbol ?? "sync")
             let cause = "cause:" + (node.cause ?? .unattributed).rawValue
             counts[([root, cause] + above + [call]).joined(separator: ";"), default: 0] += 1
             return
         }
-        let path = above + [Self.frame(node.symbol ?? node.kind)]
+        let path = above + [Self.frame(node.symbol ?? node.kind.name)]
         for c in node.children { add(c, root: root, above: path) }
     }
 

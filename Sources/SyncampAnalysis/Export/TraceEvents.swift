@@ -50,26 +50,27 @@ public struct TraceEvents {
 
     private mutating func add(_ node: CausalNode, flowFrom: (tid: UInt32, ns: UInt64)?) {
         thread(node.tid)
-        var args: [String: Any] = node.details
-        if let c = node.cause { args["cause"] = c.rawValue }
-        if let r = node.returnValue { args["return"] = r }
-        let name = node.kind == CausalNode.hostSyncKind ? "HOST " + (node.details["syscall"] ?? "sync") : (node.symbol ?? node.kind)
+        var fields: [String: Any] = [:]
+        for (k, v) in node.details.strings { fields[k] = v }
+        if let c = node.cause { fields["cause"] = c.rawValue }
+        if let r = node.returnValue { fields["return"] = r }
+        let name = node.kind == .hostSync ? "HOST " + (node.details.syscall ?? .sync).rawValue : (node.symbol ?? node.kind.name)
         if let dur = node.latencyNs {
-            emit(["ph": "X", "cat": node.kind, "name": name, "pid": pid, "tid": Int(node.tid), "ts": us(node.timeNs),
-                  "dur": Double(dur) / 1000, "args": args])
+            emit(["ph": "X", "cat": node.kind.name, "name": name, "pid": pid, "tid": Int(node.tid), "ts": us(node.timeNs),
+                  "dur": Double(dur) / 1000, "args": fields])
         } else {
-            emit(["ph": "i", "s": "t", "cat": node.kind, "name": name, "pid": pid, "tid": Int(node.tid), "ts": us(node.timeNs),
-                  "args": args])
+            emit(["ph": "i", "s": "t", "cat": node.kind.name, "name": name, "pid": pid, "tid": Int(node.tid), "ts": us(node.timeNs),
+                  "args": fields])
         }
         // Arrows: request -> host sync, host sync -> device flush.
         if let from = flowFrom, node.latencyNs != nil,
-           node.kind == CausalNode.hostSyncKind || node.kind == "device_flush" || node.kind == "device_fua_write" {
+           node.kind == .hostSync || node.kind == .deviceFlush || node.kind == .deviceFUAWrite {
             let id = nextFlow
             nextFlow += 1
             emit(["ph": "s", "cat": "cause", "name": "caused", "id": id, "pid": pid, "tid": Int(from.tid), "ts": us(from.ns)])
             emit(["ph": "f", "bp": "e", "cat": "cause", "name": "caused", "id": id, "pid": pid, "tid": Int(node.tid), "ts": us(node.timeNs)])
         }
-        let next: (UInt32, UInt64)? = node.kind == CausalNode.hostSyncKind && node.latencyNs != nil ? (node.tid, node.timeNs) : flowFrom
+        let next: (UInt32, UInt64)? = node.kind == .hostSync && node.latencyNs != nil ? (node.tid, node.timeNs) : flowFrom
         for c in node.children { add(c, flowFrom: next) }
     }
 

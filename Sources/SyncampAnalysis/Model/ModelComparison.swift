@@ -95,6 +95,8 @@ public struct ModelComparison: Sendable {
     /// The one image, when there is one: ops that name none are its.
     private var only: String?
     private var lastEnd: UInt64 = 0
+    /// What `modelPath(for:)` answered for each path ops named (nil: no model), so each is matched once.
+    private var resolvedPaths: [String: String?] = [:]
 
     /// A comparison with no op yet, one model per plausible image.
     public init(images: [ImageState], options: ModelOptions) {
@@ -139,7 +141,7 @@ public struct ModelComparison: Sendable {
             unpredicted(op, .kindNotModelled)
             return
         }
-        guard let named = image, let path = modelPath(for: named), var model = models[path] else {
+        guard let named = image, let path = modelPath(for: named), models[path] != nil else {
             // An op that names an image the model has no state of is not guessed from another image's.
             if let image, Self.isReadablePath(image), op.kind != .imageOpen, op.kind != .housekeeping, op.kind != .imageCreate {
                 unpredicted(op, .noImageState)
@@ -152,26 +154,26 @@ public struct ModelComparison: Sendable {
         }
         var causes: [Cause: Int]
         var timing = false
-        if let reason = Self.gap(op, model) {
+        if let reason = Self.gap(op, models[path]!) {
             lost.insert(path)
             unpredicted(op, reason)
             return
         }
         switch op.kind {
         case .write:
-            causes = model.write(offset: op.offset, bytes: op.bytes)
-            let perTable = model.image.bytesPerL2Table
+            causes = models[path]!.write(offset: op.offset, bytes: op.bytes)
+            let perTable = models[path]!.image.bytesPerL2Table
             let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
             timing = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
         case .flush:
-            causes = model.flush()
+            causes = models[path]!.flush()
         case .imageClose:
-            causes = model.close()
+            causes = models[path]!.close()
         case .discard:
-            causes = model.discard(offset: op.offset, bytes: op.bytes, unmap: options.drive.discardUnmap)
+            causes = models[path]!.discard(offset: op.offset, bytes: op.bytes, unmap: options.drive.discardUnmap)
         case .writeZeroes:
             // BDRV_REQ_MAY_UNMAP is dropped on a node without discard=unmap (io.c, bdrv_co_do_pwrite_zeroes).
-            guard let c = model.writeZeroes(offset: op.offset, bytes: op.bytes,
+            guard let c = models[path]!.writeZeroes(offset: op.offset, bytes: op.bytes,
                                             unmap: op.unmap == true && options.drive.discardUnmap) else {
                 lost.insert(path)
                 unpredicted(op, .unalignedWriteZeroes)
@@ -179,7 +181,7 @@ public struct ModelComparison: Sendable {
             }
             causes = c
         case .truncate:
-            guard let c = model.truncate(to: op.offset) else {
+            guard let c = models[path]!.truncate(to: op.offset) else {
                 lost.insert(path)
                 unpredicted(op, .kindNotModelled)
                 return
@@ -191,7 +193,6 @@ public struct ModelComparison: Sendable {
         // Requests that overlap another in flight interleave their metadata work.
         if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && causes.values.reduce(0, +) > 0 { timing = true }
         if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
-        models[path] = model
         record(op, Prediction(causes: causes, timingDependent: timing), keep: keepPrediction)
     }
 
@@ -199,6 +200,14 @@ public struct ModelComparison: Sendable {
     /// by the path the target was given: a relative one is matched by its suffix, once.
     private mutating func modelPath(for path: String) -> String? {
         if models[path] != nil { return path }
+        // A cached answer stands while its model keeps that name (a later match may rename it).
+        if let known = resolvedPaths[path], known.map({ models[$0] != nil }) ?? true { return known }
+        let resolved = resolveModelPath(for: path)
+        resolvedPaths[path] = resolved
+        return resolved
+    }
+
+    private mutating func resolveModelPath(for path: String) -> String? {
         // A path the collector could not read ("?", "fd 9") names the one image there is.
         guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) })
                 ?? (Self.isReadablePath(path) ? nil : only) else { return nil }

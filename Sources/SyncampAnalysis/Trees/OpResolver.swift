@@ -34,38 +34,32 @@ struct OpResolver {
 
     init(useCoroutines: Bool) { self.useCoroutines = useCoroutines }
 
-    /// Entry points that run inside the request's own coroutine.
-    static func runsInRequestCoroutine(_ symbol: String) -> Bool {
-        symbol == "blk_co_do_pwritev_part" || symbol == "blk_co_flush" || symbol == "blk_co_pwritev_part"
-            || symbol == "blk_co_pdiscard" || symbol == "blk_co_truncate"
-            || symbol == "qemu:blk_co_pwritev"
-    }
-
-    /// A guest request starts.
-    /// - Parameter opaque: the `opaque` argument of a `blk_aio_*` entry, nil for other entry points.
-    mutating func start(_ op: TreeBuilder.Op, _ e: Event, inRequestCoroutine: Bool, opaque: UInt64? = nil) {
+    /// A guest request starts; `binding` says how it finds its coroutine.
+    mutating func start(_ op: TreeBuilder.Op, _ e: DecodedEvent, binding: DecodedEvent.Binding) {
         latest = op
         group = nil
         guard useCoroutines else { return }
-        if inRequestCoroutine && e.coroutine != 0 {
-            bind(e.coroutine, op)
-        } else if let opaque {
+        switch binding {
+        case .ownCoroutine where e.coroutine.running != 0:
+            bind(e.coroutine.running, op)
+        case let .opaque(opaque):
             awaitingOpaque[opaque] = op
             op.opaqueKey = opaque
-        } else {
-            awaiting[e.tid] = (op, e.coroutine)
+        case .ownCoroutine, .nextEvent:
+            awaiting[e.tid] = (op, e.coroutine.running)
         }
     }
 
     /// Every uprobe event passes here first: the next event after a caller-context entry names its coroutine.
-    mutating func observe(_ e: Event) {
+    mutating func observe(_ e: DecodedEvent) {
         guard useCoroutines else { return }
-        if e.coroutine != 0, e.coroutineArg != 0, let op = awaitingOpaque.removeValue(forKey: e.coroutineOpaque) {
-            bind(e.coroutine, op)
+        let co = e.coroutine
+        if co.running != 0, co.entryArgument != 0, !awaitingOpaque.isEmpty, let op = awaitingOpaque.removeValue(forKey: co.opaque) {
+            bind(co.running, op)
         }
-        guard let pending = awaiting.removeValue(forKey: e.tid) else { return }
-        if e.coroutine != 0 && e.coroutine != pending.callerCo {
-            bind(e.coroutine, pending.op)
+        guard !awaiting.isEmpty, let pending = awaiting.removeValue(forKey: e.tid) else { return }
+        if co.running != 0 && co.running != pending.callerCo {
+            bind(co.running, pending.op)
         }
     }
 
@@ -85,18 +79,19 @@ struct OpResolver {
     }
 
     /// The op that owns the event, or nil for a group to take it (an op handed on takes nothing more).
-    mutating func owner(of e: Event) -> TreeBuilder.Op? {
+    mutating func owner(of e: DecodedEvent) -> TreeBuilder.Op? {
         let op = find(e)
         return op?.retired == true ? nil : op
     }
 
-    private mutating func find(_ e: Event) -> TreeBuilder.Op? {
+    private mutating func find(_ e: DecodedEvent) -> TreeBuilder.Op? {
         guard useCoroutines else { return latest ?? group }
-        if e.coroutine == 0 { return nil }
-        if let op = coOwner[e.coroutine] { return op }
+        let co = e.coroutine
+        if co.running == 0 { return nil }
+        if let op = coOwner[co.running] { return op }
         // A coroutine a request's coroutine entered (quorum children, parallel qcow2 tasks) works for that request.
-        if e.coroutineCaller != 0, let op = coOwner[e.coroutineCaller] {
-            bind(e.coroutine, op)
+        if co.caller != 0, let op = coOwner[co.caller] {
+            bind(co.running, op)
             return op
         }
         return group

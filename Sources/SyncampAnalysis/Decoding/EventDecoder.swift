@@ -1,0 +1,153 @@
+import SyncampCapture
+import SyncampProbes
+
+/// Turns capture events into `DecodedEvent`s: the one place that reads an event's raw
+/// arguments (`args[]`, in each role's canonical order, ProbeRole) and the values its probe
+/// read through pointers (`ProbeIndex.Values`).
+struct EventDecoder {
+    let probes: ProbeIndex
+
+    init(probes: ProbeIndex) { self.probes = probes }
+
+    func decode(_ e: Event) -> DecodedEvent {
+        var d = DecodedEvent(timestamp: e.timestamp, tid: e.tid, probeID: 0, role: nil, symbol: "",
+                             coroutine: .init(running: e.coroutine, caller: e.coroutineCaller,
+                                              entryArgument: e.coroutineArg, opaque: e.coroutineOpaque),
+                             payload: .unknown)
+        let a = e.args
+        switch e.kind {
+        case .uprobe?:
+            d.probeID = e.probeID
+            guard let entry = probes.entry(e) else {
+                d.payload = .otherProbe
+                return d
+            }
+            d.role = entry.role
+            d.symbol = entry.symbol
+            d.payload = entry.role.map { qemu($0, entry, e) } ?? .otherProbe
+        case .syscallEnter?:
+            d.payload = .syncEnter(call: Syscall(rawValue: e.probeID), fd: UInt32(truncatingIfNeeded: a[0]))
+        case .syscallExit?:
+            d.payload = .syncExit(returnValue: Int64(bitPattern: a[0]))
+        case .uringSubmit?:
+            d.payload = .uringSubmit(ring: a[0], userData: a[2])
+        case .uringComplete?:
+            d.payload = .uringComplete(ring: a[0], userData: a[2], result: Int32(truncatingIfNeeded: a[3]))
+        case .fsSyncEnter?, .fsSyncExit?, .journalStart?, .journalFlushing?, .journalEnd?, .journalStats?,
+             .deviceIssue?, .deviceComplete?:
+            d.payload = .storage(storage(e))
+        case nil:
+            d.payload = .unknown
+        }
+        return d
+    }
+
+    private func value(_ s: ProbeIndex.Source, _ e: Event) -> UInt64? { ProbeIndex.read(s, of: e) }
+
+    /// A uprobe's arguments and values, by role (argument positions: ProbeRole, canonical order).
+    private func qemu(_ role: ProbeRole, _ entry: ProbeIndex.Entry, _ e: Event) -> DecodedEvent.Payload {
+        let a = e.args, v = entry.values
+        func request(_ kind: GuestOp.Kind, offset: UInt64 = 0, bytes: UInt64 = 0, unmap: Bool? = nil) -> DecodedEvent.Payload {
+            let binding: DecodedEvent.Binding
+            if let i = RequestEntry.opaqueArgument(role) {
+                binding = .opaque(a[i])
+            } else if entry.runsInRequestCoroutine || role == .guestDiscardCo || role == .guestTruncateCo {
+                binding = .ownCoroutine
+            } else {
+                binding = .nextEvent
+            }
+            return .request(.init(kind: kind, offset: offset, bytes: bytes, backend: a[0], unmap: unmap, binding: binding))
+        }
+        switch role {
+        case .guestWriteAIO:
+            return request(.write, offset: a[1], bytes: value(v.bytes, e) ?? 0)
+        case .guestWriteCo:
+            let flags = entry.flagsArgument.map { a[$0] } ?? 0
+            let zero = flags & RequestEntry.zeroWriteFlag != 0
+            return request(zero ? .writeZeroes : .write, offset: a[1], bytes: a[2],
+                           unmap: zero ? flags & RequestEntry.mayUnmapFlag != 0 : nil)
+        case .guestDiscardCo, .guestDiscardAIO:
+            return request(.discard, offset: a[1], bytes: a[2])
+        case .guestTruncateCo:
+            return request(.truncate, offset: a[1])
+        case .guestFlushAIO, .guestFlushCo:
+            return request(.flush)
+        case .qcow2WriteDone: return .writeDone
+        case .imageCreate: return .imageCreate
+        case .backendUnref: return .backendUnref
+        case .closeAll: return .closeAll
+        case .qcow2Write:
+            // qcow2_alloc_host_offset (the stock fallback) takes a pointer to the byte count.
+            return .qcow2Write(offset: a[1], bytes: entry.isFallback ? nil : a[2])
+        case .qcow2CacheWrite:
+            return .cacheWrite(cacheWrite(a[1], v, e))
+        case .qcow2CacheEntryFlush:
+            return .cacheEntryFlush(cacheWrite(a[1], v, e), index: UInt32(truncatingIfNeeded: a[2]))
+        case .qcow2SetDependency:
+            // qcow2-cache.c:270-291: flushes if the dependency has its own dependency,
+            // or if the cache depends on another cache already.
+            let depDepends = value(v.dependencyDepends, e) ?? 0
+            let cDepends = value(v.depends, e) ?? 0
+            return .setDependency(cache: cacheName(a[1], v, e), dependency: cacheName(a[2], v, e),
+                                  willFlush: depDepends != 0 || (cDepends != 0 && cDepends != a[2]))
+        case .qcow2WriteL1Entry: return .l1Entry(index: UInt32(truncatingIfNeeded: a[1]))
+        case .qcow2MarkDirty: return .markDirty
+        case .qcow2GrowL1: return .growL1
+        case .qcow2RefcountArea: return .refcountArea
+        case .nodeFlush: return .nodeFlush(format: value(v.format, e).map(FormatName.init(raw:)))
+        case .pwriteSync: return .pwriteSync(offset: a[1], bytes: a[2])
+        case .vmdkWrite: return .vmdkWrite
+        case .vmdkGrainTableUpdate: return .vmdkGrainTableUpdate
+        case .rawFlush:
+            return .rawFlush(bs: a[0], fd: value(v.fd, e).map { UInt32(truncatingIfNeeded: $0) })
+        case .threadPoolSubmit:
+            return .poolSubmit(.init(arg: a[2], aioType: value(v.aioType, e), fd: value(v.fd, e).map { UInt32(truncatingIfNeeded: $0) },
+                                     coroutine: value(v.coroutine, e)))
+        case .workerFlush:
+            return .workerFlush(arg: a[0], bs: value(v.bs, e))
+        case .qemuFdatasync:
+            return .qemuFdatasync(fd: UInt32(truncatingIfNeeded: a[0]))
+        }
+    }
+
+    private func cacheWrite(_ cache: UInt64, _ v: ProbeIndex.Values, _ e: Event) -> DecodedEvent.CacheWrite {
+        let depends = value(v.depends, e) ?? 0
+        return .init(cache: cache, name: cacheName(cache, v, e), depends: depends,
+                     dependsName: depends != 0 ? cacheName(depends, v, e) : nil,
+                     dependsOnFlush: (value(v.dependsOnFlush, e) ?? 0) & 0xff != 0)
+    }
+
+    /// Which cache `ptr` is: the image's L2 or refcount cache as the probe read them, else unknown.
+    private func cacheName(_ ptr: UInt64, _ v: ProbeIndex.Values, _ e: Event) -> CacheName {
+        if let l2 = value(v.l2TableCache, e), l2 == ptr { return .l2 }
+        if let rc = value(v.refcountBlockCache, e), rc == ptr { return .refcount }
+        return .unknown
+    }
+
+    /// The kernel's storage events (bpf/syncamp.bpf.c: args per kind).
+    private func storage(_ e: Event) -> DecodedEvent.StorageEvent {
+        let a = e.args
+        let dev = UInt32(truncatingIfNeeded: a[0])
+        switch e.kind {
+        case .fsSyncEnter?:
+            return .fsSyncEnter(fs: FileSystemKind(eventFS: e.probeID) ?? .ext4, dev: dev, inode: a[1], datasync: a[2] & 1 != 0)
+        case .fsSyncExit?:
+            return .fsSyncExit(dev: dev, returnValue: Int32(truncatingIfNeeded: a[2]))
+        case .journalStart? where e.probeID != 0:
+            return FileSystemKind(eventFS: e.probeID) == .xfs ? .logForce(dev: dev, lsn: Int64(bitPattern: a[1]))
+                                                               : .transactionCommit(dev: dev, generation: a[1])
+        case .journalStart?:
+            return .journalStart(dev: dev, transaction: a[1])
+        case .journalEnd?:
+            return .journalEnd(dev: dev, transaction: a[1])
+        case .journalStats?:
+            return .journalStats(dev: dev, transaction: a[1], blocks: a[2], blocksLogged: a[3])
+        case .deviceIssue?:
+            return .deviceIssue(dev: dev, sector: a[1], rwbs: RWBS(packed: a[4]))
+        case .deviceComplete?:
+            return .deviceComplete(dev: dev, rwbs: RWBS(packed: a[4]), error: Int32(truncatingIfNeeded: a[3]))
+        default:
+            return .journalFlushing
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import SyncampCapture
+import SyncampProbes
+
+/// The capture's probes by id, each with what its events carry, resolved once from the manifest:
+/// its role, where each value read through a pointer sits (or the constant a USDT probe gives for
+/// it), and what its entry point means for a request (`RequestEntry`). `EventDecoder` reads events
+/// through it; nothing after the decoder looks a value up by name.
+public struct ProbeIndex: Sendable {
+    /// Where a named value of an event comes from.
+    public enum Source: Sendable, Equatable {
+        case absent
+        /// `derefs[i]`, when its bit of `deref_ok` is set.
+        case deref(Int)
+        /// A value the probe gives as a constant (USDT: which cache an id stands for).
+        case constant(UInt64)
+    }
+
+    /// The values probes read through pointers (ProbeCatalog, USDTCatalog), by their catalog names.
+    public struct Values: Sendable {
+        public var bytes = Source.absent
+        public var depends = Source.absent
+        public var dependsOnFlush = Source.absent
+        public var dependencyDepends = Source.absent
+        public var l2TableCache = Source.absent
+        public var refcountBlockCache = Source.absent
+        public var format = Source.absent
+        public var fd = Source.absent
+        public var bs = Source.absent
+        public var aioType = Source.absent
+        public var coroutine = Source.absent
+
+        init(derefs: [String], constants: [String: UInt64]) {
+            func source(_ name: String) -> Source {
+                if let i = derefs.firstIndex(of: name) { return .deref(i) }
+                return constants[name].map(Source.constant) ?? .absent
+            }
+            bytes = source("bytes")
+            depends = source("depends")
+            dependsOnFlush = source("depends_on_flush")
+            dependencyDepends = source("dependency_depends")
+            l2TableCache = source("l2_table_cache")
+            refcountBlockCache = source("refcount_block_cache")
+            format = source("format")
+            fd = source("fd")
+            bs = source("bs")
+            aioType = source("aio_type")
+            coroutine = source("coroutine")
+        }
+    }
+
+    /// USDT probes: where an event's coroutine is (manifest `coroutineFrom`).
+    public enum CoroutineSource: Sendable, Equatable {
+        case none
+        /// An argument ("arg0").
+        case argument(Int)
+        /// A value read through a pointer ("deref:coroutine").
+        case value(Source)
+        /// The next event on the same thread that names one ("next").
+        case nextEvent
+    }
+
+    public struct Entry: Sendable {
+        public var role: ProbeRole?
+        public var symbol: String
+        public var isFallback: Bool
+        public var values: Values
+        public var isUSDT = false
+        public var coroutineFrom = CoroutineSource.none
+        /// Whether the entry point runs in the request's own coroutine (`RequestEntry`).
+        public var runsInRequestCoroutine: Bool
+        /// The canonical argument holding the request flags, if the entry takes them.
+        public var flagsArgument: Int?
+    }
+
+    public let entries: [Entry]
+
+    public init(manifest: Manifest) {
+        entries = manifest.probes.sorted { $0.id < $1.id }.map { p in
+            let values = Values(derefs: p.derefs, constants: p.constants ?? [:])
+            var from = CoroutineSource.none
+            switch p.coroutineFrom {
+            case "next"?: from = .nextEvent
+            case let f? where f.hasPrefix("arg"):
+                if let i = Int(f.dropFirst(3)), i >= 0, i < Event.argCount { from = .argument(i) }
+            case let f? where f.hasPrefix("deref:"):
+                let name = String(f.dropFirst(6))
+                from = .value(Values(derefs: p.derefs, constants: p.constants ?? [:]).source(named: name))
+            default: break
+            }
+            return Entry(role: ProbeRole(rawValue: p.role), symbol: p.symbol, isFallback: p.isFallback, values: values,
+                         isUSDT: p.table == "usdt", coroutineFrom: from,
+                         runsInRequestCoroutine: RequestEntry.runsInRequestCoroutine(p.symbol),
+                         flagsArgument: RequestEntry.flagsArgument(p.symbol))
+        }
+        isUSDT = entries.contains { $0.isUSDT }
+    }
+
+    /// Whether the capture's probes are QEMU's USDT probes (dtrace trace backend), not function uprobes.
+    public let isUSDT: Bool
+
+    /// The entry of a uprobe event, if its probe id is in the manifest.
+    public func entry(_ e: Event) -> Entry? {
+        Int(e.probeID) < entries.count ? entries[Int(e.probeID)] : nil
+    }
+
+    /// The value `source` names in `e`, if the event carries it.
+    @inline(__always)
+    public static func read(_ source: Source, of e: Event) -> UInt64? {
+        switch source {
+        case .absent: return nil
+        case let .deref(i): return e.hasDeref(i) ? e.derefs[i] : nil
+        case let .constant(v): return v
+        }
+    }
+
+    /// The coroutine a USDT event names (its `coroutineFrom`), if it names one.
+    public func coroutine(of e: Event) -> UInt64? {
+        switch entry(e)?.coroutineFrom ?? .none {
+        case let .argument(i): return e.args[i]
+        case let .value(s): return Self.read(s, of: e)
+        case .none, .nextEvent: return nil
+        }
+    }
+
+    /// Whether any probe of the role is in the capture.
+    public func has(_ role: ProbeRole) -> Bool { entries.contains { $0.role == role } }
+}
+
+extension ProbeIndex.Values {
+    /// The source of a value by its catalog name (the manifest's `coroutineFrom: "deref:NAME"`).
+    func source(named name: String) -> ProbeIndex.Source {
+        switch name {
+        case "bytes": return bytes
+        case "depends": return depends
+        case "depends_on_flush": return dependsOnFlush
+        case "dependency_depends": return dependencyDepends
+        case "l2_table_cache": return l2TableCache
+        case "refcount_block_cache": return refcountBlockCache
+        case "format": return format
+        case "fd": return fd
+        case "bs": return bs
+        case "aio_type": return aioType
+        case "coroutine": return coroutine
+        default: return .absent
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import SyncampCapture
+
+extension TreeBuilder {
+    /// A node of an op's tree while the op is open: trackers attach children to it by reference
+    /// (a host sync under its submit, a journal commit under its sync).
+    final class Node {
+        var value: CausalNode
+        var children: [Node] = []
+        /// Host syncs take their cause from the slot of the submit they descend from.
+        var slot: CauseTracker.Slot?
+        init(_ value: CausalNode, slot: CauseTracker.Slot? = nil) {
+            self.value = value
+            self.slot = slot
+        }
+
+        /// The node as a value, its host syncs' causes filled in from the slots above them.
+        func frozen(inherited: CauseTracker.Slot? = nil) -> CausalNode {
+            var v = value
+            let slot = self.slot ?? inherited
+            if v.kind == .hostSync, v.cause == nil { v.cause = slot?.cause }
+            v.children = children.map { $0.frozen(inherited: slot) }
+            return v
+        }
+    }
+
+    /// An op while it is open: its tree, its cause tracker, and what to forget when it is handed on.
+    final class Op {
+        var value: GuestOp
+        var children: [Node] = []
+        let causes: CauseTracker
+        /// Set once the op has been handed on: it takes no more work.
+        var retired = false
+        /// Coroutines bound to it, and the opaque it waited for, to forget when it retires.
+        var coroutines: [UInt64] = []
+        var opaqueKey: UInt64?
+        /// USDT captures: a guest flush inferred from cache write-backs, and whether it has written back the refcount cache.
+        var inferredFlush = false
+        var flushWroteRefcounts = false
+        init(_ value: GuestOp, causes: CauseTracker) {
+            self.value = value
+            self.causes = causes
+        }
+        func add(_ n: Node, at t: UInt64) {
+            children.append(n)
+            touch(t)
+        }
+        func touch(_ t: UInt64) { value.endNs = max(value.endNs, t) }
+
+        /// The op as a value, with its tree.
+        var frozen: GuestOp {
+            var v = value
+            v.children = children.map { $0.frozen() }
+            return v
+        }
+    }
+}

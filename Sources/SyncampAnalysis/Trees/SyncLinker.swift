@@ -1,0 +1,237 @@
+import SyncampCapture
+
+/// Links each host sync to the QEMU work that asked for it, across threads and the kernel.
+///
+/// - A host sync started by `raw_co_flush_to_disk(bs)` is linked to the next
+///   sync on that node's fd (its worker's fdatasync, found by fd, or by
+///   `handle_aiocb_flush`'s aiocb->bs), or to the io_uring fsync the same
+///   request submits next. Flushes of one node are serialized by
+///   `bdrv_co_flush`, so one is pending per node at most.
+/// - Without it (stock binaries), a flush job handed to the thread pool is linked to its
+///   worker by pointer: `thread_pool_submit_aio`'s `arg` is `handle_aiocb_flush`'s first
+///   argument. Without `handle_aiocb_flush` the worker's `qemu_fdatasync(fd)` (or, with no
+///   worker-side probe at all, the system call) takes the oldest pending flush submit for that fd.
+/// - A host fdatasync/fsync goes under the job running on its thread; its exit
+///   pairs with its entry on the same thread (a system call cannot migrate).
+/// - An io_uring fsync's completion pairs with its submit by ring and user_data.
+///
+/// It decides links, not causes: a linked sync takes its cause from the slot of the submit
+/// it descends from (`CauseTracker`). What it cannot link it hands back as unattributed.
+struct SyncLinker {
+    struct Pending {
+        var node: TreeBuilder.Node
+        var op: TreeBuilder.Op
+        var fd: UInt32?
+    }
+
+    /// Whether a probe on the worker side (handle_aiocb_flush, qemu_fdatasync) links syncs to flush jobs.
+    let hasWorkerProbe: Bool
+    /// Whether `handle_aiocb_flush` is probed (else qemu_fdatasync links by fd, in order).
+    let hasWorkerFlushProbe: Bool
+
+    /// Flush jobs handed to the thread pool, by their RawPosixAIOData, and in submit order.
+    private var pendingByArg: [UInt64: Pending] = [:]
+    private var pendingFIFO: [UInt64] = []
+    /// `raw_co_flush_to_disk` calls waiting for their sync, by file node.
+    private var pendingRaw: [UInt64: Pending] = [:]
+    /// The flush job each worker thread runs now.
+    private var job: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.Op)] = [:]
+    /// Sync system calls in progress, by thread.
+    private var openSyscall: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.Op?, start: UInt64)] = [:]
+    /// io_uring fsyncs in flight: what every kernel's submit and complete events both carry.
+    private var pendingUring: [(ring: UInt64, userData: UInt64, node: TreeBuilder.Node, op: TreeBuilder.Op?, start: UInt64)] = []
+    /// What could not be linked, with the reason.
+    private(set) var unattributed: [(CausalNode, String)] = []
+
+    init(hasWorkerProbe: Bool, hasWorkerFlushProbe: Bool) {
+        self.hasWorkerProbe = hasWorkerProbe
+        self.hasWorkerFlushProbe = hasWorkerFlushProbe
+    }
+
+    /// The sync system call open on a thread (the file system's sync nests under it).
+    func openSync(tid: UInt32) -> TreeBuilder.Node? { openSyscall[tid]?.node }
+    /// The oldest io_uring fsync in flight (an io-wq worker's file-system sync nests under it).
+    var uringInFlight: TreeBuilder.Node? { pendingUring.first?.node }
+
+    // MARK: QEMU's side
+
+    /// A flush job was handed to the thread pool (`thread_pool_submit_aio`).
+    mutating func poolSubmit(_ node: TreeBuilder.Node, of op: TreeBuilder.Op, job arg: UInt64, fd: UInt32?) {
+        pendingByArg[arg] = Pending(node: node, op: op, fd: fd)
+        pendingFIFO.append(arg)
+    }
+
+    /// `raw_co_flush_to_disk(bs)`: an earlier one of this node with no sync (fd_open failed) is replaced.
+    mutating func rawFlush(_ node: TreeBuilder.Node, of op: TreeBuilder.Op, node bs: UInt64, fd: UInt32?) {
+        pendingRaw[bs] = Pending(node: node, op: op, fd: fd)
+    }
+
+    /// A worker starts a flush job (`handle_aiocb_flush(arg)`); returns the op it belongs to.
+    mutating func workerFlush(_ node: TreeBuilder.Node, job arg: UInt64, node bs: UInt64?, tid: UInt32, at t: UInt64) -> TreeBuilder.Op? {
+        if let p = takePending(arg: arg) ?? bs.flatMap({ pendingRaw.removeValue(forKey: $0) }) {
+            p.node.children.append(node)
+            p.op.touch(t)
+            job[tid] = (node, p.op)
+            return p.op
+        }
+        job[tid] = nil
+        unattributed.append((node.frozen(), "worker flush job 0x\(String(arg, radix: 16)) has no thread_pool_submit_aio in the capture (submitted before the capture started?)"))
+        return nil
+    }
+
+    /// `qemu_fdatasync(fd)` on a worker; `owner` is the op that owns the thread's coroutine, if any.
+    mutating func qemuFdatasync(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32, at t: UInt64, owner: TreeBuilder.Op?) -> TreeBuilder.Op? {
+        if let j = job[tid] {
+            j.node.children.append(node)
+            j.op.touch(t)
+            job[tid] = (node, j.op)
+            return j.op
+        }
+        if !hasWorkerFlushProbe, let p = takeOldestPending(fd: fd) {
+            p.node.children.append(node)
+            p.op.touch(t)
+            job[tid] = (node, p.op)
+            return p.op
+        }
+        if let op = owner {
+            op.add(node, at: t)
+            job[tid] = (node, op)
+            return op
+        }
+        unattributed.append((node.frozen(), "qemu_fdatasync on thread \(tid) outside any known flush job"))
+        return nil
+    }
+
+    /// The pending `raw_co_flush_to_disk` of an op, if it has one (its io_uring fsync is that flush's).
+    mutating func takeRaw(of op: TreeBuilder.Op) -> Pending? {
+        guard let bs = pendingRaw.first(where: { $0.value.op === op })?.key else { return nil }
+        return pendingRaw.removeValue(forKey: bs)
+    }
+
+    /// Whether a sync on `tid` of `fd` links to a job without asking which op owns the thread
+    /// (`syncEnter`, `qemuFdatasync`): the caller looks the owner up only when it does not.
+    func linksToJob(tid: UInt32, fd: UInt32, system call: Bool) -> Bool {
+        if job[tid] != nil { return true }
+        if call && pendingRaw.values.contains(where: { $0.fd == fd }) { return true }
+        let byOrder = call ? !hasWorkerProbe : !hasWorkerFlushProbe
+        return byOrder && oldestPendingArg(fd: fd).map { pendingByArg[$0] != nil } == true
+    }
+
+    // MARK: The kernel's side
+
+    /// A sync system call starts; `owner` is the op whose request runs on the thread, if any
+    /// (a sync made directly on a request's thread, not through the thread pool).
+    mutating func syncEnter(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32, at ts: UInt64, t: UInt64, owner: TreeBuilder.Op?) {
+        var op: TreeBuilder.Op?
+        if let j = job[tid] {
+            j.node.children.append(node)
+            j.op.touch(t)
+            op = j.op
+        } else if let p = takeRaw(fd: fd) {
+            p.node.children.append(node)
+            p.op.touch(t)
+            op = p.op
+        } else if !hasWorkerProbe, let p = takeOldestPending(fd: fd) {
+            // No probe on the worker side (USDT captures): the oldest flush job for this fd is this sync's.
+            p.node.children.append(node)
+            p.op.touch(t)
+            op = p.op
+        } else if let o = owner {
+            node.value.cause = o.causes.finalCause
+            o.add(node, at: t)
+            op = o
+        }
+        // A sync still open on this thread lost its exit: keep it rather than overwrite it.
+        if let stale = openSyscall[tid], stale.op == nil {
+            unattributed.append((Self.unplaced(stale.node), "\(stale.node.value.symbol ?? "sync") on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
+        }
+        // Without an op, the sync goes to `unattributed` at its exit, with its latency.
+        openSyscall[tid] = (node, op, ts)
+    }
+
+    /// A sync system call returns; returns its node (the file-system syncs under it end with it).
+    mutating func syncExit(tid: UInt32, at ts: UInt64, t: UInt64, returnValue: Int64) -> TreeBuilder.Node? {
+        guard let open = openSyscall.removeValue(forKey: tid) else { return nil }
+        open.node.value.latencyNs = ts >= open.start ? ts - open.start : 0
+        open.node.value.returnValue = returnValue
+        if let op = open.op {
+            op.touch(t)
+        } else {
+            unattributed.append((Self.unplaced(open.node), "\(open.node.value.symbol ?? "sync") on thread \(tid) ran outside any QEMU flush job or request"))
+        }
+        job[tid] = nil
+        return open.node
+    }
+
+    /// An io_uring fsync was submitted, for `op` if a request's coroutine submitted it.
+    mutating func uringSubmit(_ node: TreeBuilder.Node, ring: UInt64, userData: UInt64, op: TreeBuilder.Op?, at ts: UInt64) {
+        pendingUring.append((ring, userData, node, op, ts))
+    }
+
+    /// An io_uring fsync completed; returns its node.
+    mutating func uringComplete(ring: UInt64, userData: UInt64, result: Int32, at ts: UInt64, t: UInt64) -> TreeBuilder.Node? {
+        guard let i = pendingUring.firstIndex(where: { $0.ring == ring && $0.userData == userData }) else { return nil }
+        let p = pendingUring.remove(at: i)
+        p.node.value.latencyNs = ts >= p.start ? ts - p.start : 0
+        p.node.value.returnValue = Int64(result)
+        if let op = p.op {
+            op.touch(t)
+        } else {
+            unattributed.append((Self.unplaced(p.node), "io_uring fsync request 0x\(String(userData, radix: 16)) submitted outside any QEMU request"))
+        }
+        return p.node
+    }
+
+    // MARK: Ops and the end
+
+    /// Whether a sync or job `op` started is still open.
+    func isWaiting(_ op: TreeBuilder.Op) -> Bool {
+        pendingByArg.values.contains { $0.op === op } || pendingRaw.values.contains { $0.op === op }
+            || job.values.contains { $0.op === op } || openSyscall.values.contains { $0.op === op }
+            || pendingUring.contains { $0.op === op }
+    }
+
+    /// Nodes that could not be linked so far, with the reason; the linker forgets them.
+    mutating func drainUnattributed() -> [(CausalNode, String)] {
+        defer { unattributed.removeAll(keepingCapacity: true) }
+        return unattributed
+    }
+
+    /// Closes what is still open at the end of the capture: syncs whose exit or completion was not captured.
+    mutating func finish() {
+        for (tid, open) in openSyscall where open.op == nil {
+            unattributed.append((Self.unplaced(open.node), "sync on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
+        }
+        openSyscall.removeAll()
+        for p in pendingUring where p.op == nil {
+            unattributed.append((Self.unplaced(p.node), "io_uring fsync request 0x\(String(p.userData, radix: 16)) submitted outside any QEMU request (no completion captured)"))
+        }
+        pendingUring.removeAll()
+    }
+
+    static func unplaced(_ node: TreeBuilder.Node) -> CausalNode {
+        node.value.cause = .unattributed
+        return node.frozen()
+    }
+
+    /// The pending `raw_co_flush_to_disk` of the file with this fd.
+    private mutating func takeRaw(fd: UInt32) -> Pending? {
+        guard let bs = pendingRaw.first(where: { $0.value.fd == fd })?.key else { return nil }
+        return pendingRaw.removeValue(forKey: bs)
+    }
+
+    /// The oldest pending flush job for this fd (or of an unknown fd).
+    private mutating func takeOldestPending(fd: UInt32) -> Pending? {
+        oldestPendingArg(fd: fd).flatMap { takePending(arg: $0) }
+    }
+
+    private func oldestPendingArg(fd: UInt32) -> UInt64? {
+        pendingFIFO.first { pendingByArg[$0]?.fd == nil || pendingByArg[$0]?.fd == fd }
+    }
+
+    private mutating func takePending(arg: UInt64) -> Pending? {
+        guard let p = pendingByArg.removeValue(forKey: arg) else { return nil }
+        if let i = pendingFIFO.firstIndex(of: arg) { pendingFIFO.remove(at: i) }
+        return p
+    }
+}

@@ -1,0 +1,435 @@
+import SyncampCapture
+import SyncampProbes
+
+/// Builds causal trees from decoded, time-ordered events: guest op -> qcow2 work -> thread-pool
+/// hand-off -> host sync -> file system -> journal -> device.
+///
+/// The builder dispatches each event, keeps the table of open ops and hands them on; the
+/// trackers decide the rest:
+/// - `OpResolver`: which op a QEMU event belongs to, by the coroutine it ran in (without
+///   coroutine information: the latest op, exact only for one request at a time);
+/// - `CauseTracker` (one per op): why each host sync happened (F1-F16);
+/// - `SyncLinker`: which submit or job each host sync belongs to, across threads;
+/// - `StorageLinker`: the file-system sync, journal commit and device flush under each host sync.
+/// Anything that cannot be placed is kept in `unattributed` with a reason.
+struct TreeBuilder {
+    let probes: ProbeIndex
+    let origin: UInt64
+    /// Ops not yet handed on, in index order.
+    private(set) var live: [Op] = []
+    private var liveHead = 0
+    private var nextIndex = 0
+    private var sawGuestRequest = false
+    /// Ops held, not yet handed on.
+    var liveCount: Int { live.count - liveHead }
+    /// Ops handed on while still waiting for a sync, because too many were in flight.
+    private(set) var forcedRetirements = 0
+    private(set) var hostSyncs = 0
+    private(set) var uprobeHits: [Int: Int] = [:]
+    /// Counts that show probes reading the wrong places (ProbeSelfCheck).
+    private(set) var selfCheck = ProbeSelfCheck()
+    private var resolver: OpResolver
+    private var linker: SyncLinker
+    private let storage: StorageLinker
+    /// Journal commits, device flushes and FUA writes on watched devices that no sync of the target made.
+    var unlinkedStorage: StorageLinker.Unlinked { storage.unlinked }
+    private let hasEntryFlushProbe: Bool
+    /// USDT captures infer guest flushes (see `inferFlush`).
+    private let inferFlushes: Bool
+    /// Block devices opened as images (`host_device`), by path, and the device behind each synced fd.
+    private let blockDevices: [String: UInt32]
+    private var deviceOfFD: [UInt32: UInt32] = [:]
+
+    /// - Parameter blockDevices: block devices the target opens as images, path -> dev_t (the manifest's
+    ///   `block_device` devices): their host syncs take the device's flushes, with no file system between.
+    init(probes: ProbeIndex, origin: UInt64, coroutines: Bool, blockDevices: [String: UInt32] = [:]) {
+        self.blockDevices = blockDevices
+        self.storage = StorageLinker(blockImages: Set(blockDevices.values))
+        self.probes = probes
+        self.origin = origin
+        self.resolver = OpResolver(useCoroutines: coroutines)
+        self.hasEntryFlushProbe = probes.has(.qcow2CacheEntryFlush)
+        self.linker = SyncLinker(hasWorkerProbe: probes.has(.workerFlush) || probes.has(.qemuFdatasync),
+                                 hasWorkerFlushProbe: probes.has(.workerFlush))
+        self.inferFlushes = probes.isUSDT && !probes.has(.guestFlushCo) && !probes.has(.guestFlushAIO)
+    }
+
+    mutating func add(_ e: DecodedEvent) {
+        let t = rel(e.timestamp)
+        switch e.payload {
+        case let .syncEnter(call, fd): syncEnter(e, call: call, fd: fd)
+        case let .syncExit(ret):
+            if let node = linker.syncExit(tid: e.tid, at: e.timestamp, t: rel(e.timestamp), returnValue: ret) {
+                storage.hostSyncEnded(node, at: e.timestamp)
+            }
+        case let .uringSubmit(ring, userData): uringSubmit(e, ring: ring, userData: userData)
+        case let .uringComplete(ring, userData, result):
+            if let node = linker.uringComplete(ring: ring, userData: userData, result: result, at: e.timestamp, t: t) {
+                storage.hostSyncEnded(node, at: e.timestamp)
+            }
+        case let .storage(s):
+            storage.add(s, at: e.timestamp, t, tid: e.tid, openSync: linker.openSync(tid: e.tid), uringInFlight: linker.uringInFlight)
+        case .unknown:
+            break
+        default:
+            uprobe(e)
+        }
+    }
+
+    /// Learns which synced fds are block devices opened as images.
+    mutating func fdPath(_ p: FDPath) {
+        guard !blockDevices.isEmpty else { return }
+        deviceOfFD[UInt32(truncatingIfNeeded: p.fd)] = blockDevices[p.path]
+    }
+
+    private func rel(_ t: UInt64) -> UInt64 { t >= origin ? t - origin : 0 }
+
+    // MARK: Ops
+
+    private mutating func newOp(_ kind: GuestOp.Kind, _ e: DecodedEvent, entry: String, offset: UInt64 = 0, bytes: UInt64 = 0,
+                                backend: UInt64 = 0) -> Op {
+        let final: Cause
+        switch kind {
+        // A write-zeroes is a write: FUA emulation flushes after it in write-through mode (F14).
+        case .write, .writeZeroes: final = .writethrough
+        // Discards and resizes run no flush of the format node themselves; should one run, its last sync is a flush's own.
+        case .flush, .discard, .truncate: final = .guestFlush
+        case .imageOpen: final = .imageOpen
+        case .imageCreate: final = .imageCreate
+        case .imageClose: final = .imageClose
+        case .housekeeping: final = .housekeeping
+        }
+        let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
+                            endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
+                    causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe,
+                                         // A resize's plain cache flushes are qcow2_update_options' (it recomputes the cache sizes).
+                                         plainCacheFlush: kind == .truncate ? .cacheReconfigure : .l2TableAlloc,
+                                         looksUpClusters: kind == .write || kind == .writeZeroes || kind == .discard))
+        if kind.isGuestRequest { op.value.backend = backend }
+        nextIndex += 1
+        if op.value.isGuestRequest { sawGuestRequest = true }
+        live.append(op)
+        return op
+    }
+
+    /// The op a submitting-thread event belongs to (a group is made when none owns it).
+    private mutating func owner(_ e: DecodedEvent) -> Op {
+        if let op = resolver.owner(of: e) { return op }
+        let kind: GuestOp.Kind = sawGuestRequest ? .housekeeping : .imageOpen
+        let entry = kind == .imageOpen ? "(before the first guest request)" : "(outside any guest request)"
+        let group = newOp(kind, e, entry: entry)
+        resolver.setGroup(group)
+        return group
+    }
+
+    /// The op that owns a sync's thread, for a sync no job claims: only where coroutines say, or the op runs on that thread.
+    private mutating func threadOwner(_ e: DecodedEvent) -> Op? {
+        guard let op = resolver.owner(of: e), resolver.useCoroutines || op.value.tid == e.tid else { return nil }
+        return op
+    }
+
+    // MARK: QEMU
+
+    private mutating func uprobe(_ e: DecodedEvent) {
+        uprobeHits[Int(e.probeID), default: 0] += 1
+        resolver.observe(e)
+        guard let role = e.role else { return }
+        let t = rel(e.timestamp)
+        if inferFlushes, case let .cacheWrite(c) = e.payload { inferFlush(e, isL2: c.name == .l2) }
+        // Requests a qcow2 image creation makes through its own BlockBackend (header, resize) and
+        // the release of that BlockBackend are part of the creation, not guest requests or a close.
+        if role.isGuestRequest || role == .backendUnref, e.coroutine.running != 0,
+           let create = resolver.boundOwner(of: e.coroutine.running), create.value.kind == .imageCreate {
+            create.value.probeHits += 1
+            create.touch(t)
+            return
+        }
+        // The op this probe hit is counted for.
+        let hitOp: Op?
+        switch e.payload {
+        case let .request(r):
+            let op = newOp(r.kind, e, entry: e.symbol, offset: r.offset, bytes: r.bytes, backend: r.backend)
+            op.value.unmap = r.unmap
+            resolver.start(op, e, binding: r.binding)
+            hitOp = op
+        case .imageCreate:
+            let op = newOp(.imageCreate, e, entry: e.symbol)
+            resolver.start(op, e, binding: .ownCoroutine)
+            hitOp = op
+        case .backendUnref where !sawGuestRequest:
+            // Opening an image releases temporary BlockBackends: still open work.
+            hitOp = owner(e)
+        case .backendUnref, .closeAll:
+            if resolver.group?.value.kind != .imageClose {
+                resolver.close(newOp(.imageClose, e, entry: e.symbol))
+            }
+            hitOp = resolver.group
+        case .writeDone:
+            // The write is over: its pooled coroutine may next serve a flush.
+            let op = resolver.boundOwner(of: e.coroutine.running)
+            if let op, op.value.kind == .write || op.value.kind == .writeZeroes { resolver.unbind(e.coroutine.running) }
+            hitOp = op
+        case let .rawFlush(bs, fd):
+            rawFlush(e, node: bs, fd: fd)
+            return
+        case let .poolSubmit(job):
+            poolSubmit(e, job)
+            return
+        case let .workerFlush(arg, bs):
+            let node = Node(CausalNode(kind: .workerFlush, timeNs: t, tid: e.tid, symbol: e.symbol, details: NodeDetails(job: arg)))
+            linker.workerFlush(node, job: arg, node: bs, tid: e.tid, at: t)?.value.probeHits += 1
+            return
+        case let .qemuFdatasync(fd):
+            let node = Node(CausalNode(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: e.symbol, details: NodeDetails(fd: fd)))
+            let owner = linker.linksToJob(tid: e.tid, fd: fd, system: false) ? nil : threadOwner(e)
+            linker.qemuFdatasync(node, fd: fd, tid: e.tid, at: t, owner: owner)?.value.probeHits += 1
+            return
+        case .otherProbe, .syncEnter, .syncExit, .uringSubmit, .uringComplete, .storage, .unknown:
+            return
+        default:
+            // qcow2 (and other formats') metadata work: a node in the op's tree, and its cause tracker told.
+            let op = owner(e)
+            track(e.payload, in: op.causes)
+            switch e.payload {
+            case .vmdkWrite, .vmdkGrainTableUpdate: op.value.format = "vmdk"
+            // A flush of a format node other than qcow2 (vmdk, vdi, qed ...) names the op's format.
+            case let .nodeFlush(format?):
+                let name = format.description
+                if name != "file", name != "qcow2", name != "?" { op.value.format = name }
+            default: break
+            }
+            op.add(Node(CausalNode(kind: .probe(role), timeNs: t, tid: e.tid, symbol: e.symbol, details: details(e))), at: t)
+            hitOp = op
+        }
+        hitOp?.value.probeHits += 1
+    }
+
+    /// USDT captures: a guest flush has no trace event of its own. qcow2's flush_to_os writes
+    /// back the L2 cache, then the refcount cache (`qcow2_cache_flush(co, 1)`, then `(co, 0)`), in
+    /// the flush request's coroutine. A write-back in a coroutine no request holds starts an
+    /// inferred guest flush; so does an L2 write-back in a flush's coroutine after that flush
+    /// wrote back its refcount cache (the pooled coroutine serves the next flush). Write
+    /// requests free their coroutine at `qcow2_writev_done_req`. Not at open or close, whose
+    /// work is grouped anyway.
+    private mutating func inferFlush(_ e: DecodedEvent, isL2: Bool) {
+        if let op = resolver.boundOwner(of: e.coroutine.running) {
+            guard op.inferredFlush else { return }
+            if !isL2 { op.flushWroteRefcounts = true; return }
+            guard op.flushWroteRefcounts else { return }
+        }
+        guard sawGuestRequest, resolver.group.map({ $0.value.kind != .imageClose }) ?? true else { return }
+        let op = newOp(.flush, e, entry: "qcow2_cache_flush (guest flush inferred: no trace event)")
+        op.inferredFlush = true
+        op.flushWroteRefcounts = !isL2
+        resolver.start(op, e, binding: .ownCoroutine)
+        op.causes.nodeFlush(isFormatNode: true)
+    }
+
+    /// Feeds an op's cause tracker.
+    private func track(_ payload: DecodedEvent.Payload, in causes: CauseTracker) {
+        switch payload {
+        case .qcow2Write:
+            causes.qcow2Write()
+        case let .nodeFlush(format):
+            causes.nodeFlush(isFormatNode: format.map { !$0.isFileProtocol } ?? false)
+        case let .cacheWrite(c):
+            causes.cacheWrite(cache: c.cache, depends: c.depends, dependencyCause: Self.dependencyCause(c.name),
+                              isRefcount: c.name == .refcount, dependsOnFlush: c.dependsOnFlush)
+        case let .cacheEntryFlush(c, _):
+            causes.entryFlush(cache: c.cache, depends: c.depends, dependsOnFlush: c.dependsOnFlush,
+                              dependencyCause: Self.dependencyCause(c.name))
+        case let .setDependency(_, _, willFlush): causes.setDependency(willFlush: willFlush)
+        case .l1Entry: causes.l1Entry()
+        case .markDirty: causes.markDirty()
+        case .growL1: causes.growL1()
+        case .refcountArea: causes.refcountArea()
+        case let .pwriteSync(offset, _): causes.pwriteSync(offset: offset)
+        case .vmdkWrite: causes.vmdkWrite()
+        case .vmdkGrainTableUpdate: causes.vmdkGrainTableUpdate()
+        default: break
+        }
+    }
+
+    /// F2 when the L2 cache waits on the refcount cache; F15 for the opposite (refcount waits on L2 after a decrease).
+    private static func dependencyCause(_ cache: CacheName) -> Cause {
+        cache == .refcount ? .l2Dependency : .refcountDependency
+    }
+
+    /// The facts a QEMU work node shows.
+    private func details(_ e: DecodedEvent) -> NodeDetails {
+        var d = NodeDetails()
+        if e.coroutine.running != 0 { d.coroutine = e.coroutine.running }
+        switch e.payload {
+        case let .qcow2Write(offset, bytes):
+            d.offset = offset
+            d.bytes = bytes
+        case let .cacheWrite(c):
+            d.cache = c.name
+            d.depends = c.dependsName
+            d.dependsOnFlush = c.dependsOnFlush
+        case let .cacheEntryFlush(c, index):
+            d.cache = c.name
+            d.depends = c.dependsName
+            d.dependsOnFlush = c.dependsOnFlush
+            d.index = index
+        case let .setDependency(cache, dependency, _):
+            d.cache = cache
+            d.dependency = dependency
+        case let .l1Entry(index):
+            d.l1Index = index
+        case let .nodeFlush(format):
+            d.format = format
+        case let .pwriteSync(offset, bytes):
+            d.offset = offset
+            d.bytes = bytes
+        default:
+            break
+        }
+        return d
+    }
+
+    /// `thread_pool_submit_aio`: only flush jobs lead to host syncs; read/write jobs are not tracked.
+    private mutating func poolSubmit(_ e: DecodedEvent, _ job: DecodedEvent.PoolSubmit) {
+        selfCheck.poolSubmits += 1
+        if let t = job.aioType, !ProbeSelfCheck.isPossibleAIOType(t) { selfCheck.poolImpossibleAIOTypes += 1 }
+        guard job.aioType.map({ $0 & 0xffff_ffff }) == QemuABI.aioFlush else { return }
+        selfCheck.poolFlushSubmits += 1
+        if let fd = job.fd, !ProbeSelfCheck.isPossibleFd(UInt64(fd)) { selfCheck.impossibleValues[.threadPoolSubmit, default: 0] += 1 }
+        let op = owner(e)
+        op.value.probeHits += 1
+        let t = rel(e.timestamp)
+        var d = NodeDetails(job: job.arg)
+        d.fd = job.fd
+        d.submitCoroutine = job.coroutine
+        let node = Node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: e.symbol, details: d),
+                        slot: op.causes.submit())
+        op.add(node, at: t)
+        linker.poolSubmit(node, of: op, job: job.arg, fd: job.fd)
+    }
+
+    /// `raw_co_flush_to_disk(bs)`: a host sync of the file node starts; its cause is fixed now, as at a thread-pool submit.
+    private mutating func rawFlush(_ e: DecodedEvent, node bs: UInt64, fd: UInt32?) {
+        let op = owner(e)
+        op.value.probeHits += 1
+        let t = rel(e.timestamp)
+        if let fd, !ProbeSelfCheck.isPossibleFd(UInt64(fd)) { selfCheck.impossibleValues[.rawFlush, default: 0] += 1 }
+        var d = NodeDetails(node: bs)
+        d.fd = fd
+        if e.coroutine.running != 0 { d.coroutine = e.coroutine.running }
+        let node = Node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: e.symbol, details: d),
+                        slot: op.causes.submit())
+        op.add(node, at: t)
+        linker.rawFlush(node, of: op, node: bs, fd: fd)
+    }
+
+    // MARK: The kernel
+
+    private mutating func syncEnter(_ e: DecodedEvent, call: Syscall?, fd: UInt32) {
+        hostSyncs += 1
+        let t = rel(e.timestamp)
+        let syscall: SyncCall = call.map { $0 == .fdatasync ? .fdatasync : .fsync } ?? .sync
+        var d = NodeDetails(fd: fd)
+        d.syscall = syscall
+        let node = Node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: syscall.rawValue, details: d))
+        let owner = linker.linksToJob(tid: e.tid, fd: fd, system: true) ? nil : threadOwner(e)
+        linker.syncEnter(node, fd: fd, tid: e.tid, at: e.timestamp, t: t, owner: owner)
+        if let dev = deviceOfFD[fd] { storage.blockDeviceSyncStarted(node, dev: dev) }
+    }
+
+    /// An io_uring fsync (aio=io_uring): a host sync with no fdatasync system call.
+    private mutating func uringSubmit(_ e: DecodedEvent, ring: UInt64, userData: UInt64) {
+        hostSyncs += 1
+        let t = rel(e.timestamp)
+        var d = NodeDetails()
+        d.syscall = .ioUringFsync
+        d.userData = userData
+        let node = Node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: SyncCall.ioUringFsync.rawValue, details: d))
+        let op = resolver.owner(of: e)
+        if let op {
+            // raw_co_flush_to_disk of this request went to io_uring: the fsync is its sync.
+            if let raw = linker.takeRaw(of: op) {
+                // The file node's fd (read at raw_co_flush_to_disk) names the image, as a system call's does.
+                node.value.details.fd = raw.fd
+                raw.node.children.append(node)
+                op.touch(t)
+            } else {
+                node.slot = op.causes.submit()
+                op.add(node, at: t)
+            }
+        }
+        linker.uringSubmit(node, ring: ring, userData: userData, op: op, at: e.timestamp)
+    }
+
+    // MARK: Handing ops on
+
+    /// Hands on the oldest ops that can take no more work, in index order.
+    ///
+    /// An op is done when no sync it started is still open and nothing was
+    /// placed under it for `quietNs` of capture time. The oldest op is also
+    /// handed on when more than `maxLive` are held (it is then counted in
+    /// `forcedRetirements`), so memory stays bounded whatever the capture holds.
+    mutating func retire(now: UInt64, quietNs: UInt64, maxLive: Int) -> [GuestOp] {
+        var out: [GuestOp] = []
+        let t = rel(now)
+        while liveHead < live.count {
+            let op = live[liveHead]
+            let quiet = t >= op.value.endNs && t - op.value.endNs >= quietNs
+            guard quiet || live.count - liveHead > maxLive else { break }
+            let waiting = linker.isWaiting(op)
+            guard !waiting || live.count - liveHead > maxLive else { break }
+            if waiting { forcedRetirements += 1 }
+            out.append(hand(op))
+            liveHead += 1
+        }
+        if liveHead > 1024 && liveHead * 2 > live.count {
+            live.removeFirst(liveHead)
+            liveHead = 0
+        }
+        return out
+    }
+
+    /// Nodes that could not be placed so far, with the reason; the builder forgets them.
+    mutating func drainUnattributed() -> [(CausalNode, String)] { linker.drainUnattributed() }
+
+    private mutating func hand(_ op: Op) -> GuestOp {
+        op.causes.endOp()
+        op.retired = true
+        resolver.forget(op)
+        return op.frozen
+    }
+
+    /// The ops not handed on yet that have ended for now (no sync they started is still open),
+    /// as they stand, in start order: a live view counts them with their syncs, and counts
+    /// them again as they are then, if more work arrives for them.
+    func endedLiveOps() -> [GuestOp] {
+        live[liveHead...].filter { !linker.isWaiting($0) }.map { op in
+            op.causes.asIfFullFlushEnded { op.frozen }
+        }
+    }
+
+    /// Closes what is still open (a sync whose exit was not captured) and returns the ops not handed on yet.
+    mutating func finish() -> (ops: [GuestOp], unattributed: [(CausalNode, String)]) {
+        linker.finish()
+        let rest = live[liveHead...].map { hand($0) }
+        live.removeAll()
+        liveHead = 0
+        return (rest, drainUnattributed())
+    }
+}
+
+extension NodeDetails {
+    init(job: UInt64) {
+        self.init()
+        self.job = job
+    }
+
+    init(node: UInt64) {
+        self.init()
+        self.node = node
+    }
+
+    init(fd: UInt32) {
+        self.init()
+        self.fd = fd
+    }
+}
