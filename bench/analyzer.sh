@@ -2,7 +2,10 @@
 # Analyzer throughput and memory: `analyzer report` on large captures made by
 # `syncamp-bench generate` from a recorded one (bench/seeds/mixed.syncamp: 100
 # allocating write+flush pairs and 1,000 aio writes on the testbed's qemu-io,
-# minimal probe set), pinned to one core. Prints events per second and peak RSS.
+# minimal probe set), pinned to one core. Prints events per second and peak RSS, and in the
+# same run, on the same core, what `perf script` (the reader users know) takes to format a
+# perf.data holding the same number of events (syscalls:sys_enter_getppid tracepoint
+# records made by a perl loop; `perf report --stats` checks the count, none lost).
 #
 #   bench/analyzer.sh                  # full: 10M and 100M events (15 GB of disk for 100M)
 #   bench/analyzer.sh --quick          # CI smoke: 1M events; fails if peak RSS passes 200 MiB
@@ -27,8 +30,15 @@ done
 work=$(mktemp -d /var/tmp/syncamp-analyzer.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 status=0
-echo "| events | capture | wall time | events/s (one core) | peak RSS |"
-echo "|---|---|---|---|---|"
+have_perf=0
+if command -v perf >/dev/null && command -v perl >/dev/null && perf record -q -e syscalls:sys_enter_getppid -o "$work/probe.data" -- true 2>/dev/null; then
+  have_perf=1
+else
+  echo "analyzer-bench: perf (linux-perf) with tracepoint access is missing: the perf script column is left out" >&2
+fi
+rm -f "$work/probe.data"
+echo "| events | capture | wall time | events/s (one core) | peak RSS | perf script: events/s (one core) | analyzer / perf script |"
+echo "|---|---|---|---|---|---|---|"
 for n in $sizes; do
   capture=$work/$n.syncamp
   "$top/.build/release/syncamp-bench" generate "$seed" --events "$n" -o "$capture" 2> "$work/generate.err" \
@@ -41,12 +51,26 @@ for n in $sizes; do
   /usr/bin/time -f "%e %M" -o "$work/time" taskset -c 0 "$top/.build/release/analyzer" report "$capture" --format json > "$work/report.json" \
     || { echo "REGRESSION: analyzer report failed on $n events" >&2; exit 1; }
   read -r secs kb < "$work/time"
-  python3 - "$work/report.json" "$capture" "$secs" "$kb" "$generated" "$repetitions" <<'PY' || status=1
+  perf_secs=0 perf_events=0
+  if [ $have_perf = 1 ]; then
+    perf record -q -e syscalls:sys_enter_getppid -m 16384 -o "$work/perf.data" -- perl -e "getppid() for 1..$generated" 2>/dev/null
+    perf_events=$(perf report --stats -i "$work/perf.data" 2>/dev/null | sed -nE 's/^ *SAMPLE events: *([0-9]+).*/\1/p' | head -1)
+    /usr/bin/time -f "%e" -o "$work/perf.time" taskset -c 0 perf script -i "$work/perf.data" > /dev/null 2>&1
+    perf_secs=$(cat "$work/perf.time")
+    rm -f "$work/perf.data"
+  fi
+  python3 - "$work/report.json" "$capture" "$secs" "$kb" "$generated" "$repetitions" "$perf_secs" "${perf_events:-0}" <<'PY' || status=1
 import json, os, sys
 r = json.load(open(sys.argv[1])); secs, kb = float(sys.argv[3]), int(sys.argv[4])
 generated, reps = int(sys.argv[5]), int(sys.argv[6])
 events, t = r["capture"]["events"], r["totals"]
-print(f"| {events:,} | {os.path.getsize(sys.argv[2]) / 2**30:.2f} GiB | {secs:.1f} s | {events / secs / 1e6:.2f} M | {kb / 1024:.0f} MiB |")
+perf_secs, perf_events = float(sys.argv[7]), int(sys.argv[8])
+perf = "n/a | n/a"
+if perf_events and perf_events != generated:
+    print(f"analyzer-bench: perf recorded {perf_events:,} of {generated:,} events (its buffer overflowed): the perf script figure is for that count", file=sys.stderr)
+if perf_secs > 0 and perf_events > 0:
+    perf = f"{perf_events / perf_secs / 1e6:.2f} M ({perf_events:,} events, {perf_secs:.1f} s) | {(events / secs) / (perf_events / perf_secs):.2f}x"
+print(f"| {events:,} | {os.path.getsize(sys.argv[2]) / 2**30:.2f} GiB | {secs:.1f} s | {events / secs / 1e6:.2f} M | {kb / 1024:.0f} MiB | {perf} |")
 # The seed's workload per repetition (bench/seeds/mixed.syncamp, see the header).
 want = {"events read": (events, generated), "guest writes": (t["guest_writes"], 1100 * reps),
         "guest flushes": (t["guest_flushes"], 101 * reps), "host fdatasyncs": (t["host_fdatasyncs"], 205 * reps)}

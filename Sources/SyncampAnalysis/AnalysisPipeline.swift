@@ -290,9 +290,10 @@ public struct AnalysisPipeline {
             housekeepingSinceRequest += op.hostSyncs
         }
         let keep = listed.count < limits.listedOps
-        model?.add(op, keepPrediction: keep)
-        second?.add(op, keepPrediction: keep)
-        for i in candidates.indices { candidates[i].1.add(op, keepPrediction: false) }
+        let observed = op.causes
+        model?.add(op, observed: observed, keepPrediction: keep)
+        second?.add(op, observed: observed, keepPrediction: keep)
+        for i in candidates.indices { candidates[i].1.add(op, observed: observed, keepPrediction: false) }
         if keep { listed.append(op) }
         opCount += 1
     }

@@ -87,23 +87,31 @@ public struct ModelComparison: Sendable {
         case stateUnknown = "state_unknown_after_unmodelled_op"
     }
 
-    private var models: [String: Qcow2Model] = [:]
-    /// Images whose model state is no longer known (an unmodelled op ran on them).
-    private var lost: Set<String> = []
+    /// One model per image, with the name ops know the image by.
+    private struct Slot {
+        var name: String
+        var model: Qcow2Model
+        /// The model's state is no longer known (an unmodelled op ran on the image).
+        var lost = false
+    }
+    private var slots: [Slot] = []
     /// The image of each BlockBackend, from its ops that named one.
     private var imageOfBackend: [UInt64: String] = [:]
     /// The one image, when there is one: ops that name none are its.
-    private var only: String?
+    private var only: Int?
     private var lastEnd: UInt64 = 0
-    /// What `modelPath(for:)` answered for each path ops named (nil: no model), so each is matched once.
-    private var resolvedPaths: [String: String?] = [:]
+    /// The slot of each path ops named (nil: no model), so each path is matched once.
+    private var slotOfPath: [String: Int?] = [:]
 
     /// A comparison with no op yet, one model per plausible image.
     public init(images: [ImageState], options: ModelOptions) {
         self.options = options
         self.images = images.filter(\.isPlausible)
-        for image in self.images { models[image.path] = Qcow2Model(image: image, options: options) }
-        only = self.images.count == 1 ? self.images[0].path : nil
+        var seen: Set<String> = []
+        for image in self.images where seen.insert(image.path).inserted {
+            slots.append(Slot(name: image.path, model: Qcow2Model(image: image, options: options)))
+        }
+        only = slots.count == 1 ? 0 : nil
     }
 
     /// Replays the ops through one model per image.
@@ -115,74 +123,82 @@ public struct ModelComparison: Sendable {
 
     /// Replays one finished op (ops come in index order); `keepPrediction` keeps it in `predictions`.
     public mutating func add(_ op: GuestOp, keepPrediction: Bool = true) {
+        add(op, observed: op.causes, keepPrediction: keepPrediction)
+    }
+
+    /// Replays one finished op whose host syncs per cause are `observed` (`op.causes`, counted
+    /// once by the caller for every model it replays the op through).
+    mutating func add(_ op: GuestOp, observed: [Cause: Int], keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
         if let format = op.format, format != "qcow2" {
             unpredicted(op, .formatNotQcow2)
             return
         }
-        if op.kind == .imageClose && op.image == nil && only == nil && !lost.isEmpty {
+        if op.kind == .imageClose && op.image == nil && only == nil && slots.contains(where: \.lost) {
             unpredicted(op, .stateUnknown)
             return
         }
         if op.kind == .imageClose && op.image == nil && only == nil {
             // Closing with nothing left to sync names no image: every image is closed.
             var causes: [Cause: Int] = [:]
-            for path in models.keys.sorted() {
-                for (c, n) in models[path]!.close() { causes[c, default: 0] += n }
+            for i in slots.indices.sorted(by: { slots[$0].name < slots[$1].name }) {
+                for (c, n) in slots[i].model.close() { causes[c, default: 0] += n }
             }
-            record(op, Prediction(causes: causes, timingDependent: false), keep: keepPrediction)
+            record(op, observed, Prediction(causes: causes, timingDependent: false), keep: keepPrediction)
             return
         }
         if op.kind.isGuestRequest, op.backend != 0, let image = op.image { imageOfBackend[op.backend] = image }
-        let image = op.image ?? (op.backend != 0 ? imageOfBackend[op.backend] : nil) ?? only
-        if image == nil, Self.isUnmodelled(op.kind), !models.isEmpty {
+        let image = op.image ?? (op.backend != 0 ? imageOfBackend[op.backend] : nil)
+        if image == nil, only == nil, Self.isUnmodelled(op.kind), !slots.isEmpty {
             // An unmodelled request on an image no op named yet: any image's state may have changed.
-            lost.formUnion(models.keys)
+            for i in slots.indices { slots[i].lost = true }
             unpredicted(op, .kindNotModelled)
             return
         }
-        guard let named = image, let path = modelPath(for: named), models[path] != nil else {
+        let index: Int?
+        if let image { index = slot(for: image) } else { index = only }
+        guard let i = index else {
             // An op that names an image the model has no state of is not guessed from another image's.
             if let image, Self.isReadablePath(image), op.kind != .imageOpen, op.kind != .housekeeping, op.kind != .imageCreate {
                 unpredicted(op, .noImageState)
             }
             return
         }
-        if lost.contains(path), op.kind != .imageOpen, op.kind != .housekeeping {
+        if slots[i].lost, op.kind != .imageOpen, op.kind != .housekeeping {
             unpredicted(op, .stateUnknown)
             return
         }
         var causes: [Cause: Int]
         var timing = false
-        if let reason = Self.gap(op, models[path]!) {
-            lost.insert(path)
+        if let reason = slots[i].model.gap(for: op) {
+            slots[i].lost = true
             unpredicted(op, reason)
             return
         }
         switch op.kind {
         case .write:
-            causes = models[path]!.write(offset: op.offset, bytes: op.bytes)
-            let perTable = models[path]!.image.bytesPerL2Table
+            causes = slots[i].model.write(offset: op.offset, bytes: op.bytes)
+            let perTable = slots[i].model.image.bytesPerL2Table
             let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
             timing = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
         case .flush:
-            causes = models[path]!.flush()
+            causes = slots[i].model.flush()
         case .imageClose:
-            causes = models[path]!.close()
+            causes = slots[i].model.close()
         case .discard:
-            causes = models[path]!.discard(offset: op.offset, bytes: op.bytes, unmap: options.drive.discardUnmap)
+            causes = slots[i].model.discard(offset: op.offset, bytes: op.bytes, unmap: options.drive.discardUnmap)
         case .writeZeroes:
             // BDRV_REQ_MAY_UNMAP is dropped on a node without discard=unmap (io.c, bdrv_co_do_pwrite_zeroes).
-            guard let c = models[path]!.writeZeroes(offset: op.offset, bytes: op.bytes,
-                                            unmap: op.unmap == true && options.drive.discardUnmap) else {
-                lost.insert(path)
+            guard let c = slots[i].model.writeZeroes(offset: op.offset, bytes: op.bytes,
+                                                    unmap: op.unmap == true && options.drive.discardUnmap) else {
+                slots[i].lost = true
                 unpredicted(op, .unalignedWriteZeroes)
                 return
             }
             causes = c
         case .truncate:
-            guard let c = models[path]!.truncate(to: op.offset) else {
-                lost.insert(path)
+            guard let c = slots[i].model.truncate(to: op.offset) else {
+                slots[i].lost = true
                 unpredicted(op, .kindNotModelled)
                 return
             }
@@ -193,48 +209,30 @@ public struct ModelComparison: Sendable {
         // Requests that overlap another in flight interleave their metadata work.
         if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && causes.values.reduce(0, +) > 0 { timing = true }
         if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
-        record(op, Prediction(causes: causes, timingDependent: timing), keep: keepPrediction)
+        record(op, observed, Prediction(causes: causes, timingDependent: timing), keep: keepPrediction)
     }
 
     /// The model of an op's image. Ops name images by the path behind their fds, image states
-    /// by the path the target was given: a relative one is matched by its suffix, once.
-    private mutating func modelPath(for path: String) -> String? {
-        if models[path] != nil { return path }
-        // A cached answer stands while its model keeps that name (a later match may rename it).
-        if let known = resolvedPaths[path], known.map({ models[$0] != nil }) ?? true { return known }
-        let resolved = resolveModelPath(for: path)
-        resolvedPaths[path] = resolved
-        return resolved
-    }
-
-    private mutating func resolveModelPath(for path: String) -> String? {
-        // A path the collector could not read ("?", "fd 9") names the one image there is.
-        guard let key = models.keys.first(where: { path.hasSuffix("/" + $0) || $0.hasSuffix("/" + path) })
-                ?? (Self.isReadablePath(path) ? nil : only) else { return nil }
-        guard let model = models.removeValue(forKey: key) else { return nil }
-        // A name that says nothing is not taken as the image's name.
-        let name = path.hasPrefix("/") || !path.contains(" ") && path != "?" ? path : key
-        models[name] = model
-        if let i = images.firstIndex(where: { $0.path == key }) { images[i].path = name }
-        if only == key { only = name }
-        return name
-    }
-
-    /// What the model cannot know about an op before running it, if anything.
-    static func gap(_ op: GuestOp, _ model: Qcow2Model) -> Unpredicted? {
-        let drive = model.options.drive
-        switch op.kind {
-        case .write, .writeZeroes, .discard:
-            if drive.l2CacheMayEvict(model.image) { return .cacheSmallerThanDisk }
-            if op.kind == .write && drive.detectZeroes { return .detectZeroes }
-            if op.kind == .write && model.image.hasBackingFile && model.allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
-                return .backingFileCow
+    /// by the path the target was given: a relative one is matched by its suffix, once, and
+    /// the model then takes the op's name for the image.
+    private mutating func slot(for path: String) -> Int? {
+        if let known = slotOfPath[path] { return known }
+        var found = slots.firstIndex { $0.name == path }
+        if found == nil {
+            found = slots.firstIndex { path.hasSuffix("/" + $0.name) || $0.name.hasSuffix("/" + path) }
+            // A path the collector could not read ("?", "fd 9") names the one image there is.
+                ?? (Self.isReadablePath(path) ? nil : only)
+            if let i = found {
+                // A name that says nothing is not taken as the image's name.
+                let key = slots[i].name
+                let name = path.hasPrefix("/") || !path.contains(" ") && path != "?" ? path : key
+                slots[i].name = name
+                if let j = images.firstIndex(where: { $0.path == key }) { images[j].path = name }
+                slotOfPath[name] = i
             }
-            if op.kind == .write && model.touchesZeroAllocated(offset: op.offset, bytes: op.bytes) { return .zeroFlaggedCluster }
-            return nil
-        default:
-            return nil
         }
+        slotOfPath[path] = found
+        return found
     }
 
     /// Whether `path` is a file name the collector read (not "?" or "fd 9"): it then names its own image.
@@ -248,11 +246,11 @@ public struct ModelComparison: Sendable {
         if unpredictedOps.count < Self.listLimit { unpredictedOps[op.index] = reason }
     }
 
-    private mutating func record(_ op: GuestOp, _ p: Prediction, keep: Bool) {
+    private mutating func record(_ op: GuestOp, _ observed: [Cause: Int], _ p: Prediction, keep: Bool) {
         if keep { predictions[op.index] = p }
         predictedHostSyncs += p.hostSyncs
         for (c, n) in p.causes { predictedCauses[c, default: 0] += n }
-        if op.causes == p.causes {
+        if observed == p.causes {
             matchedOps += 1
         } else if p.timingDependent {
             timingDependentCount += 1
@@ -260,6 +258,25 @@ public struct ModelComparison: Sendable {
         } else {
             deviatingCount += 1
             if deviatingOps.count < Self.listLimit { deviatingOps.append(op.index) }
+        }
+    }
+}
+
+extension Qcow2Model {
+    /// What the model cannot know about an op before running it, if anything.
+    func gap(for op: GuestOp) -> ModelComparison.Unpredicted? {
+        let drive = options.drive
+        switch op.kind {
+        case .write, .writeZeroes, .discard:
+            if drive.l2CacheMayEvict(image) { return .cacheSmallerThanDisk }
+            if op.kind == .write && drive.detectZeroes { return .detectZeroes }
+            if op.kind == .write && image.hasBackingFile && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
+                return .backingFileCow
+            }
+            if op.kind == .write && touchesZeroAllocated(offset: op.offset, bytes: op.bytes) { return .zeroFlaggedCluster }
+            return nil
+        default:
+            return nil
         }
     }
 }
