@@ -157,9 +157,10 @@ public struct AnalysisPipeline {
         var totals = tally, images = imageTally, costs = costs
         for op in builder.endedLiveOps() {
             var o = op
-            images.add(&o)
-            totals.add(o)
-            costs.add(o)
+            let summary = OpSummary(op)
+            images.add(&o, summary)
+            totals.add(o, summary)
+            costs.add(o, summary)
         }
         s.totals = totals.totals
         s.totals.hostSyncs = s.totals.hostSyncsUnderRequests + s.totals.hostSyncsInGroups + s.totals.unattributedHostSyncs
@@ -268,13 +269,22 @@ public struct AnalysisPipeline {
         return "qemu-img " + sub
     }()
 
-    private mutating func fold(_ finished: GuestOp) {
-        var op = finished
+    /// Hands one finished op to the totals, the per-image sums, the costs, the ranking and the
+    /// models. Its tree is turned into values only when something keeps it: the listing, the
+    /// costliest ops, the pinned op, an observer.
+    private mutating func fold(_ finished: TreeBuilder.HandedOp) {
+        var op = finished.op
+        let summary = finished.summary
         if op.isGuestRequest { op.origin = toolOrigin }
-        imageTally.add(&op)
-        tally.add(op)
-        costs.add(op)
-        costliest.add(op)
+        imageTally.add(&op, summary)
+        tally.add(op, summary)
+        costs.add(op, summary)
+        let keep = listed.count < limits.listedOps
+        let rank = CostliestOps.Rank(hostSyncs: summary.hostSyncs, hostSyncTimeNs: summary.hostSyncTimeNs, index: op.index)
+        if keep || op.index == limits.pinnedOp || observe != nil || costliest.wouldKeep(rank) {
+            op.children = finished.tree()
+        }
+        costliest.add(op, rank: rank)
         if op.index == limits.pinnedOp { pinned = op }
         observe?(op)
         if !modelReady {
@@ -287,21 +297,20 @@ public struct AnalysisPipeline {
             housekeepingDuringRequests += housekeepingSinceRequest
             housekeepingSinceRequest = 0
         } else if op.kind == .housekeeping && sawRequest {
-            housekeepingSinceRequest += op.hostSyncs
+            housekeepingSinceRequest += summary.hostSyncs
         }
-        let keep = listed.count < limits.listedOps
-        let observed = op.causes
-        model?.add(op, observed: observed, keepPrediction: keep)
-        second?.add(op, observed: observed, keepPrediction: keep)
-        for i in candidates.indices { candidates[i].1.add(op, observed: observed, keepPrediction: false) }
+        model?.add(op, observed: summary.causes, keepPrediction: keep)
+        second?.add(op, observed: summary.causes, keepPrediction: keep)
+        for i in candidates.indices { candidates[i].1.add(op, observed: summary.causes, keepPrediction: false) }
         if keep { listed.append(op) }
         opCount += 1
     }
 
     private mutating func foldUnplaced(_ u: (CausalNode, String)) {
-        imageTally.addUnplaced(u.0)
-        tally.addUnplaced(u.0)
-        costs.addUnplaced(u.0)
+        let summary = OpSummary(unplaced: u.0)
+        imageTally.addUnplaced(summary)
+        tally.addUnplaced(summary)
+        costs.addUnplaced(summary)
         observeUnplaced?(u.0)
         if unplaced.count < limits.listedUnattributed { unplaced.append((node: u.0, reason: u.1)) }
         unplacedCount += 1

@@ -63,27 +63,19 @@ struct CostTally {
     private var devices: [Cause: [UInt64]] = [:]
     private var flushes: [UInt64] = []
 
-    mutating func add(_ op: GuestOp) {
-        for c in op.children { add(node: c, under: nil) }
-        if op.kind == .flush { flushes.append(op.spanNs) }
+    mutating func add(_ op: GuestOp, _ summary: OpSummary) {
+        add(summary)
+        if op.kind == .flush { flushes.append(summary.latestReturnNs >= op.startNs ? summary.latestReturnNs - op.startNs : 0) }
     }
 
-    mutating func addUnplaced(_ node: CausalNode) { add(node: node, under: nil) }
+    mutating func addUnplaced(_ summary: OpSummary) { add(summary) }
 
-    private mutating func add(node: CausalNode, under cause: Cause?) {
-        var current = cause
-        switch node.kind {
-        case .hostSync:
-            let c = node.cause ?? .unattributed
-            current = c
-            counts[c, default: 0] += 1
-            if let l = node.latencyNs { syncs[c, default: []].append(l) }
-        case .deviceFlush:
-            if let c = current, let l = node.latencyNs { devices[c, default: []].append(l) }
-        default:
-            break
+    private mutating func add(_ summary: OpSummary) {
+        for s in summary.syncs {
+            counts[s.cause, default: 0] += 1
+            if let l = s.latencyNs { syncs[s.cause, default: []].append(l) }
         }
-        for child in node.children { add(node: child, under: current) }
+        for d in summary.deviceFlushTimes { devices[d.cause, default: []].append(d.ns) }
     }
 
     var breakdown: CostBreakdown {

@@ -29,11 +29,11 @@ struct ImageTally {
     }
 
     /// Names the op's image (`op.image`) and adds the op to the images it synced.
-    mutating func add(_ op: inout GuestOp) {
+    mutating func add(_ op: inout GuestOp, _ summary: OpSummary) {
         var perImage: [String: [Cause: Int]] = [:]
-        for c in op.children { syncs(c, into: &perImage) }
+        syncs(summary, into: &perImage)
         var fds: [UInt32: Int] = [:]
-        for c in op.children { c.syncFDs(into: &fds) }
+        for s in summary.syncs { if let fd = s.fd { fds[fd, default: 0] += 1 } }
         // The fd with most syncs names the op's image (the lowest fd of a tie).
         if let fd = fds.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key { op.image = pathOfFD[fd] ?? "fd \(fd)" }
         // An op with syncs counts for every image it synced (quorum writes all children);
@@ -65,9 +65,9 @@ struct ImageTally {
     }
 
     /// Adds the syncs of a node no op took.
-    mutating func addUnplaced(_ node: CausalNode) {
+    mutating func addUnplaced(_ summary: OpSummary) {
         var perImage: [String: [Cause: Int]] = [:]
-        syncs(node, into: &perImage)
+        syncs(summary, into: &perImage)
         for (img, causes) in perImage.sorted(by: { $0.key < $1.key }) {
             add(img) { t in for (c, n) in causes { t.causes[c, default: 0] += n; t.hostSyncs += n } }
         }
@@ -81,11 +81,11 @@ struct ImageTally {
         update(&totals[img]!)
     }
 
-    /// Host syncs and causes per image of one subtree.
-    private func syncs(_ node: CausalNode, into perImage: inout [String: [Cause: Int]]) {
-        if node.kind == .hostSync, let fd = node.details.fd {
-            perImage[pathOfFD[fd] ?? "fd \(fd)", default: [:]][node.cause ?? .unattributed, default: 0] += 1
+    /// Host syncs and causes per image.
+    private func syncs(_ summary: OpSummary, into perImage: inout [String: [Cause: Int]]) {
+        for s in summary.syncs {
+            guard let fd = s.fd else { continue }
+            perImage[pathOfFD[fd] ?? "fd \(fd)", default: [:]][s.cause, default: 0] += 1
         }
-        for c in node.children { syncs(c, into: &perImage) }
     }
 }

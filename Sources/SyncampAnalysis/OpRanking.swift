@@ -1,16 +1,11 @@
 /// Keeps the ops that cost most while a capture streams past: most host syncs first, then most
 /// time in host syncs, then the earliest; at most `limit` of them.
 struct CostliestOps {
-    /// An op's rank: host syncs, time in them, and the index (earlier first), computed once per op.
-    private struct Rank: Comparable {
+    /// An op's rank: host syncs, time in them, and the index (earlier first).
+    struct Rank: Comparable {
         var hostSyncs: Int
         var hostSyncTimeNs: UInt64
         var index: Int
-        init(_ op: GuestOp) {
-            hostSyncs = op.hostSyncs
-            hostSyncTimeNs = op.hostSyncTimeNs
-            index = op.index
-        }
         static func < (a: Rank, b: Rank) -> Bool {
             (a.hostSyncs, a.hostSyncTimeNs, b.index) < (b.hostSyncs, b.hostSyncTimeNs, a.index)
         }
@@ -23,13 +18,13 @@ struct CostliestOps {
 
     init(limit: Int) { self.limit = limit }
 
-    /// Whether `a` costs more than `b`.
-    static func costlier(_ a: GuestOp, _ b: GuestOp) -> Bool { Rank(b) < Rank(a) }
+    /// Whether an op of this rank would be kept (its tree is then needed).
+    func wouldKeep(_ rank: Rank) -> Bool {
+        limit > 0 && (ranked.count < limit || ranked.last.map { $0.rank < rank } == true)
+    }
 
-    mutating func add(_ op: GuestOp) {
-        guard limit > 0 else { return }
-        let rank = Rank(op)
-        if ranked.count == limit, let last = ranked.last, !(last.rank < rank) { return }
+    mutating func add(_ op: GuestOp, rank: Rank) {
+        guard wouldKeep(rank) else { return }
         let at = ranked.firstIndex { $0.rank < rank } ?? ranked.count
         ranked.insert((rank, op), at: at)
         if ranked.count > limit { ranked.removeLast() }

@@ -8,11 +8,11 @@ struct TotalsTally {
     private var afterFlushes = 0
 
     /// Adds a finished op (ops come in index order: start order).
-    mutating func add(_ op: GuestOp) {
+    mutating func add(_ op: GuestOp, _ summary: OpSummary) {
         if op.kind == .write { totals.guestWrites += 1 }
         if op.kind == .flush { totals.guestFlushes += 1 }
-        for c in op.children { add(node: c) }
-        let syncs = op.hostSyncs
+        add(summary)
+        let syncs = summary.hostSyncs
         guard op.isGuestRequest else {
             totals.hostSyncsInGroups += syncs
             return
@@ -32,20 +32,16 @@ struct TotalsTally {
         }
     }
 
-    /// Adds a node no op took.
-    mutating func addUnplaced(_ node: CausalNode) {
-        totals.unattributedHostSyncs += node.hostSyncs
-        add(node: node)
+    /// Adds the nodes no op took.
+    mutating func addUnplaced(_ summary: OpSummary) {
+        totals.unattributedHostSyncs += summary.hostSyncs
+        add(summary)
     }
 
-    private mutating func add(node: CausalNode) {
-        switch node.kind {
-        case .hostSync: totals.causes[node.cause ?? .unattributed, default: 0] += 1
-        case .journalCommit: totals.journalCommits += 1
-        case .deviceFlush: totals.deviceFlushes += 1
-        case .deviceFUAWrite: totals.deviceFUAWrites += 1
-        default: break
-        }
-        for c in node.children { add(node: c) }
+    private mutating func add(_ summary: OpSummary) {
+        for (c, n) in summary.causes { totals.causes[c, default: 0] += n }
+        totals.journalCommits += summary.journalCommits
+        totals.deviceFlushes += summary.deviceFlushes
+        totals.deviceFUAWrites += summary.deviceFUAWrites
     }
 }

@@ -11,31 +11,35 @@ struct ClusterSet: Equatable, Sendable {
     /// The clusters of [start, end) not in the set.
     func missing(_ start: UInt64, _ end: UInt64) -> UInt64 {
         var covered: UInt64 = 0
-        for r in ranges where r.end > start && r.start < end {
-            covered += min(r.end, end) - max(r.start, start)
+        var i = firstIndex(endingAtOrAfter: start + 1)
+        while i < ranges.count, ranges[i].start < end {
+            covered += min(ranges[i].end, end) - max(ranges[i].start, start)
+            i += 1
         }
         return (end - start) - covered
     }
 
-    /// Adds [start, end), merging with touching ranges.
+    /// Adds [start, end), merging with touching ranges (in place: ranges stay sorted and apart).
     mutating func insert(_ start: UInt64, _ end: UInt64) {
         guard start < end else { return }
-        var s = start, e = end
-        var kept: [ImageState.ClusterRange] = []
-        var placed = false
-        for r in ranges {
-            if r.end < s {
-                kept.append(r)
-            } else if r.start > e {
-                if !placed { kept.append(.init(start: s, end: e)); placed = true }
-                kept.append(r)
-            } else {
-                s = min(s, r.start)
-                e = max(e, r.end)
-            }
+        let first = firstIndex(endingAtOrAfter: start)
+        var last = first, s = start, e = end
+        while last < ranges.count, ranges[last].start <= e {
+            s = min(s, ranges[last].start)
+            e = max(e, ranges[last].end)
+            last += 1
         }
-        if !placed { kept.append(.init(start: s, end: e)) }
-        ranges = kept
+        ranges.replaceSubrange(first..<last, with: CollectionOfOne(.init(start: s, end: e)))
+    }
+
+    /// The index of the first range whose end is at or after `bound` (binary search).
+    private func firstIndex(endingAtOrAfter bound: UInt64) -> Int {
+        var lo = 0, hi = ranges.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if ranges[mid].end < bound { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
     }
 
     /// Removes [start, end), splitting ranges it cuts.

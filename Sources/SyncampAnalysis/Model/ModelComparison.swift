@@ -102,6 +102,8 @@ public struct ModelComparison: Sendable {
     private var lastEnd: UInt64 = 0
     /// The slot of each path ops named (nil: no model), so each path is matched once.
     private var slotOfPath: [String: Int?] = [:]
+    /// The last path looked up (ops of one image follow each other).
+    private var lastSlot: (path: String, slot: Int?)?
 
     /// A comparison with no op yet, one model per plausible image.
     public init(images: [ImageState], options: ModelOptions) {
@@ -168,43 +170,18 @@ public struct ModelComparison: Sendable {
             unpredicted(op, .stateUnknown)
             return
         }
-        var causes: [Cause: Int]
-        var timing = false
-        if let reason = slots[i].model.gap(for: op) {
+        let causes: [Cause: Int]
+        var timing: Bool
+        switch slots[i].model.replay(op, discardUnmap: options.drive.discardUnmap) {
+        case let .unpredicted(reason):
             slots[i].lost = true
             unpredicted(op, reason)
             return
-        }
-        switch op.kind {
-        case .write:
-            causes = slots[i].model.write(offset: op.offset, bytes: op.bytes)
-            let perTable = slots[i].model.image.bytesPerL2Table
-            let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
-            timing = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
-        case .flush:
-            causes = slots[i].model.flush()
-        case .imageClose:
-            causes = slots[i].model.close()
-        case .discard:
-            causes = slots[i].model.discard(offset: op.offset, bytes: op.bytes, unmap: options.drive.discardUnmap)
-        case .writeZeroes:
-            // BDRV_REQ_MAY_UNMAP is dropped on a node without discard=unmap (io.c, bdrv_co_do_pwrite_zeroes).
-            guard let c = slots[i].model.writeZeroes(offset: op.offset, bytes: op.bytes,
-                                                    unmap: op.unmap == true && options.drive.discardUnmap) else {
-                slots[i].lost = true
-                unpredicted(op, .unalignedWriteZeroes)
-                return
-            }
-            causes = c
-        case .truncate:
-            guard let c = slots[i].model.truncate(to: op.offset) else {
-                slots[i].lost = true
-                unpredicted(op, .kindNotModelled)
-                return
-            }
-            causes = c
-        case .imageOpen, .housekeeping, .imageCreate:
+        case .notAnOp:
             return
+        case let .predicted(c, spansTables):
+            causes = c
+            timing = spansTables
         }
         // Requests that overlap another in flight interleave their metadata work.
         if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && causes.values.reduce(0, +) > 0 { timing = true }
@@ -216,6 +193,8 @@ public struct ModelComparison: Sendable {
     /// by the path the target was given: a relative one is matched by its suffix, once, and
     /// the model then takes the op's name for the image.
     private mutating func slot(for path: String) -> Int? {
+        if let last = lastSlot, last.path == path { return last.slot }
+        defer { lastSlot = (path, slotOfPath[path] ?? nil) }
         if let known = slotOfPath[path] { return known }
         var found = slots.firstIndex { $0.name == path }
         if found == nil {
@@ -263,6 +242,46 @@ public struct ModelComparison: Sendable {
 }
 
 extension Qcow2Model {
+    /// What replaying one op gave.
+    enum Replay {
+        /// Host syncs per cause; `spansTables` when a write covers more than one L2 table (QEMU
+        /// runs those parts as parallel tasks: the count is then timing-dependent).
+        case predicted([Cause: Int], spansTables: Bool)
+        /// The model cannot know (its state is then lost).
+        case unpredicted(ModelComparison.Unpredicted)
+        /// Not a request the model replays (image open, housekeeping, creation).
+        case notAnOp
+    }
+
+    /// Replays one op on this image in place.
+    mutating func replay(_ op: GuestOp, discardUnmap: Bool) -> Replay {
+        if let reason = gap(for: op) { return .unpredicted(reason) }
+        switch op.kind {
+        case .write:
+            let perTable = image.bytesPerL2Table
+            let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
+            let spans = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
+            return .predicted(write(offset: op.offset, bytes: op.bytes), spansTables: spans)
+        case .flush:
+            return .predicted(flush(), spansTables: false)
+        case .imageClose:
+            return .predicted(close(), spansTables: false)
+        case .discard:
+            return .predicted(discard(offset: op.offset, bytes: op.bytes, unmap: discardUnmap), spansTables: false)
+        case .writeZeroes:
+            // BDRV_REQ_MAY_UNMAP is dropped on a node without discard=unmap (io.c, bdrv_co_do_pwrite_zeroes).
+            guard let c = writeZeroes(offset: op.offset, bytes: op.bytes, unmap: op.unmap == true && discardUnmap) else {
+                return .unpredicted(.unalignedWriteZeroes)
+            }
+            return .predicted(c, spansTables: false)
+        case .truncate:
+            guard let c = truncate(to: op.offset) else { return .unpredicted(.kindNotModelled) }
+            return .predicted(c, spansTables: false)
+        case .imageOpen, .housekeeping, .imageCreate:
+            return .notAnOp
+        }
+    }
+
     /// What the model cannot know about an op before running it, if anything.
     func gap(for op: GuestOp) -> ModelComparison.Unpredicted? {
         let drive = options.drive

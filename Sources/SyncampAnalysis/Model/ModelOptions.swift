@@ -71,7 +71,13 @@ public struct DriveOptions: Sendable, Equatable {
     /// whole disk up to `defaultL2CacheMax` (qcow2.c:882-902).
     public func l2CacheMayEvict(_ image: ImageState) -> Bool {
         let needed = (image.size + image.clusterSize - 1) / image.clusterSize * (image.extendedL2 ? 16 : 8)
-        let limit = [l2CacheBytes, cacheBytes].compactMap { $0 }.min() ?? Self.defaultL2CacheMax
+        let limit: UInt64
+        switch (l2CacheBytes, cacheBytes) {
+        case let (l2?, all?): limit = min(l2, all)
+        case let (l2?, nil): limit = l2
+        case let (nil, all?): limit = all
+        case (nil, nil): limit = Self.defaultL2CacheMax
+        }
         let refcountNeeded = UInt64(max(1, image.refcountBlocks.count)) * image.clusterSize
         return needed > limit || refcountCacheBytes.map { $0 < refcountNeeded } == true
     }

@@ -368,8 +368,8 @@ struct TreeBuilder {
     /// placed under it for `quietNs` of capture time. The oldest op is also
     /// handed on when more than `maxLive` are held (it is then counted in
     /// `forcedRetirements`), so memory stays bounded whatever the capture holds.
-    mutating func retire(now: UInt64, quietNs: UInt64, maxLive: Int) -> [GuestOp] {
-        var out: [GuestOp] = []
+    mutating func retire(now: UInt64, quietNs: UInt64, maxLive: Int) -> [HandedOp] {
+        var out: [HandedOp] = []
         let t = rel(now)
         while liveHead < live.count {
             let op = live[liveHead]
@@ -391,11 +391,28 @@ struct TreeBuilder {
     /// Nodes that could not be placed so far, with the reason; the builder forgets them.
     mutating func drainUnattributed() -> [(CausalNode, String)] { linker.drainUnattributed() }
 
-    private mutating func hand(_ op: Op) -> GuestOp {
+    /// An op handed on: its value without its tree, the summary of its tree, and the tree on demand.
+    struct HandedOp {
+        /// The op, `children` empty.
+        let op: GuestOp
+        let summary: OpSummary
+        private let source: Op
+
+        init(_ source: Op) {
+            self.source = source
+            op = source.value
+            summary = OpSummary(source)
+        }
+
+        /// The op's tree as values (causes filled in).
+        func tree() -> [CausalNode] { source.children.map { $0.frozen() } }
+    }
+
+    private mutating func hand(_ op: Op) -> HandedOp {
         op.causes.endOp()
         op.retired = true
         resolver.forget(op)
-        return op.frozen
+        return HandedOp(op)
     }
 
     /// The ops not handed on yet that have ended for now (no sync they started is still open),
@@ -408,7 +425,7 @@ struct TreeBuilder {
     }
 
     /// Closes what is still open (a sync whose exit was not captured) and returns the ops not handed on yet.
-    mutating func finish() -> (ops: [GuestOp], unattributed: [(CausalNode, String)]) {
+    mutating func finish() -> (ops: [HandedOp], unattributed: [(CausalNode, String)]) {
         linker.finish()
         let rest = live[liveHead...].map { hand($0) }
         live.removeAll()
