@@ -47,12 +47,17 @@ let package = Package(
         // Causal trees, totals and report rendering over a capture.
         .target(name: "SyncampAnalysis", dependencies: ["SyncampCapture", "SyncampQcow2"]),
 
+        // The collector's policy: which probes to attach to one binary (the catalog's preferred
+        // symbols or exported fallbacks, the minimal set or --detail, USDT probes when symbols
+        // are missing), and what to do about missing ones. No libbpf, no privileges.
+        .target(name: "SyncampProbePlan", dependencies: ["SyncampProbes", "SyncampCapture", "SyncampELF"]),
+
         .plugin(name: "BPFCompiler", capability: .buildTool()),
 
         .executableTarget(
             name: "Collector",
             dependencies: [
-                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2", "SyncampProbes", "SyncampElfutils", "SyncampMachineCode",
+                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2", "SyncampProbes", "SyncampProbePlan", "SyncampElfutils", "SyncampMachineCode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
