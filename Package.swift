@@ -80,12 +80,18 @@ let package = Package(
         // Mutation fuzzer for the capture reader and the analyzer pipeline (scripts/fuzz.sh).
         .executableTarget(name: "SyncampFuzz", dependencies: ["SyncampCapture", "SyncampAnalysis"]),
 
+        // Synthetic QEMU builds (which catalog functions and USDT notes a build has), shared by the
+        // probe-plan tests and the analysis tests' manifests.
+        .target(name: "QemuBuildFixtures", dependencies: ["SyncampProbePlan", "SyncampProbes", "SyncampELF"],
+                path: "Tests/QemuBuildFixtures"),
+
         .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
         .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
         .testTarget(name: "SyncampProbesTests", dependencies: ["SyncampProbes", "SyncampELF", "SyncampElfutils"]),
         .testTarget(name: "SyncampMachineCodeTests", dependencies: ["SyncampMachineCode", "SyncampELF"]),
         .testTarget(name: "SyncampQcow2Tests", dependencies: ["SyncampQcow2"]),
-        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2"]),
+        .testTarget(name: "SyncampProbePlanTests", dependencies: ["SyncampProbePlan", "QemuBuildFixtures", "SyncampProbes", "SyncampCapture", "SyncampELF"]),
+        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2", "SyncampProbePlan", "QemuBuildFixtures"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SyncampCapture", "SyncampELF", "SyncampQcow2"]),
     ]
 )
