@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "SyncampMachineCodeTests", dependencies: ["SyncampMachineCode", "SyncampELF"]),
         .testTarget(name: "SyncampQcow2Tests", dependencies: ["SyncampQcow2"]),
         .testTarget(name: "SyncampProbePlanTests", dependencies: ["SyncampProbePlan", "QemuBuildFixtures", "SyncampProbes", "SyncampCapture", "SyncampELF"]),
-        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2", "SyncampProbePlan", "QemuBuildFixtures"]),
+        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2", "SyncampProbePlan", "QemuBuildFixtures", "SyncampELF", "SyncampProbes"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SyncampCapture", "SyncampELF", "SyncampQcow2"]),
     ]
 )
