@@ -47,12 +47,17 @@ let package = Package(
         // Causal trees, totals and report rendering over a capture.
         .target(name: "SyncampAnalysis", dependencies: ["SyncampCapture", "SyncampQcow2", "SyncampProbes"]),
 
+        // The collector's policy: which probes to attach to one binary (the catalog's preferred
+        // symbols or exported fallbacks, the minimal set or --detail, USDT probes when symbols
+        // are missing), and what to do about missing ones. No libbpf, no privileges.
+        .target(name: "SyncampProbePlan", dependencies: ["SyncampProbes", "SyncampCapture", "SyncampELF"]),
+
         .plugin(name: "BPFCompiler", capability: .buildTool()),
 
         .executableTarget(
             name: "Collector",
             dependencies: [
-                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2", "SyncampProbes", "SyncampElfutils", "SyncampMachineCode",
+                "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2", "SyncampProbes", "SyncampProbePlan", "SyncampElfutils", "SyncampMachineCode",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
@@ -75,12 +80,18 @@ let package = Package(
         // Mutation fuzzer for the capture reader and the analyzer pipeline (scripts/fuzz.sh).
         .executableTarget(name: "SyncampFuzz", dependencies: ["SyncampCapture", "SyncampAnalysis"]),
 
+        // Synthetic QEMU builds (which catalog functions and USDT notes a build has), shared by the
+        // probe-plan tests and the analysis tests' manifests.
+        .target(name: "QemuBuildFixtures", dependencies: ["SyncampProbePlan", "SyncampProbes", "SyncampELF"],
+                path: "Tests/QemuBuildFixtures"),
+
         .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
         .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
         .testTarget(name: "SyncampProbesTests", dependencies: ["SyncampProbes", "SyncampELF", "SyncampElfutils"]),
         .testTarget(name: "SyncampMachineCodeTests", dependencies: ["SyncampMachineCode", "SyncampELF"]),
         .testTarget(name: "SyncampQcow2Tests", dependencies: ["SyncampQcow2"]),
-        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2"]),
+        .testTarget(name: "SyncampProbePlanTests", dependencies: ["SyncampProbePlan", "QemuBuildFixtures", "SyncampProbes", "SyncampCapture", "SyncampELF"]),
+        .testTarget(name: "SyncampAnalysisTests", dependencies: ["SyncampAnalysis", "SyncampCapture", "SyncampQcow2", "SyncampProbePlan", "QemuBuildFixtures", "SyncampELF", "SyncampProbes"]),
         .testTarget(name: "EndToEndTests", dependencies: ["SyncampCapture", "SyncampELF", "SyncampQcow2"]),
     ]
 )

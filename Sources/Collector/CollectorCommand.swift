@@ -1,4 +1,5 @@
 import SyncampProbes
+import SyncampProbePlan
 import ArgumentParser
 import CSyncampEvent
 import Foundation
@@ -161,31 +162,27 @@ struct CollectorCommand: ParsableCommand {
         let abi = qemuABI(version: qemuVersion, dwarf: source.symbols?.path ?? target.binaryForProbes)
         note("QEMU \(qemuVersion?.full ?? "of unknown version (no version string in the binary)")"
              + (qemuVersionOption == nil ? "" : " (--qemu-version)") + "; layouts from the \(abi.source)")
-        var plan = ProbePlan(symbols: source, abi: abi, set: detail ? .detail : .minimal)
-        let qemuUSDT = elf.usdtProbes.contains { $0.provider == USDTCatalog.provider }
-        if usdt || (!plan.missingRequired().isEmpty && qemuUSDT && offset.isEmpty) {
-            guard qemuUSDT else {
-                throw CollectorError.usage("--usdt: \(target.binaryPath) has no USDT probes of provider qemu (QEMU built without --enable-trace-backends=dtrace)")
-            }
-            plan = ProbePlan(usdt: elf, set: detail ? .detail : .minimal)
-            let required = Set(USDTCatalog.entries.filter(\.required).map(\.role.rawValue))
-            let lacking = plan.missing.filter { required.contains($0.role) }
-            if !lacking.isEmpty && !allowMissing {
-                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, version: qemuVersion?.full,
-                                                    symbols: lacking.flatMap(\.symbolsTried), looked: [])
-            }
-            note("using QEMU's USDT probes (dtrace trace backend)" + (usdt ? "" : ": the binary lacks the symbols of function probes")
+        let choice: ProbeChoice
+        do throws(ProbeChoice.Failure) {
+            choice = try ProbeChoice(functions: source, usdt: elf, abi: abi,
+                                     options: .init(set: detail ? .detail : .minimal, forceUSDT: usdt,
+                                                    pinnedOffsets: !offset.isEmpty, allowMissing: allowMissing))
+        } catch .noUSDTProbes {
+            throw CollectorError.usage("--usdt: \(target.binaryPath) has no USDT probes of provider qemu (QEMU built without --enable-trace-backends=dtrace)")
+        } catch let .missingRequired(lacking, usdt) {
+            // Where a debug file was looked for, when the function probes lacked their symbols.
+            let looked = !usdt && source.symbols == nil && !elf.hasSymtab
+                ? DebugFileLocator.candidates(for: elf, binaryPath: target.binaryPath, directories: debugDirectories).map(\.path) : []
+            throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, version: qemuVersion?.full,
+                                                symbols: lacking.flatMap(\.symbolsTried), looked: looked)
+        }
+        var plan = choice.plan
+        if let why = choice.usdt {
+            note("using QEMU's USDT probes (dtrace trace backend)" + (why == .requested ? "" : ": the binary lacks the symbols of function probes")
                  + "; guest flushes are inferred (see README, Stripped binaries)")
         }
-        let missingRequired = plan.isUSDT ? [] : plan.missingRequired()
-        if !missingRequired.isEmpty {
-            let names = missingRequired.flatMap(\.symbolsTried)
-            if !allowMissing {
-                throw CollectorError.missingSymbols(binary: target.binaryPath, buildID: elf.buildID, version: qemuVersion?.full, symbols: names,
-                                                    looked: source.symbols == nil && !elf.hasSymtab
-                                                        ? DebugFileLocator.candidates(for: elf, binaryPath: target.binaryPath, directories: debugDirectories).map(\.path)
-                                                        : [])
-            }
+        if !choice.toleratedMissing.isEmpty {
+            let names = choice.toleratedMissing.flatMap(\.symbolsTried)
             note("warning: \(target.binaryPath) lacks \(names.joined(separator: ", ")); tracing without them (--allow-missing)")
         }
 
@@ -197,7 +194,7 @@ struct CollectorCommand: ParsableCommand {
         // Cheap probe sites: past a single-stepped first instruction (endbr64, sub) to the first
         // one the kernel emulates, where that changes nothing the probe reads.
         let sites = try? ProbeSites(path: target.binaryForProbes, binary: elf)
-        if let sites { plan.placeSites(sites, abi: abi, atEntry: probeAtEntry) }
+        if let sites { plan.placeSites { sites.placement(of: $0, abi: abi, atEntry: probeAtEntry) } }
         let coroutines = plan.isUSDT ? CoroutineSource.none : CoroutineSource(symbols: source, sites: sites)
         // What this kernel has, checked before load: one missing hook never stops the others.
         let kernel = KernelSupport()
@@ -244,7 +241,7 @@ struct CollectorCommand: ParsableCommand {
         manifest.storageProbes = storage.attached
         manifest.missingStorageProbes = storage.missing
         manifest.kernelLevels = [syscalls] + storage.levels
-        manifest.probeSet = plan.isUSDT ? "usdt" : plan.set.rawValue
+        manifest.probeSet = plan.manifestProbeSet
         manifest.skippedProbes = plan.skipped
         manifest.qemuVersion = qemuVersion?.full
         manifest.domain = domain
@@ -252,7 +249,7 @@ struct CollectorCommand: ParsableCommand {
         manifest.qemuABI = abi.source.description
         let writer = try CaptureWriter(path: output, manifest: manifest, force: force)
         for image in images { try writer.appendImage(image) }
-        let fallbacks = plan.planned.filter(\.isFallback).map(\.symbol.name)
+        let fallbacks = plan.fallbacks
         if let file = source.symbols {
             note("symbols from \(file.path) (\(source.symbolsOrigin ?? "given"), build-id \(file.buildID ?? "none"))")
         }

@@ -1,6 +1,10 @@
 import Foundation
+import QemuBuildFixtures
 import SyncampAnalysis
 import SyncampCapture
+import SyncampELF
+import SyncampProbePlan
+import SyncampProbes
 import XCTest
 
 /// Manifests as the collector writes them, and event streams modelled on real qemu-io runs.
@@ -23,74 +27,42 @@ enum AnalysisFixtures {
     static let writeCoroutine: UInt64 = 0x5630_9b00_1000
     static let flushCoroutine: UInt64 = 0x5630_9b00_2000
 
-    static let cacheDerefs = ["depends", "depends_on_flush", "l2_table_cache", "refcount_block_cache"]
+    /// The collector's plan for a synthetic QEMU build (QemuBuildFixtures, checked against the
+    /// real binaries it stands for), as the collector writes it into the manifest: the probe
+    /// catalog (ProbeCatalog) decides which probes a test's capture has, their ids and the names
+    /// of what they read, so a catalog change shows here. Look probes up by role (`Trace.probe`).
+    static func planned(_ build: SyntheticQemuBuild, _ set: ProbeSet) -> ProbePlan {
+        ProbePlan(symbols: build, abi: .qemu72, set: set)
+    }
 
-    /// The probes of ProbeCatalog on a QEMU build with a full symbol table, ids = indices.
-    /// (blk_aio_pwritev is only attached when blk_co_do_pwritev_part falls back, so it is absent.)
-    static let fullProbes: [Manifest.Probe] = probeList([
-        (.guestWriteCo, "blk_co_do_pwritev_part", [], false),
-        (.guestFlushAIO, "blk_aio_flush", [], false),
-        (.guestFlushCo, "blk_co_flush", [], false),
-        (.qcow2Write, "qcow2_co_pwritev_part", [], false),
-        (.qcow2CacheWrite, "qcow2_cache_write", cacheDerefs, false),
-        (.qcow2CacheEntryFlush, "qcow2_cache_entry_flush", cacheDerefs, false),
-        (.qcow2WriteL1Entry, "qcow2_write_l1_entry", [], false),
-        (.nodeFlush, "bdrv_co_flush", [], false),
-        (.threadPoolSubmit, "thread_pool_submit_aio", ["coroutine", "aio_type", "fd"], false),
-        (.workerFlush, "handle_aiocb_flush", ["aio_type", "fd"], false),
-        (.qemuFdatasync, "qemu_fdatasync", [], false),
-        (.backendUnref, "blk_unref", [], false),
-        (.closeAll, "bdrv_close_all", [], false),
-    ])
+    /// `--detail` on a QEMU 7.2 build with a full symbol table but no raw_co_flush_to_disk, so host
+    /// syncs are linked through thread_pool_submit_aio and handle_aiocb_flush (the path of captures
+    /// made before raw_co_flush_to_disk was probed, and of builds without it); blk_aio_pwritev is
+    /// left out, since blk_co_do_pwritev_part covers it. `manifest()` does not list raw_co_flush_to_disk
+    /// as missing, as those captures, whose catalog had no such entry, do not.
+    static let fullPlan = planned(SyntheticQemuBuild.fullSymbolTable.without("raw_co_flush_to_disk"), .detail)
+    static let fullProbes: [Manifest.Probe] = fullPlan.manifestProbes
 
     /// The collector's default (minimal) set on a build with symbols: no per-entry cache flushes,
     /// no qcow2 write entry; raw_co_flush_to_disk instead of the thread pool and the worker.
-    static let minimalProbes: [Manifest.Probe] = probeList([
-        (.guestWriteCo, "blk_co_do_pwritev_part", [], false),
-        (.guestFlushAIO, "blk_aio_flush", [], false),
-        (.guestFlushCo, "blk_co_flush", [], false),
-        (.qcow2CacheWrite, "qcow2_cache_write", cacheDerefs, false),
-        (.qcow2WriteL1Entry, "qcow2_write_l1_entry", [], false),
-        (.nodeFlush, "bdrv_co_flush", ["format"], false),
-        (.rawFlush, "raw_co_flush_to_disk", ["fd"], false),
-        (.qcow2SetDependency, "qcow2_cache_set_dependency", [], false),
-        (.backendUnref, "blk_unref", [], false),
-        (.closeAll, "bdrv_close_all", [], false),
-    ])
+    static let minimalProbes: [Manifest.Probe] = planned(.fullSymbolTable, .minimal).manifestProbes
 
-    /// A stock (Debian) binary: exported symbols only, no handle_aiocb_flush, fallbacks for writes.
-    static let stockProbes: [Manifest.Probe] = probeList([
-        (.guestWriteCo, "blk_pwrite", [], true),
-        (.guestWriteAIO, "blk_aio_pwritev", ["bytes"], false),
-        (.guestFlushAIO, "blk_aio_flush", [], false),
-        (.guestFlushCo, "blk_co_flush", [], false),
-        (.qcow2Write, "qcow2_alloc_host_offset", [], true),
-        (.nodeFlush, "bdrv_co_flush", [], false),
-        (.threadPoolSubmit, "thread_pool_submit_aio", ["coroutine", "aio_type", "fd"], false),
-        (.qemuFdatasync, "qemu_fdatasync", [], false),
-        (.backendUnref, "blk_unref", [], false),
-        (.closeAll, "bdrv_close_all", [], false),
-    ])
+    /// `--detail` on a stock (Debian) binary: exported symbols only, no handle_aiocb_flush nor
+    /// raw_co_flush_to_disk, fallbacks for writes (blk_pwrite, and blk_aio_pwritev beside it).
+    static let stockPlan = planned(.debianStock, .detail)
+    static let stockProbes: [Manifest.Probe] = stockPlan.manifestProbes
+    static let stockMissing: [Manifest.MissingProbe] = stockPlan.missing
 
-    static let stockMissing: [Manifest.MissingProbe] = [
-        .init(role: "handle_aiocb_flush", symbolsTried: ["handle_aiocb_flush"],
-              reason: "no such function in the binary: worker flushes are linked to their submit in FIFO order instead of by pointer"),
-    ]
-
-    static func probeList(_ list: [(ProbeRole, String, [String], Bool)]) -> [Manifest.Probe] {
-        list.enumerated().map { id, p in
-            Manifest.Probe(id: id, role: p.0.rawValue, symbol: p.1, table: p.3 ? "dynsym" : "symtab",
-                           address: 0x6a_0000 + UInt64(id) * 0x340, fileOffset: 0x2a_0000 + UInt64(id) * 0x340,
-                           isFallback: p.3, derefs: p.2)
-        }
-    }
+    /// QEMU's USDT probes (dtrace trace backend, stripped 7.2), the default set.
+    static let usdtProbes: [Manifest.Probe] = ProbePlan(usdt: SyntheticQemuBuild.dtrace(.qemu72), set: .minimal).manifestProbes
 
     static func manifest(probes: [Manifest.Probe] = fullProbes, missing: [Manifest.MissingProbe] = []) -> Manifest {
         Manifest(tool: "syncamp-collector 0.1.0", createdAt: "2024-05-01T12:00:00Z", hostname: "testbed",
                  kernelRelease: "6.1.0-21-amd64", startMonotonicNs: startNs, startRealtimeNs: 1_714_564_800_000_000_000,
                  target: .init(pid: Int32(pid), mode: "spawn",
                                command: ["qemu-io", "-t", "writeback", "-c", "write 0 4k", "-c", "flush", "img.qcow2"],
-                               binaryPath: "/opt/qemu-7.2/bin/qemu-io", buildID: "5f0c1e2d3a4b", hasSymtab: probes == fullProbes),
+                               binaryPath: "/opt/qemu-7.2/bin/qemu-io", buildID: "5f0c1e2d3a4b",
+                               hasSymtab: probes.contains { $0.table == ELFSymbol.Table.symtab.rawValue }),
                  kernelProbe: "tracepoint", probes: probes, missingProbes: missing, ringBufferBytes: 4 << 20)
     }
 

@@ -213,7 +213,7 @@ final class ReportTests: AnalysisTestCase {
         XCTAssertTrue(text.hasPrefix("syncamp report: test.syncamp\n"), text)
         XCTAssertTrue(text.contains("pid 4242 (spawn) qemu-io -t writeback -c write 0 4k -c flush img.qcow2"), text)
         XCTAssertTrue(text.contains("build-id 5f0c1e2d3a4b, full symbol table"), text)
-        XCTAssertTrue(text.contains("13 uprobes, fdatasync/fsync via syscalls tracepoints"), text)
+        XCTAssertTrue(text.contains("\(F.fullProbes.count) uprobes, fdatasync/fsync via syscalls tracepoints"), text)
         XCTAssertTrue(text.contains("ended: target-exited"), text)
         XCTAssertFalse(text.contains("WARNING"), text)
 

@@ -11,20 +11,7 @@ final class USDTAnalysisTests: AnalysisTestCase {
 
     /// The USDT set as the collector writes it: args in the roles' order, cache ids as constants.
     static func manifest() -> Manifest {
-        let list: [(ProbeRole, String, [String], [Int], [String: UInt64]?, String?)] = [
-            (.guestWriteCo, "qemu:blk_co_pwritev", [], [0, 2, 3], nil, "next"),
-            (.qcow2Write, "qemu:qcow2_writev_start_req", [], [0, 1, 2], nil, "arg0"),
-            (.qcow2WriteDone, "qemu:qcow2_writev_done_req", [], [0, 1], nil, "arg0"),
-            (.qcow2CacheWrite, "qemu:qcow2_cache_flush", [], [0, 1], ["l2_table_cache": 1, "refcount_block_cache": 0], "arg0"),
-            (.qcow2WriteL1Entry, "qemu:qcow2_l2_allocate_write_l1", [], [0, 1], nil, "next"),
-            (.threadPoolSubmit, "qemu:thread_pool_submit", ["coroutine", "aio_type", "fd"], [0, 1, 2], nil, "deref:coroutine"),
-            (.backendUnref, "qemu:blk_root_detach", [], [1], nil, nil),
-        ]
-        var m = F.manifest(probes: list.enumerated().map { id, p in
-            Manifest.Probe(id: id, role: p.0.rawValue, symbol: p.1, table: "usdt", address: 0x4a_0000 + UInt64(id) * 0x100,
-                           fileOffset: 0x4a_0000 + UInt64(id) * 0x100, isFallback: false, derefs: p.2, usdtArgs: p.3,
-                           constants: p.4, coroutineFrom: p.5)
-        })
+        var m = F.manifest(probes: F.usdtProbes)
         m.probeSet = "usdt"
         m.coroutineSource = "usdt arguments"
         return m
