@@ -83,10 +83,8 @@ public struct Event: Sendable, Equatable {
         cpu = raw.cpu
         rawKind = raw.kind
         probeID = raw.probe_id
-        let a = raw.args
-        args = [a.0, a.1, a.2, a.3, a.4, a.5]
-        let d = raw.derefs
-        derefs = [d.0, d.1, d.2, d.3]
+        args = InlineWords(raw.args)
+        derefs = InlineWords(raw.derefs)
         derefOK = raw.deref_ok
         coroutine = raw.coroutine
         coroutineCaller = raw.coroutine_caller

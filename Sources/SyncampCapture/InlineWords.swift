@@ -19,6 +19,18 @@ public struct InlineWords: RandomAccessCollection, MutableCollection, Equatable,
         }
     }
 
+    /// Six values as the event record holds them (`args`), with no array in between.
+    public init(_ six: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)) {
+        storage = six
+        length = 6
+    }
+
+    /// The first four of `four` followed by zeros, `count` 4 (`derefs`).
+    public init(_ four: (UInt64, UInt64, UInt64, UInt64)) {
+        storage = (four.0, four.1, four.2, four.3, 0, 0)
+        length = 4
+    }
+
     public init(arrayLiteral elements: UInt64...) {
         self.init(elements, count: elements.count)
     }
