@@ -97,7 +97,7 @@ let package = Package(
         // Mutation fuzzer for the capture reader and the analyzer pipeline (scripts/fuzz.sh).
         .executableTarget(name: "SyncampFuzz", dependencies: ["SyncampCapture", "SyncampAnalysis"]),
 
-        .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
+        .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture", "SyncampSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
         .testTarget(name: "SyncampProbesTests", dependencies: ["SyncampProbes", "SyncampELF", "SyncampElfutils"]),
         .testTarget(name: "SyncampMachineCodeTests", dependencies: ["SyncampMachineCode", "SyncampELF"]),
