@@ -26,7 +26,8 @@ all: build
 
 # Release builds link Swift's runtime in: the binaries then need only glibc and the C
 # libraries they use (libbpf, libelf, libz, libdw, libcapstone). Debug builds (the tests')
-# cannot link Foundation statically, so they keep the shared runtime.
+# cannot link Foundation statically, so they keep the shared runtime. The analyzer's static link
+# needs libcurl's development files (FlyingFox, its HTTP server, imports FoundationNetworking).
 STATIC := $(if $(filter release,$(CONFIG)),--static-swift-stdlib,)
 
 build:

@@ -12,6 +12,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // Kept libraries where the project is not the point: system calls with typed errors,
+        // the Prometheus exposition format, a small HTTP server (no SwiftNIO), child processes.
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // The event records shared with the BPF programs (bpf/syncamp.h), header only: what
@@ -38,14 +44,24 @@ let package = Package(
         // qcow2 image metadata, read-only: the reference model's starting state.
         .target(name: "SyncampQcow2"),
 
+        // The system calls swift-system does not wrap (fsync, fchmod, posix_fadvise, kill, waitpid),
+        // wrapped once with typed errors and EINTR handled in one place.
+        .target(name: "SyncampSystem", dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+
         // Capture file format and event model: pure Swift, no privileges.
-        .target(name: "SyncampCapture", dependencies: ["CSyncampEvent", "SyncampQcow2", "SyncampProbes"]),
+        .target(name: "SyncampCapture", dependencies: [
+            "CSyncampEvent", "SyncampQcow2", "SyncampProbes", "SyncampSystem",
+            .product(name: "SystemPackage", package: "swift-system"),
+        ]),
 
         // ELF symbol tables, build-ids and file offsets for uprobes.
         .target(name: "SyncampELF"),
 
-        // Causal trees, totals and report rendering over a capture.
-        .target(name: "SyncampAnalysis", dependencies: ["SyncampCapture", "SyncampQcow2", "SyncampProbes"]),
+        // Causal trees, totals and report rendering over a capture (the Prometheus exposition
+        // is written with swift-prometheus's registry).
+        .target(name: "SyncampAnalysis", dependencies: [
+            "SyncampCapture", "SyncampQcow2", "SyncampProbes", .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
 
         // The collector's policy: which probes to attach to one binary (the catalog's preferred
         // symbols or exported fallbacks, the minimal set or --detail, USDT probes when symbols
@@ -58,6 +74,7 @@ let package = Package(
             name: "Collector",
             dependencies: [
                 "CBPF", "SyncampCapture", "SyncampELF", "SyncampQcow2", "SyncampProbes", "SyncampProbePlan", "SyncampElfutils", "SyncampMachineCode",
+                "SyncampSystem", .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")],
@@ -68,6 +85,11 @@ let package = Package(
             dependencies: [
                 "SyncampCapture", "SyncampAnalysis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // /metrics is served by FlyingFox and the collector run with swift-subprocess:
+                // only the analyzer links them, so the collector stays small and static-linkable.
+                .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
 
@@ -85,7 +107,7 @@ let package = Package(
         .target(name: "QemuBuildFixtures", dependencies: ["SyncampProbePlan", "SyncampProbes", "SyncampELF"],
                 path: "Tests/QemuBuildFixtures"),
 
-        .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture"]),
+        .testTarget(name: "SyncampCaptureTests", dependencies: ["SyncampCapture", "SyncampSystem", .product(name: "SystemPackage", package: "swift-system")]),
         .testTarget(name: "SyncampELFTests", dependencies: ["SyncampELF"]),
         .testTarget(name: "SyncampProbesTests", dependencies: ["SyncampProbes", "SyncampELF", "SyncampElfutils"]),
         .testTarget(name: "SyncampMachineCodeTests", dependencies: ["SyncampMachineCode", "SyncampELF"]),

@@ -64,7 +64,8 @@ deps=(libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool strace
       libglib2.0-dev libpixman-1-dev liburing-dev libaio-dev flex bison
       libfdt-dev e2fsprogs xfsprogs btrfs-progs bpftrace time util-linux gcc graphviz
       curl python3-prometheus-client make man-db groff-base systemtap-sdt-dev
-      libdw-dev libdebuginfod-dev debuginfod libcapstone-dev)
+      libdw-dev libdebuginfod-dev debuginfod libcapstone-dev
+      libcurl4-openssl-dev)  # the analyzer linked with --static-swift-stdlib (make install): FlyingFox pulls in FoundationNetworking
 
 install_deps() {
   mkdir -p "$logs"

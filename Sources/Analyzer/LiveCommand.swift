@@ -137,7 +137,7 @@ struct LiveCommand: ParsableCommand {
         guard var reader = opened else {
             process.wait()
             for line in process.output { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
-            throw ReportCommand.fail("the collector exited (status \(process.exitCode)) before writing a capture: its messages are above")
+            throw ReportCommand.fail("the collector exited (\(process.exitDescription)) before writing a capture: its messages are above")
         }
         reader.following = true
         let screen = LiveScreen(interval: watch.interval, metrics: metrics, manifest: reader.manifest)
@@ -160,7 +160,7 @@ struct LiveCommand: ParsableCommand {
         for w in analysis.warnings { FileHandle.standardError.write(Data("analyzer: warning: \(w)\n".utf8)) }
         if process.exitCode != 0 {
             for line in process.lastLines(20) { FileHandle.standardError.write(Data("\(line)\n".utf8)) }
-            throw ReportCommand.fail("the collector exited with status \(process.exitCode): its last messages are above")
+            throw ReportCommand.fail("the collector exited with \(process.exitDescription): its last messages are above")
         }
         if capture != nil { FileHandle.standardError.write(Data("analyzer: capture kept in \(path): `analyzer report \(path)` shows the trees\n".utf8)) }
     }

@@ -2,6 +2,8 @@ import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
+import SyncampSystem
+import SystemPackage
 
 /// The process being traced: found by pid, or started by the collector behind a gate.
 struct Target {
@@ -13,11 +15,17 @@ struct Target {
     var command: [String]
     var mode: String
     /// Write end of the gate pipe of a spawned target; closing it lets the command exec.
-    private var gate: Int32 = -1
+    private var gate: FileDescriptor?
 
     /// Finds a running process.
     static func attach(pid: Int32) throws -> Target {
-        guard kill(pid, 0) == 0 || errno == EPERM else { throw CollectorError.noSuchProcess(pid) }
+        do {
+            try SystemCall.kill(pid, 0)
+        } catch Errno.notPermitted {
+            // It exists; whether it can be traced is for the probes to find out.
+        } catch {
+            throw CollectorError.noSuchProcess(pid)
+        }
         let exe = "/proc/\(pid)/exe"
         guard let path = try? FileManager.default.destinationOfSymbolicLink(atPath: exe) else {
             throw CollectorError.cannotReadBinary("cannot read \(exe): the process may have exited, or its binary is not readable")
@@ -36,53 +44,55 @@ struct Target {
         guard let path = resolve(name) else {
             throw CollectorError.spawnFailed("\(name) not found in PATH")
         }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw CollectorError.spawnFailed(String(cString: strerror(errno))) }
+        let gate: (readEnd: FileDescriptor, writeEnd: FileDescriptor)
+        do { gate = try FileDescriptor.pipe() } catch { throw CollectorError.spawnFailed("\(error)") }
+        // posix_spawn stays our own: the gate must be the child's fd 3, which neither swift-system
+        // nor swift-subprocess (which only sets up fds 0-2) can arrange.
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[0], 3)
-        posix_spawn_file_actions_addclose(&actions, fds[1])
+        posix_spawn_file_actions_adddup2(&actions, gate.readEnd.rawValue, 3)
+        posix_spawn_file_actions_addclose(&actions, gate.writeEnd.rawValue)
         let script = "read -r _ <&3; exec 3<&-; exec \"$0\" \"$@\""
         let argv = ["/bin/sh", "-c", script, path] + command.dropFirst()
         var cargs = argv.map { strdup($0) } + [nil]
         defer { cargs.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, "/bin/sh", &actions, nil, &cargs, environ)
-        close(fds[0])
+        try? gate.readEnd.close()
         guard rc == 0 else {
-            close(fds[1])
-            throw CollectorError.spawnFailed(String(cString: strerror(rc)))
+            try? gate.writeEnd.close()
+            throw CollectorError.spawnFailed("\(Errno(rawValue: rc))")
         }
         var t = Target(pid: pid, binaryForProbes: path, binaryPath: path, command: command, mode: "spawn")
-        t.gate = fds[1]
+        t.gate = gate.writeEnd
         return t
     }
 
     /// Lets a spawned command run.
     mutating func release() {
-        guard gate >= 0 else { return }
-        _ = "go\n".withCString { write(gate, $0, 3) }
-        close(gate)
-        gate = -1
+        guard let gate else { return }
+        // A shell that already died just finds the pipe closed: its exit is noticed as the target's.
+        _ = try? gate.writeAll("go\n".utf8)
+        try? gate.close()
+        self.gate = nil
     }
 
     /// Whether the target has exited (reaping it when the collector started it).
     func hasExited() -> Bool {
         if mode == "spawn" {
-            var status: Int32 = 0
-            let r = waitpid(pid, &status, WNOHANG)
-            return r == pid || (r < 0 && errno == ECHILD)
+            do { return try SystemCall.reapIfExited(pid) } catch { return error == .noChildProcess }
         }
-        return kill(pid, 0) != 0 && errno == ESRCH
+        do { try SystemCall.kill(pid, 0) } catch { return error == .noSuchProcess }
+        return false
     }
 
     private static func resolve(_ name: String) -> String? {
-        if name.contains("/") { return access(name, X_OK) == 0 ? name : nil }
+        if name.contains("/") { return SystemCall.isExecutable(name) ? name : nil }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         for dir in path.split(separator: ":") {
             let candidate = "\(dir)/\(name)"
-            if access(candidate, X_OK) == 0 { return candidate }
+            if SystemCall.isExecutable(candidate) { return candidate }
         }
         return nil
     }

@@ -1,7 +1,6 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import SyncampSystem
+import SystemPackage
 
 /// The bytes of a capture, read through a window that slides forward over the file.
 ///
@@ -14,44 +13,49 @@ final class ByteWindow {
     private var bytes: [UInt8]
     /// Offset in the capture of `bytes[0]`.
     private var base = 0
-    private let fd: Int32
+    /// The capture file; nil for a capture held in memory.
+    private let fd: FileDescriptor?
     private let chunk: Int
 
     init(data: Data) {
         bytes = Array(data)
         size = bytes.count
-        fd = -1
+        fd = nil
         chunk = 0
     }
 
     init(path: String, chunk: Int = 4 << 20) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw CaptureError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw CaptureError.cannotOpen(path: path, reason: reason)
+        let fd: FileDescriptor
+        let st: Stat
+        do {
+            fd = try FileDescriptor.open(FilePath(path), .readOnly, options: [.closeOnExec])
+        } catch {
+            throw CaptureError.cannotOpen(path: path, reason: "\(error)")
         }
-        if st.st_mode & S_IFMT == S_IFDIR {
-            close(fd)
+        do {
+            st = try fd.stat()
+        } catch {
+            try? fd.close()
+            throw CaptureError.cannotOpen(path: path, reason: "\(error)")
+        }
+        if st.type == .directory {
+            try? fd.close()
             throw CaptureError.cannotOpen(path: path, reason: "it is a directory")
         }
         self.fd = fd
-        self.size = Int(st.st_size)
+        self.size = Int(st.size)
         self.chunk = chunk
         self.bytes = []
         bytes.reserveCapacity(chunk)
-        _ = posix_fadvise(fd, 0, 0, Int32(POSIX_FADV_SEQUENTIAL))
+        fd.adviseSequentialRead()
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { try? fd?.close() }
 
     /// Takes in what was appended to the file since it was opened (a capture being written).
     func refresh() {
-        var st = stat()
-        guard fd >= 0, fstat(fd, &st) == 0, Int(st.st_size) > size else { return }
-        size = Int(st.st_size)
+        guard let fd, let st = try? fd.stat(), Int(st.size) > size else { return }
+        size = Int(st.size)
     }
 
     /// Makes `count` bytes at `offset` available; false when they are not all in the capture
@@ -59,7 +63,7 @@ final class ByteWindow {
     func ensure(_ offset: Int, _ count: Int) -> Bool {
         guard offset >= base, count >= 0, offset <= size, count <= size - offset else { return false }
         if offset + count <= base + bytes.count { return true }
-        guard fd >= 0 else { return false }
+        guard let fd else { return false }
         // Keep what is left from `offset` on, then read on until `count` bytes are there.
         bytes.removeFirst(offset - base)
         base = offset
@@ -68,9 +72,9 @@ final class ByteWindow {
             let old = bytes.count
             let add = min(want - old, size - (base + old))
             bytes.append(contentsOf: repeatElement(0, count: add))
-            let n = bytes.withUnsafeMutableBytes { buf in
-                pread(fd, buf.baseAddress! + old, add, off_t(base + old))
-            }
+            let n = (try? bytes.withUnsafeMutableBytes { buf in
+                try fd.read(fromAbsoluteOffset: Int64(base + old), into: UnsafeMutableRawBufferPointer(rebasing: buf[old ..< old + add]))
+            }) ?? -1
             if n <= 0 {
                 bytes.removeLast(add)
                 break

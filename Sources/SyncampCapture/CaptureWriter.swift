@@ -1,10 +1,7 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import SyncampQcow2
+import SyncampSystem
+import SystemPackage
 
 /// Writes a capture file: header and manifest first, then events, lost counts and notes, then the trailer.
 ///
@@ -15,7 +12,8 @@ import SyncampQcow2
 /// existing file unless `force` is set.
 public final class CaptureWriter {
     public let path: String
-    private var fd: Int32
+    /// The open capture; nil once `finish` has closed it.
+    private var fd: FileDescriptor?
     private var buffer: [UInt8] = []
     private let bufferLimit: Int
     /// Events appended so far.
@@ -25,15 +23,19 @@ public final class CaptureWriter {
     public init(path: String, manifest: Manifest, force: Bool = false, bufferLimit: Int = 256 << 10) throws {
         self.path = path
         self.bufferLimit = bufferLimit
-        var flags = O_WRONLY | O_CREAT | O_CLOEXEC
-        flags |= force ? O_TRUNC : O_EXCL
-        fd = open(path, flags, 0o600)
-        if fd < 0 {
-            let err = errno
-            if err == EEXIST { throw CaptureError.alreadyExists(path: path) }
-            throw CaptureError.cannotOpen(path: path, reason: String(cString: strerror(err)))
+        let options: FileDescriptor.OpenOptions = [.create, .closeOnExec, force ? .truncate : .exclusiveCreate]
+        let file: FileDescriptor
+        do {
+            file = try FileDescriptor.open(FilePath(path), .writeOnly, options: options, permissions: [.ownerReadWrite])
+            // An existing file replaced with --force keeps its mode unless told otherwise
+            // (a file system without modes refusing is no reason to lose the capture).
+            if force { try? file.setPermissions([.ownerReadWrite]) }
+        } catch Errno.fileExists {
+            throw CaptureError.alreadyExists(path: path)
+        } catch {
+            throw CaptureError.cannotOpen(path: path, reason: "\(error)")
         }
-        if force { fchmod(fd, 0o600) }
+        fd = file
         buffer.reserveCapacity(bufferLimit + 4096)
         buffer += CaptureFormat.magic
         appendU32(CaptureFormat.version)
@@ -44,7 +46,7 @@ public final class CaptureWriter {
         try flush()
     }
 
-    deinit { if fd >= 0 { close(fd) } }
+    deinit { try? fd?.close() }
 
     /// Appends one raw `struct syncamp_event`, as it came out of the ring buffer.
     public func appendEvent(_ bytes: UnsafeRawBufferPointer) throws {
@@ -107,31 +109,29 @@ public final class CaptureWriter {
         encoder.outputFormatting = [.sortedKeys]
         try appendRecord(.trailer, Array(encoder.encode(trailer)))
         try flush()
+        guard let file = fd else { return }
+        fd = nil
         // A capture is only whole once the kernel says it reached the disk: fsync and close can
-        // both report a write-back error (EIO, ENOSPC, EDQUOT) that write() did not.
-        let synced = fsync(fd) == 0 ? 0 : errno
-        let closed = close(fd) == 0 ? 0 : errno
-        fd = -1
-        for (call, code) in [("fsync", synced), ("close", closed)] where code != 0 && code != EINTR {
-            throw CaptureError.writeFailed(path: path, reason: "\(call) failed: \(String(cString: strerror(code))); the capture on disk may end before its trailer")
+        // both report a write-back error (EIO, ENOSPC, EDQUOT) that write() did not. The file is
+        // closed whatever fsync said, and the first failure is the one reported.
+        var failure: (call: String, error: Errno)?
+        do { try file.sync() } catch { failure = ("fsync", error) }
+        do { try file.closeReportingErrors() } catch { failure = failure ?? ("close", error) }
+        if let (call, error) = failure {
+            throw CaptureError.writeFailed(path: path, reason: "\(call) failed: \(error); the capture on disk may end before its trailer")
         }
     }
 
     /// Writes the buffered records to the file.
     public func flush() throws {
-        guard fd >= 0 else { return }
-        var offset = 0
-        while offset < buffer.count {
-            let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let reason = String(cString: strerror(errno))
-                buffer.removeAll(keepingCapacity: true)
-                throw CaptureError.writeFailed(path: path, reason: reason)
-            }
-            offset += n
+        guard let file = fd else { return }
+        defer { buffer.removeAll(keepingCapacity: true) }
+        do {
+            // writeAll goes on after short writes; swift-system retries EINTR.
+            _ = try file.writeAll(buffer)
+        } catch {
+            throw CaptureError.writeFailed(path: path, reason: "\(error)")
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 
     func appendRecord(_ type: CaptureFormat.RecordType, _ payload: [UInt8]) throws {

@@ -125,7 +125,9 @@ final class LiveAnalysisTests: AnalysisTestCase {
         s.images = [img]
         let text = PrometheusText.render(s, info: [("pid", "42"), ("probe_set", "minimal")])
         let lines = text.split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines.contains(#"syncamp_target_info{pid="42",probe_set="minimal"} 1"#), text)
+        // Gauges are written as swift-prometheus writes a Double (1.0); the value is what counts.
+        let info = lines.first { $0.hasPrefix(#"syncamp_target_info{pid="42",probe_set="minimal"} "#) }
+        XCTAssertEqual(info.flatMap { Double($0.split(separator: " ").last!) }, 1, text)
         XCTAssertTrue(lines.contains("syncamp_host_syncs_total 80"))
         XCTAssertTrue(lines.contains("syncamp_device_flushes_total 120"))
         XCTAssertTrue(lines.contains("syncamp_guest_requests_total{kind=\"flush\"} 40"))

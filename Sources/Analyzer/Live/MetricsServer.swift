@@ -1,132 +1,71 @@
+import Dispatch
+import FlyingFox
+import FlyingSocks
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A minimal HTTP server for Prometheus scrapes: `GET /metrics` answers the latest exposition.
+/// The endpoint Prometheus scrapes: `GET /metrics` answers the latest exposition.
 ///
-/// One background thread accepts connections and answers each in turn; a
-/// scrape is a few kilobytes, so nothing needs more. The text is replaced
-/// whole with `update(_:)` between scrapes.
-final class MetricsServer: @unchecked Sendable {
+/// FlyingFox serves it (an HTTP/1.1 server on Swift concurrency and epoll, no SwiftNIO).
+/// `live` and `replay` run synchronously, so this type bridges: it starts the server on a
+/// task and waits until it listens (or says why it cannot), and `update(_:)` replaces the
+/// exposition whole between scrapes, so every scrape shows one snapshot.
+///
+/// ```swift
+/// let server = try MetricsServer(listen: "127.0.0.1:0")
+/// server.update(PrometheusText.render(snapshot))
+/// print(server.address)   // 127.0.0.1:40123
+/// ```
+final class MetricsServer: Sendable {
     /// The address it listens on, with the port the kernel chose when 0 was asked for.
     let address: String
-    private let fd: Int32
-    private let lock = NSLock()
-    private var body = ""
-    private var stopped = false
+    private let server: HTTPServer
+    private let exposition: Exposition
 
     /// Listens on `HOST:PORT` (`127.0.0.1:9464`, `[::1]:9464`, `:9464` for every address; port 0 picks one).
     init(listen spec: String) throws {
         let (host, port) = try Self.split(spec)
-        var hints = addrinfo()
-        hints.ai_family = AF_UNSPEC
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
-        var res: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host.isEmpty ? nil : host, String(port), &hints, &res)
-        guard rc == 0, let ai = res else {
-            throw MetricsServerError("cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        let exposition = Exposition()
+        let server = HTTPServer(address: try Self.resolve(host, port: port, spec: spec), timeout: 5,
+                                logger: .disabled, handler: MetricsHandler(exposition: exposition))
+        let failure = FailureBox()
+        Task {
+            do { try await server.run() } catch { failure.set(error) }
         }
-        defer { freeaddrinfo(res) }
-        let fd = socket(ai.pointee.ai_family, ai.pointee.ai_socktype | Int32(SOCK_CLOEXEC.rawValue), ai.pointee.ai_protocol)
-        guard fd >= 0 else { throw MetricsServerError("socket: \(String(cString: strerror(errno)))") }
-        var one: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        guard bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0, listen(fd, 16) == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw MetricsServerError("cannot listen on \(spec): \(reason) (is the port in use? pick another with --prometheus HOST:PORT)")
+        // Until it listens, or its run ended (the port is in use, say).
+        let bound = try Self.blocking { () async throws -> Int? in
+            let deadline = ContinuousClock.now + .seconds(5)
+            while ContinuousClock.now < deadline {
+                if let error = failure.error {
+                    throw MetricsServerError("cannot listen on \(spec): \(Self.reason(error)) (is the port in use? pick another with --prometheus HOST:PORT)")
+                }
+                if await server.isListening {
+                    switch await server.listeningAddress {
+                    case let .ip4(_, port), let .ip6(_, port): return Int(port)
+                    default: return nil
+                    }
+                }
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            throw MetricsServerError("cannot listen on \(spec): the server did not start within 5 s")
         }
-        var storage = sockaddr_storage()
-        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let bound = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) == 0 ? Self.port(of: $0) : nil }
-        }
-        self.fd = fd
+        self.server = server
+        self.exposition = exposition
         let shownHost = host.isEmpty ? "0.0.0.0" : (host.contains(":") ? "[\(host)]" : host)
         address = "\(shownHost):\(bound ?? port)"
-        let thread = Thread { [self] in serve() }
-        thread.name = "metrics"
-        thread.start()
     }
 
     /// Replaces the exposition that scrapes get.
     func update(_ text: String) {
-        lock.lock()
-        body = text
-        lock.unlock()
+        exposition.set(Data(text.utf8))
     }
 
-    /// Stops accepting scrapes.
+    /// Stops accepting scrapes; the ones being answered finish.
     func stop() {
-        lock.lock()
-        stopped = true
-        lock.unlock()
-        shutdown(fd, Int32(SHUT_RDWR))
-    }
-
-    private func serve() {
-        while true {
-            let client = accept(fd, nil, nil)
-            if client < 0 {
-                if errno == EINTR { continue }
-                lock.lock()
-                let done = stopped
-                lock.unlock()
-                if done { close(fd); return }
-                usleep(10_000)
-                continue
-            }
-            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
-            answer(client)
-            close(client)
-        }
-    }
-
-    /// Reads the request head and writes one response.
-    private func answer(_ client: Int32) {
-        var timeout = timeval(tv_sec: 2, tv_usec: 0)
-        setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var head = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while head.count < 16384 {
-            let n = read(client, &chunk, chunk.count)
-            if n <= 0 { break }
-            head += chunk[0..<n]
-            // The head ends at an empty line (CRLF, or bare LF from lenient clients).
-            let text = String(decoding: head, as: UTF8.self)
-            if text.contains("\r\n\r\n") || text.contains("\n\n") { break }
-        }
-        let requestLine = String(decoding: head.prefix { $0 != 13 && $0 != 10 }, as: UTF8.self)
-        let parts = requestLine.split(separator: " ")
-        let method = parts.first.map(String.init) ?? ""
-        let path = parts.count > 1 ? String(parts[1].split(separator: "?").first ?? "") : ""
-        let status: String
-        let type: String
-        let content: String
-        if method != "GET" && method != "HEAD" {
-            (status, type, content) = ("405 Method Not Allowed", "text/plain; charset=utf-8", "only GET\n")
-        } else if path == "/metrics" {
-            lock.lock()
-            content = body
-            lock.unlock()
-            (status, type) = ("200 OK", "text/plain; version=0.0.4; charset=utf-8")
-        } else if path == "/" {
-            (status, type, content) = ("200 OK", "text/plain; charset=utf-8", "syncamp: metrics at /metrics\n")
-        } else {
-            (status, type, content) = ("404 Not Found", "text/plain; charset=utf-8", "not found: try /metrics\n")
-        }
-        let bytes = Array(content.utf8)
-        var response = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(bytes.count)\r\nConnection: close\r\n\r\n"
-        if method != "HEAD" { response += content }
-        let out = Array(response.utf8)
-        var sent = 0
-        while sent < out.count {
-            let n = out[sent...].withUnsafeBytes { send(client, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL)) }
-            if n <= 0 { return }
-            sent += n
-        }
+        let server = server
+        _ = try? Self.blocking { await server.stop(timeout: 1) }
     }
 
     /// "HOST:PORT" -> (host, port); "[::1]:PORT" for IPv6; ":PORT" for every address.
@@ -139,16 +78,96 @@ final class MetricsServer: @unchecked Sendable {
         return (host, port)
     }
 
-    private static func port(of addr: UnsafePointer<sockaddr>) -> Int? {
-        switch Int32(addr.pointee.sa_family) {
+    /// The socket address to bind: every IPv4 address for an empty host, else the host's first
+    /// address (a numeric address as it is, a name as the resolver gives it).
+    private static func resolve(_ host: String, port: Int, spec: String) throws -> any SocketAddress {
+        if host.isEmpty { return sockaddr_in.inet(port: UInt16(port)) }
+        var hints = addrinfo()
+        hints.ai_family = AF_UNSPEC
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_NUMERICSERV
+        var res: UnsafeMutablePointer<addrinfo>?
+        let rc = getaddrinfo(host, String(port), &hints, &res)
+        guard rc == 0, let ai = res else {
+            throw MetricsServerError("cannot resolve \(host): \(String(cString: gai_strerror(rc)))")
+        }
+        defer { freeaddrinfo(res) }
+        switch ai.pointee.ai_family {
         case AF_INET:
-            return addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin_port)) }
+            return ai.pointee.ai_addr.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee }
         case AF_INET6:
-            return addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { Int(UInt16(bigEndian: $0.pointee.sin6_port)) }
+            return ai.pointee.ai_addr.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee }
         default:
-            return nil
+            throw MetricsServerError("cannot listen on \(spec): \(host) is neither an IPv4 nor an IPv6 address")
         }
     }
+
+    /// A socket error in a sentence ("Address already in use"), not FlyingFox's debug form.
+    private static func reason(_ error: any Error) -> String {
+        if case let .failed(_, _, message)? = error as? SocketError { return message }
+        return "\(error)"
+    }
+
+    /// Runs `body` on Swift concurrency and waits for it on this (non-async) thread.
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do { box.set(.success(try await body())) } catch { box.set(.failure(error)) }
+            done.signal()
+        }
+        done.wait()
+        return try box.get()
+    }
+}
+
+/// Answers `/metrics` with the latest exposition, `/` with a pointer to it.
+private struct MetricsHandler: HTTPHandler {
+    let exposition: Exposition
+
+    func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let plain = "text/plain; charset=utf-8"
+        let (status, type, body): (HTTPStatusCode, String, Data)
+        if request.method != .GET && request.method != .HEAD {
+            (status, type, body) = (.methodNotAllowed, plain, Data("only GET\n".utf8))
+        } else if request.path == "/metrics" {
+            (status, type, body) = (.ok, "text/plain; version=0.0.4; charset=utf-8", exposition.get())
+        } else if request.path == "/" {
+            (status, type, body) = (.ok, plain, Data("syncamp: metrics at /metrics\n".utf8))
+        } else {
+            (status, type, body) = (.notFound, plain, Data("not found: try /metrics\n".utf8))
+        }
+        guard request.method == .HEAD else { return HTTPResponse(statusCode: status, headers: [.contentType: type], body: body) }
+        // The head alone, with the length the body would have.
+        return HTTPResponse(statusCode: status, headers: [.contentType: type, .contentLength: String(body.count)])
+    }
+}
+
+/// The exposition scrapes get, replaced whole under a lock.
+private final class Exposition: @unchecked Sendable {
+    private let lock = NSLock()
+    private var body = Data()
+
+    func set(_ data: Data) { lock.withLock { body = data } }
+    func get() -> Data { lock.withLock { body } }
+}
+
+/// Why the server's run ended, if it did.
+private final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: (any Error)?
+
+    func set(_ e: any Error) { lock.withLock { stored = e } }
+    var error: (any Error)? { lock.withLock { stored } }
+}
+
+/// A result handed from a task to the thread waiting for it.
+private final class ResultBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var result: Result<T, any Error>?
+
+    func set(_ r: Result<T, any Error>) { lock.withLock { result = r } }
+    func get() throws -> T { try lock.withLock { result! }.get() }
 }
 
 /// Why the metrics endpoint could not start: one sentence for the user.
