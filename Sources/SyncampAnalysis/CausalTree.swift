@@ -209,12 +209,17 @@ public struct GuestOp: Sendable, Equatable {
         /// Creating a qcow2 image (`qcow2_co_create`: qemu-img create, convert's target, blockdev-create),
         /// with the header writes and the resize it makes through its own BlockBackend.
         case imageCreate = "image_create"
+        /// An internal snapshot taken, deleted or reverted to (`qcow2_snapshot_create`, `_delete`,
+        /// `_goto`), with the work that follows it until a request or close.
+        case snapshot
+        /// A consistency check with repairs (`qemu-img check -r`; the repair of a dirty image at open).
+        case imageCheck = "image_check"
 
         /// Whether the kind is a request through a BlockBackend (not a group of other work).
         public var isGuestRequest: Bool {
             switch self {
             case .write, .flush, .discard, .writeZeroes, .truncate: return true
-            case .imageOpen, .imageClose, .housekeeping, .imageCreate: return false
+            case .imageOpen, .imageClose, .housekeeping, .imageCreate, .snapshot, .imageCheck: return false
             }
         }
 

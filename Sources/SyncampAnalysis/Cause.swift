@@ -44,6 +44,12 @@ public enum Cause: String, Sendable, CaseIterable, Codable {
     case formatMetadata = "format_metadata"
     /// Syncs while a qcow2 image is created (`qcow2_co_create`): its header, L1 growth to the disk size.
     case imageCreate = "image_create"
+    /// Syncs of an internal snapshot being taken, deleted or reverted to (`qcow2_snapshot_*`:
+    /// snapshot table, refcount updates, L1 copies; F16).
+    case snapshot = "snapshot"
+    /// Syncs of a consistency check with repairs (`qemu-img check -r`, or the repair of a dirty
+    /// lazy_refcounts image at open; F16).
+    case imageCheck = "image_check"
     /// Syncs while the image is opened, before the first guest request.
     case imageOpen = "image_open"
     /// Syncs outside any guest request and not at open or close.

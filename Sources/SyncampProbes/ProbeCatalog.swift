@@ -181,6 +181,15 @@ public enum ProbeCatalog {
             // One hit per image creation: what qcow2_co_create does is creation, not guest requests.
             CatalogEntry(role: .imageCreate, symbols: ["qcow2_co_create"], derefs: [],
                          required: false, whenMissing: "qcow2 image creation shows as guest writes and a resize"),
+            // Snapshots and checks (F16): one hit per operation, none per guest request.
+            CatalogEntry(role: .snapshotCreate, symbols: ["qcow2_snapshot_create"], derefs: [],
+                         required: false, whenMissing: "internal snapshots are not told from image open or housekeeping"),
+            CatalogEntry(role: .snapshotDelete, symbols: ["qcow2_snapshot_delete"], derefs: [],
+                         required: false, whenMissing: "snapshot deletions are not told from image open or housekeeping"),
+            CatalogEntry(role: .snapshotGoto, symbols: ["qcow2_snapshot_goto"], derefs: [],
+                         required: false, whenMissing: "snapshot reverts are not told from image open or housekeeping"),
+            CatalogEntry(role: .imageCheck, symbols: ["qcow2_co_check_locked", "qcow2_check_refcounts"], derefs: [],
+                         required: false, whenMissing: "checks and the repair of a dirty image at open are not told from image open"),
             // Other formats: vmdk's write path syncs its grain table and descriptor itself. One hit
             // per vmdk write (and one more per new grain), none on other formats.
             CatalogEntry(role: .vmdkWrite, symbols: ["vmdk_co_pwritev"], derefs: [],

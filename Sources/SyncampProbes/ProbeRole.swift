@@ -64,6 +64,18 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     /// `vmdk_L2update(extent, m_data, offset)`: a new grain's entry is written into the grain table
     /// and its redundant copy, then the file is flushed (block/vmdk.c).
     case vmdkGrainTableUpdate = "vmdk_L2update"
+    /// `qcow2_snapshot_create(bs, sn_info)` (block/qcow2-snapshot.c): an internal snapshot is
+    /// taken (qemu-img snapshot -c, savevm, blockdev-snapshot-internal-sync); F16.
+    case snapshotCreate = "qcow2_snapshot_create"
+    /// `qcow2_snapshot_delete(bs, snapshot_id, name, errp)`: an internal snapshot is deleted (F16).
+    case snapshotDelete = "qcow2_snapshot_delete"
+    /// `qcow2_snapshot_goto(bs, snapshot_id)`: the image is reverted to an internal snapshot
+    /// (qemu-img snapshot -a, loadvm); it may grow the L1 table (F7) as part of it (F16).
+    case snapshotGoto = "qcow2_snapshot_goto"
+    /// `qcow2_co_check_locked(bs, result, fix)` (static; stripped builds: `qcow2_check_refcounts`,
+    /// what it runs): a consistency check, with repairs when asked: qemu-img check -r, and the
+    /// repair of a dirty (lazy_refcounts) image at open (block/qcow2.c:1826-1840; F16).
+    case imageCheck = "qcow2_co_check_locked"
     /// `qcow2_writev_done_req(co, ret)` (USDT only): a qcow2 write request is over; its coroutine
     /// goes back to the pool and may next run another request.
     case qcow2WriteDone = "qcow2_writev_done_req"

@@ -253,7 +253,7 @@ final class ReportTests: AnalysisTestCase {
         let text = TextReport.render(a)
         XCTAssertTrue(text.contains("#0 write 512+1024 at "), text)
         XCTAssertTrue(text.contains("exported symbols only"), text)
-        XCTAssertTrue(text.contains("(exported fallbacks: blk_pwrite, qcow2_alloc_host_offset)"), text)
+        XCTAssertTrue(text.contains("(exported fallbacks: blk_pwrite, qcow2_alloc_host_offset, qcow2_check_refcounts)"), text)
         XCTAssertTrue(text.contains("WARNING  probe handle_aiocb_flush was not attached"), text)
         XCTAssertTrue(text.contains("WARNING  1 host syncs could not be placed"), text)
         XCTAssertTrue(text.contains("\nunattributed (could not be placed)\n"), text)

@@ -13,7 +13,7 @@ final class FallbackTests: XCTestCase {
     func testStockBuildFallsBackToExportedFunctions() throws {
         let plan = ProbePlan(symbols: stock, set: .detail)
         XCTAssertAccountsForEveryEntry(plan, catalog)
-        XCTAssertEqual(plan.fallbacks, ["blk_pwrite", "qcow2_alloc_host_offset"])
+        XCTAssertEqual(plan.fallbacks, ["blk_pwrite", "qcow2_alloc_host_offset", "qcow2_check_refcounts"])
         let write = try plan.probe(.guestWriteCo)
         XCTAssertEqual(write.symbol.name, "blk_pwrite")
         XCTAssertTrue(write.isFallback)
@@ -35,7 +35,7 @@ final class FallbackTests: XCTestCase {
     func testStockMinimalSetSkipsDetailOnlyEntriesRatherThanMissingThem() {
         let plan = ProbePlan(symbols: stock, set: .minimal)
         XCTAssertAccountsForEveryEntry(plan, catalog)
-        XCTAssertEqual(plan.fallbacks, ["blk_pwrite"])
+        XCTAssertEqual(plan.fallbacks, ["blk_pwrite", "qcow2_check_refcounts"])
         XCTAssertTrue(plan.skippedRoles.contains(.qcow2Write))
         XCTAssertTrue(plan.skippedRoles.contains(.qcow2CacheEntryFlush))
         XCTAssertFalse(plan.missingRoles.contains(.qcow2CacheEntryFlush))

@@ -41,7 +41,7 @@ final class ProbeChoiceTests: XCTestCase {
         let both = SyntheticQemuBuild.debianStock.with(usdt: dtrace.usdtProbes)
         let choice = try choose(both)
         XCTAssertNil(choice.usdt)
-        XCTAssertEqual(choice.plan.fallbacks, ["blk_pwrite"])
+        XCTAssertEqual(choice.plan.fallbacks, ["blk_pwrite", "qcow2_check_refcounts"])
     }
 
     func testPinnedOffsetsKeepFunctionProbes() {

@@ -36,6 +36,9 @@ struct DecodedEvent {
         /// `qcow2_writev_done_req` (USDT): a qcow2 write is over.
         case writeDone
         case imageCreate
+        /// An internal snapshot is taken, deleted or reverted to, or the image is checked (and
+        /// repaired): work of that kind until the next request or close.
+        case imageMaintenance(GuestOp.Kind)
         case backendUnref
         case closeAll
         /// `qcow2_co_pwritev_part(bs, offset, bytes, ...)`; the stock fallback has no byte count.

@@ -74,6 +74,8 @@ struct EventDecoder {
             return request(.flush)
         case .qcow2WriteDone: return .writeDone
         case .imageCreate: return .imageCreate
+        case .snapshotCreate, .snapshotDelete, .snapshotGoto: return .imageMaintenance(.snapshot)
+        case .imageCheck: return .imageMaintenance(.imageCheck)
         case .backendUnref: return .backendUnref
         case .closeAll: return .closeAll
         case .qcow2Write:

@@ -66,7 +66,7 @@ public struct ModelComparison: Sendable {
         /// An op on an image whose state the capture has no record of (created during the
         /// capture, as convert's target, or not read at start).
         case noImageState = "no_image_state"
-        /// A request the model does not replay: a shrinking resize.
+        /// An op the model does not replay: a shrinking resize, an internal snapshot, a check with repairs.
         case kindNotModelled = "kind_not_modelled"
         /// A write-zeroes not aligned to clusters: QEMU writes zeroed data for the partial clusters.
         case unalignedWriteZeroes = "unaligned_write_zeroes"
@@ -218,7 +218,9 @@ public struct ModelComparison: Sendable {
     static func isReadablePath(_ path: String) -> Bool { path.hasPrefix("/") }
 
     /// Request kinds that change the image's metadata (an unknown image may be any of them).
-    static func isUnmodelled(_ kind: GuestOp.Kind) -> Bool { kind == .discard || kind == .writeZeroes || kind == .truncate }
+    static func isUnmodelled(_ kind: GuestOp.Kind) -> Bool {
+        kind == .discard || kind == .writeZeroes || kind == .truncate || kind == .snapshot || kind == .imageCheck
+    }
 
     private mutating func unpredicted(_ op: GuestOp, _ reason: Unpredicted) {
         unpredictedCount += 1
@@ -277,6 +279,9 @@ extension Qcow2Model {
         case .truncate:
             guard let c = truncate(to: op.offset) else { return .unpredicted(.kindNotModelled) }
             return .predicted(c, spansTables: false)
+        case .snapshot, .imageCheck:
+            // Shared clusters, a reverted L1 table, repaired refcounts: what follows is not the state the model holds.
+            return .unpredicted(.kindNotModelled)
         case .imageOpen, .housekeeping, .imageCreate:
             return .notAnOp
         }

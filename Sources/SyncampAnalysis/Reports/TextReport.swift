@@ -348,6 +348,8 @@ public enum TextReport {
         case .imageCreate: what = "image create"
         case .imageClose: what = "image close"
         case .housekeeping: what = "housekeeping"
+        case .snapshot: what = "snapshot"
+        case .imageCheck: what = "image check"
         }
         let described = op.origin.map { "\(what) by \($0)" } ?? what
         let syncs = (op.hostSyncs == 1 ? "1 host sync" : "\(op.hostSyncs) host syncs") + (op.image.map { " on \($0)" } ?? "")

@@ -172,7 +172,7 @@ final class CauseTracker {
         let afterRefcount = lastCacheWriteWasRefcount
         lastCacheWriteWasRefcount = false
         // Open, close and housekeeping work is named after the group, whatever flushed.
-        if [.imageOpen, .imageClose, .housekeeping, .imageCreate].contains(finalCause) { return Slot(finalCause) }
+        if [.imageOpen, .imageClose, .housekeeping, .imageCreate, .snapshot, .imageCheck].contains(finalCause) { return Slot(finalCause) }
         if inFullFlush {
             let slot = Slot(finalCause)
             fullFlushSlots.append((slot, takeDependencyCause()))

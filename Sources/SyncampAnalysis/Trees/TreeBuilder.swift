@@ -98,6 +98,8 @@ struct TreeBuilder {
         case .imageCreate: final = .imageCreate
         case .imageClose: final = .imageClose
         case .housekeeping: final = .housekeeping
+        case .snapshot: final = .snapshot
+        case .imageCheck: final = .imageCheck
         }
         let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
                             endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
@@ -155,6 +157,12 @@ struct TreeBuilder {
         case .imageCreate:
             let op = newOp(.imageCreate, e, entry: e.symbol)
             resolver.start(op, e, binding: .ownCoroutine)
+            hitOp = op
+        case let .imageMaintenance(kind):
+            // Snapshot and check work runs in coroutines of its own that no request holds: the
+            // group takes it, until a request starts or the images close.
+            let op = newOp(kind, e, entry: e.symbol)
+            resolver.setGroup(op)
             hitOp = op
         case .backendUnref where !sawGuestRequest:
             // Opening an image releases temporary BlockBackends: still open work.
