@@ -102,7 +102,8 @@ public struct AnalysisPipeline {
         normaliser = probes.isUSDT ? USDTNormaliser(probes: probes) : nil
         decoder = EventDecoder(probes: probes)
         builder = TreeBuilder(probes: probes, origin: manifest.startMonotonicNs,
-                              coroutines: coroutines, blockDevices: blockDevices)
+                              coroutines: coroutines, blockDevices: blockDevices,
+                              writesThrough: CacheMode.detect(command: manifest.target.command)?.writesThrough)
         last = manifest.startMonotonicNs
         now = manifest.startMonotonicNs
     }

@@ -1,5 +1,18 @@
 /// Why a host sync happened, named after the flush sites F1-F16 of the qcow2 flush-sites reference.
 public enum Cause: String, Sendable, CaseIterable, Codable {
+    /// Whether only qcow2's metadata code makes syncs of this cause (F2-F12, F15, its resize
+    /// and options update): under another format driver's op it names the wrong driver.
+    public var isQcow2Metadata: Bool {
+        switch self {
+        case .refcountDependency, .cowDependsOnFlush, .l2TableAlloc, .l1TableGrow, .refcountBlockAlloc,
+             .refcountTableGrow, .dependencyCrossFlush, .l2Dependency, .cacheEviction, .resizeHeader,
+             .cacheReconfigure, .lazyDirtyBit:
+            return true
+        default:
+            return false
+        }
+    }
+
     /// F1: the guest flush's own final fdatasync.
     case guestFlush = "guest_flush"
     /// F2: writing a dirty L2 slice first writes and syncs the refcount cache.

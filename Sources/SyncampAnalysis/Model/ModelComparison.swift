@@ -95,6 +95,8 @@ public struct ModelComparison: Sendable {
         var lost = false
     }
     private var slots: [Slot] = []
+    /// The format of each BlockBackend's image, from its ops whose probes named one (vmdk, vhdx ...).
+    private var formatOfBackend: [UInt64: String] = [:]
     /// The image of each BlockBackend, from its ops that named one.
     private var imageOfBackend: [UInt64: String] = [:]
     /// The one image, when there is one: ops that name none are its.
@@ -132,7 +134,9 @@ public struct ModelComparison: Sendable {
     /// once by the caller for every model it replays the op through).
     mutating func add(_ op: GuestOp, observed: [Cause: Int], keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
-        if let format = op.format, format != "qcow2" {
+        if op.backend != 0, let format = op.format { formatOfBackend[op.backend] = format }
+        // A request with no probe naming its format (an overwrite) is on its disk's format.
+        if let format = op.format ?? (op.backend != 0 ? formatOfBackend[op.backend] : nil), format != "qcow2" {
             unpredicted(op, .formatNotQcow2)
             return
         }

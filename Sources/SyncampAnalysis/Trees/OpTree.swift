@@ -46,6 +46,16 @@ extension TreeBuilder {
         }
         func touch(_ t: UInt64) { value.endNs = max(value.endNs, t) }
 
+        /// Renames the causes of the op's host syncs (their slots, and causes set on the node).
+        func renameCauses(_ rename: (Cause) -> Cause) {
+            func walk(_ n: Node) {
+                if let slot = n.slot { slot.cause = rename(slot.cause) }
+                if let c = n.value.cause { n.value.cause = rename(c) }
+                for c in n.children { walk(c) }
+            }
+            for n in children { walk(n) }
+        }
+
         /// The op as a value, with its tree.
         var frozen: GuestOp {
             var v = value

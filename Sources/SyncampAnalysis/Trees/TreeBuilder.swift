@@ -40,9 +40,15 @@ struct TreeBuilder {
     private let blockDevices: [String: UInt32]
     private var deviceOfFD: [UInt32: UInt32] = [:]
 
+    /// Whether QEMU writes through (cache=writethrough, directsync: a flush after every write),
+    /// from the target's command line; nil when it does not say.
+    private let writesThrough: Bool?
+
     /// - Parameter blockDevices: block devices the target opens as images, path -> dev_t (the manifest's
     ///   `block_device` devices): their host syncs take the device's flushes, with no file system between.
-    init(probes: ProbeIndex, origin: UInt64, coroutines: Bool, blockDevices: [String: UInt32] = [:]) {
+    /// - Parameter writesThrough: the cache mode's write-through, when known (`CacheMode.writesThrough`).
+    init(probes: ProbeIndex, origin: UInt64, coroutines: Bool, blockDevices: [String: UInt32] = [:], writesThrough: Bool? = nil) {
+        self.writesThrough = writesThrough
         self.blockDevices = blockDevices
         self.storage = StorageLinker(blockImages: Set(blockDevices.values))
         self.probes = probes
@@ -418,6 +424,14 @@ struct TreeBuilder {
 
     private mutating func hand(_ op: Op) -> HandedOp {
         op.causes.endOp()
+        if let format = op.value.format, format != "qcow2", format != "vmdk" {
+            // Another format driver (vhdx, qed, vdi ...) made these syncs: none is qcow2's, and a
+            // full flush inside its write is its own metadata flush unless QEMU writes through.
+            let writesThrough = self.writesThrough
+            op.renameCauses { c in
+                c.isQcow2Metadata || (c == .writethrough && writesThrough != true) ? .formatMetadata : c
+            }
+        }
         op.retired = true
         resolver.forget(op)
         return HandedOp(op)
