@@ -11,6 +11,9 @@
 #   bench/overhead.sh --rounds 20 --workload flush --no-peer
 #   bench/overhead.sh --binary /usr/bin/qemu-io   # another qemu-io: Debian's stock one, or the
 #                                                 # testbed's endbr64 build (.testbed/cet/bin/qemu-io)
+#   bench/overhead.sh --ram --rounds 15           # the image on ext4 on a loop device in RAM: the same
+#                                                 # syncs, journal and flushes with no disk noise (a syncless
+#                                                 # disk makes each run shorter, so the slowdown is an upper bound)
 #
 # Workloads (qemu-io reads them from a pipe; the tracer attaches with -p after
 # the image is open, and the clock runs from the first command to qemu-io's exit):
@@ -24,7 +27,7 @@
 # per guest request lie between a lower and an upper bound (a probe missing, or one too many).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-binary="" rounds=10 quick=0 peer=1 workloads="flush write" pairs=2000 writes=50000
+binary="" rounds=10 quick=0 peer=1 workloads="flush write" pairs=2000 writes=50000 ram=0
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) quick=1 rounds=3 pairs=200 writes=5000 ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
     --workload) workloads=$2; shift ;;
     --no-peer) peer=0 ;;
     --binary) binary=$2; shift ;;
+    --ram) ram=1 ;;
     *) echo "overhead: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
   shift
@@ -48,7 +52,24 @@ fi
 collector="$top/.build/release/collector"
 analyzer="$top/.build/release/analyzer"
 work=$(mktemp -d /var/tmp/syncamp-overhead.XXXXXX)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+ramdir="" loopdev=""
+cleanup() {
+  if [ -n "$loopdev" ]; then umount "$work" 2>/dev/null || true; losetup -d "$loopdev" 2>/dev/null || true; fi
+  [ -n "$ramdir" ] && { umount "$ramdir" 2>/dev/null || true; rmdir "$ramdir" 2>/dev/null || true; }
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
+trap cleanup EXIT
+if [ $ram = 1 ]; then
+  # ext4 (with its journal) on a loop device whose backing file is in a tmpfs: fdatasync still
+  # commits the journal and flushes the device, but nothing waits for a disk.
+  ramdir=$(mktemp -d /tmp/syncamp-ram.XXXXXX)
+  mount -t tmpfs -o size=3g tmpfs "$ramdir"
+  truncate -s 2900M "$ramdir/disk"
+  loopdev=$(losetup -f --show "$ramdir/disk")
+  mkfs.ext4 -q "$loopdev"
+  mount "$loopdev" "$work"
+  echo "overhead: images on ext4 on $loopdev, backed by tmpfs" >&2
+fi
 
 python3 - "$work" "$pairs" "$writes" <<'PY'
 import sys
