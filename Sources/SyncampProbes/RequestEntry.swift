@@ -17,9 +17,10 @@ public enum RequestEntry {
     }
 
     /// The canonical argument that holds a write's `BdrvRequestFlags`, if `symbol` takes them:
-    /// `blk_co_do_pwritev_part(blk, offset, bytes, qiov, qiov_offset, flags)`.
+    /// `blk_co_do_pwritev_part(blk, offset, bytes, qiov, qiov_offset, flags)`; the USDT event
+    /// `blk_co_pwritev(blk, bs, offset, bytes, flags)` is placed in the same order (USDTCatalog).
     public static func flagsArgument(_ symbol: String) -> Int? {
-        symbol == "blk_co_do_pwritev_part" || symbol == "blk_co_pwritev_part" ? 5 : nil
+        symbol == "blk_co_do_pwritev_part" || symbol == "blk_co_pwritev_part" || symbol == "qemu:blk_co_pwritev" ? 5 : nil
     }
 
     /// BDRV_REQ_ZERO_WRITE: `blk_co_pwrite_zeroes` reaches the write path with it set.

@@ -64,7 +64,9 @@ public enum USDTCatalog {
 
     public static let entries: [USDTEntry] = [
         // blk_co_pwritev(blk, bs, offset, bytes, flags): inside blk_co_do_pwritev_part, every BlockBackend write.
-        USDTEntry(role: .guestWriteCo, event: "blk_co_pwritev", arity: 5, args: [0, 2, 3], required: true,
+        // flags goes where blk_co_do_pwritev_part has it (canonical argument 5): BDRV_REQ_ZERO_WRITE
+        // makes the request a write-zeroes.
+        USDTEntry(role: .guestWriteCo, event: "blk_co_pwritev", arity: 5, args: [0, 2, 3, nil, nil, 4], required: true,
                   whenMissing: "guest writes are not seen", coroutineFrom: "next"),
         // qcow2_writev_start_req(co, offset, bytes): the first statement of qcow2_co_pwritev_part.
         USDTEntry(role: .qcow2Write, event: "qcow2_writev_start_req", arity: 3, args: [0, 1, 2], required: true,

@@ -64,6 +64,27 @@ final class USDTEndToEndTests: XCTestCase {
     /// coroutines; flushes in pooled coroutines are still found. The expected counts are the workload's
     /// (flush-sites §5): the write at 0 allocates the one L2 table (3 syncs) while the others wait for the
     /// image lock and then only dirty the caches (0); each flush is F2 + F1; strace counts the same run.
+    /// blk_co_pwritev's flags come with the event: a write-zeroes is an op of its kind through
+    /// USDT as through function probes, with the same host syncs. (A guest flush right after a
+    /// write-zeroes is not told from it: no trace event ends a write-zeroes, so the flush's cache
+    /// write-backs in the same pooled coroutine stay with it; the totals are the same.)
+    func testWriteZeroesIsItsOwnKindThroughUSDT() throws {
+        try requireDtraceBuild()
+        let dir = try Harness.tempDir(self)
+        let commands = ["write 0 64k", "flush", "write -z 512k 64k", "write -z -u 1M 64k", "flush", "write 2M 4k", "flush"]
+        let reference = try run(dir, binary: Harness.qemuIO, commands: commands)
+        let usdt = try run(dir, binary: Self.dtraceQemuIO, commands: commands)
+        func kinds(_ r: [String: Any]) -> [String] {
+            r.array("ops").compactMap { $0["kind"] as? String }.filter { !["image_open", "image_close", "housekeeping"].contains($0) }
+        }
+        XCTAssertEqual(kinds(reference.report), ["write", "flush", "write_zeroes", "write_zeroes", "flush", "write", "flush"])
+        XCTAssertEqual(kinds(usdt.report).filter { $0 == "write_zeroes" }.count, 2)
+        XCTAssertEqual(usdt.report.array("ops").filter { $0["kind"] as? String == "write_zeroes" }.map { $0["unmap"] as? Bool },
+                       [false, true])
+        XCTAssertEqual(usdt.report.int("totals.host_fdatasyncs"), reference.report.int("totals.host_fdatasyncs"))
+        XCTAssertEqual(usdt.report.int("totals.unattributed_host_syncs"), 0)
+    }
+
     func testConcurrentRequestsAreToldApartByCoroutine() throws {
         try requireDtraceBuild()
         let dir = try Harness.tempDir(self)
