@@ -78,10 +78,28 @@ public struct ModelComparison: Sendable {
         case backingFileCow = "backing_file_cow"
         /// detect-zeroes is on: whether a write becomes a write-zeroes depends on its data.
         case detectZeroes = "detect_zeroes"
-        /// The L2 (or refcount) cache cannot hold every slice of the disk (l2-cache-size,
-        /// cache-size, refcount-cache-size, or a disk past the 32 MiB default): a miss may evict
-        /// a dirty slice (F11), which the model does not simulate.
-        case cacheSmallerThanDisk = "cache_smaller_than_disk"
+        /// The L2 cache cannot hold every slice of the disk and the traced program may look slices
+        /// up outside the requests syncamp traces (reads, block-status queries: a VM, qemu-img,
+        /// a qemu-io with a read or map command or commands from stdin): an untraced lookup
+        /// changes which slice a later miss evicts (F11).
+        case untracedCacheUse = "untraced_cache_use"
+        /// The L2 cache cannot hold every slice of the disk and the capture attached to a running
+        /// QEMU: which slices its cache held, dirty or not, and in what LRU order is unknown.
+        case cacheContentsUnknown = "cache_contents_unknown"
+        /// The L2 cache cannot hold every slice of the disk and this request overlapped another,
+        /// or covers several L2 slices (QEMU runs the parts as parallel tasks): the order of the
+        /// cache lookups, and so what is evicted, depends on timing.
+        case concurrentCacheUse = "concurrent_cache_use"
+        /// The L2 cache cannot hold every slice of the disk and the request came more than
+        /// cache-clean-interval (default 600 s) after the first: the clean timer may have dropped
+        /// clean slices, which changes what a miss evicts.
+        case cacheCleanInterval = "cache_clean_interval"
+        /// The refcount cache holds fewer refcount blocks than the image has (refcount-cache-size,
+        /// cache-size, or the 4-cluster default on a large host file): which blocks QEMU's
+        /// free-cluster search visits from its free_cluster_index (cluster 0 after open, and
+        /// lowered by every free) depends on the host file's free clusters, which the image
+        /// state does not record.
+        case refcountCacheEvicts = "refcount_cache_evicts"
         /// An op after one of those on the same image: the caches' dirty state and dependencies
         /// the model would start from are unknown.
         case stateUnknown = "state_unknown_after_unmodelled_op"
@@ -100,6 +118,8 @@ public struct ModelComparison: Sendable {
     /// The one image, when there is one: ops that name none are its.
     private var only: Int?
     private var lastEnd: UInt64 = 0
+    /// When the first guest request started (the clean timer's bound).
+    private var firstRequestNs: UInt64?
     /// The slot of each path ops named (nil: no model), so each path is matched once.
     private var slotOfPath: [String: Int?] = [:]
     /// The last path looked up (ops of one image follow each other).
@@ -170,6 +190,13 @@ public struct ModelComparison: Sendable {
             unpredicted(op, .stateUnknown)
             return
         }
+        if op.isGuestRequest, firstRequestNs == nil { firstRequestNs = op.startNs }
+        if op.kind.hasRange, slots[i].model.cacheMayEvict, let reason = evictionGap(op, slots[i].model) {
+            slots[i].lost = true
+            if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
+            unpredicted(op, reason)
+            return
+        }
         let causes: [Cause: Int]
         var timing: Bool
         switch slots[i].model.replay(op, discardUnmap: options.drive.discardUnmap) {
@@ -212,6 +239,21 @@ public struct ModelComparison: Sendable {
         }
         slotOfPath[path] = found
         return found
+    }
+
+    /// What a cache that can evict makes the model unable to know for `op`, beyond the op itself (`Qcow2Model.gap`).
+    private func evictionGap(_ op: GuestOp, _ model: Qcow2Model) -> Unpredicted? {
+        if model.refcountCacheMayEvict { return .refcountCacheEvicts }
+        if options.drive.untracedCacheUse { return .untracedCacheUse }
+        if !options.cacheStartsEmpty { return .cacheContentsUnknown }
+        if op.startNs < lastEnd || op.kind == .write && model.writeSpansUnits(offset: op.offset, bytes: op.bytes) {
+            return .concurrentCacheUse
+        }
+        let interval = options.drive.cacheCleanInterval
+        if interval > 0, let first = firstRequestNs, op.startNs > first, op.startNs - first > interval * 1_000_000_000 {
+            return .cacheCleanInterval
+        }
+        return nil
     }
 
     /// Whether `path` is a file name the collector read (not "?" or "fd 9"): it then names its own image.
@@ -287,7 +329,6 @@ extension Qcow2Model {
         let drive = options.drive
         switch op.kind {
         case .write, .writeZeroes, .discard:
-            if drive.l2CacheMayEvict(image) { return .cacheSmallerThanDisk }
             if op.kind == .write && drive.detectZeroes { return .detectZeroes }
             if op.kind == .write && image.hasBackingFile && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
                 return .backingFileCow

@@ -219,7 +219,7 @@ public enum TextReport {
     /// `lazy_refcounts=on`, `cache=unsafe`, `l2-cache-size`.
     static func setting(_ r: Recommendation) -> String {
         guard let value = r.options?.summary[r.knob.rawValue] else { return r.knob.rawValue }
-        return r.knob == .clusterSize ? "cluster_size=\(Int(value).map(size) ?? value)" : "\(r.knob.rawValue)=\(value)"
+        return r.knob == .clusterSize || r.knob == .l2CacheSize ? "\(r.knob.rawValue)=\(Int(value).map(size) ?? value)" : "\(r.knob.rawValue)=\(value)"
     }
 
     static func size(_ bytes: Int) -> String {
@@ -228,7 +228,7 @@ public enum TextReport {
 
     static func reason(_ r: Recommendation.NotPredicted) -> String {
         switch r {
-        case .cacheEvictionsNotModelled: return "the model keeps every L2 slice cached and does not simulate evictions (F11)"
+        case .asRunUnpredicted: return "the model leaves some ops of this capture unpredicted as run (see the model's reasons), so it cannot count what a larger cache removes"
         }
     }
 
