@@ -222,20 +222,52 @@ final class RequestKindScenarioTests: XCTestCase {
 
     // MARK: backing file, real COW (reference §5 "COW with a backing file ... + lazy_refcounts")
 
-    /// An overlay with lazy_refcounts on a base with data: 3 + F12 1 + F1 1, then the second
-    /// pair's L2 write after a real COW first syncs the file (F3) + F1, and the exit 2 = 9. The
-    /// minimal set reads depends_on_flush at qcow2_cache_write to name F3 as --detail does;
-    /// the model does not read the backing file: unpredicted.
-    func testBackingFileCowWithLazyRefcounts() throws {
-        let baseDir = try Harness.tempDir(self)
-        let base = try Harness.makeImage(baseDir, name: "base.qcow2", size: "1G")
+    /// A base image with data in its first MiB, for overlays.
+    func baseWithData() throws -> String {
+        let base = try Harness.makeImage(try Harness.tempDir(self), name: "base.qcow2", size: "1G")
         let r = try Harness.run(Harness.qemuIO, Self.qio("writeback", ["write -P 1 0 1M"], base))
         XCTAssertEqual(r.status, 0, r.stderr)
-        try check(Scenario(createOptions: "backing_file=\(base),backing_fmt=qcow2,lazy_refcounts=on",
+        return base
+    }
+
+    /// An overlay with lazy_refcounts on a base with data: 3 + F12 1 + F1 1, then the second
+    /// pair's L2 write after a real COW first syncs the file (F3) + F1, and the exit 2 = 9. The
+    /// collector records which guest bytes the backing chain holds, so the model knows the COW
+    /// is real and predicts every op.
+    func testBackingFileCowWithLazyRefcounts() throws {
+        try check(Scenario(createOptions: "backing_file=\(try baseWithData()),backing_fmt=qcow2,lazy_refcounts=on",
                            traced: { Self.qio("writeback", ["write 0 4k", "flush", "write 64k 4k", "flush"], $0) },
                            kinds: ["write", "flush", "write", "flush"],
-                           causes: ["l2_table_alloc": 3, "lazy_dirty_bit": 1, "guest_flush": 2, "cow_depends_on_flush": 1, "image_close": 2],
-                           unpredicted: "backing_file_cow"))
+                           causes: ["l2_table_alloc": 3, "lazy_dirty_bit": 1, "guest_flush": 2, "cow_depends_on_flush": 1, "image_close": 2]))
+    }
+
+    /// Reference §5: 10 pairs of partial writes into the base's data on an overlay without lazy
+    /// refcounts: each COW sets depends_on_flush but the refcount dependency wins: 3 + 10 x 2 = 23.
+    func testBackingFileCowPairs() throws {
+        let pairs = (0..<10).flatMap { ["write \($0 * 64)k 4k", "flush"] }
+        try check(Scenario(createOptions: "backing_file=\(try baseWithData()),backing_fmt=qcow2",
+                           traced: { Self.qio("writeback", pairs, $0) },
+                           kinds: Array((0..<10).map { _ in ["write", "flush"] }.joined()),
+                           causes: ["l2_table_alloc": 3, "refcount_dependency": 10, "guest_flush": 10]))
+    }
+
+    /// lazy_refcounts, partial writes inside and past the base's data, a whole-cluster write and a
+    /// raw base: the write at 2M reads zeros from the base (zero-filled, no F3); 64k..128k is
+    /// covered whole (no COW area); 4M+4k over a raw base's data copies. Every op predicted.
+    func testBackingFileCowInsideAndPastTheData() throws {
+        try check(Scenario(createOptions: "backing_file=\(try baseWithData()),backing_fmt=qcow2,lazy_refcounts=on",
+                           traced: { Self.qio("writeback", ["write 0 4k", "flush", "write 2M 4k", "flush", "write 64k 64k", "flush",
+                                                            "write 512k 4k", "flush"], $0) },
+                           kinds: ["write", "flush", "write", "flush", "write", "flush", "write", "flush"],
+                           causes: ["l2_table_alloc": 3, "lazy_dirty_bit": 1, "guest_flush": 4, "cow_depends_on_flush": 1, "image_close": 2]))
+        let dir = try Harness.tempDir(self)
+        let raw = dir.appendingPathComponent("base.raw").path
+        let r = try Harness.run(Harness.qemuImg, ["create", "-f", "raw", raw, "8M"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        try check(Scenario(size: "16M", createOptions: "backing_file=\(raw),backing_fmt=raw,lazy_refcounts=on",
+                           traced: { Self.qio("writeback", ["write 0 4k", "flush", "write 4M 4k", "flush", "write 12M 4k", "flush"], $0) },
+                           kinds: ["write", "flush", "write", "flush", "write", "flush"],
+                           causes: ["l2_table_alloc": 3, "lazy_dirty_bit": 1, "guest_flush": 3, "cow_depends_on_flush": 1, "image_close": 2]))
     }
 
     // MARK: QEMU 10.0 (blk_co_pdiscard has a flags parameter there)

@@ -362,4 +362,41 @@ final class Qcow2ModelTests: XCTestCase {
         let rec = Recommendation.rank(asRun: asRun, runs: runs).first { $0.knob == .l2CacheSize }
         XCTAssertEqual(rec?.prediction?.removedHostSyncs, 2)
     }
+
+    /// Reference §5 "COW with a backing file": an overlay on a base with data in its first MiB.
+    /// A partial write there copies (perform_cow sets depends_on_flush), but the L2 -> refcount
+    /// dependency wins: 5, then 2 per pair (10 pairs: 23). With lazy_refcounts the first pair's F3
+    /// finds the file flushed by F12 (7 with close); later pairs cost F3 + F1 (10 pairs: 25).
+    /// Past the base's data the COW areas read as zero: zero-filled, no F3.
+    func testBackingFileCow() {
+        func overlay(lazy: Bool) -> Qcow2Model {
+            var image = ImageState.fresh(path: "/o.qcow2", size: GiB, lazyRefcounts: lazy)
+            image.hasBackingFile = true
+            image.backingData = [.init(start: 0, end: MiB)]
+            return Qcow2Model(image: image, options: ModelOptions(cache: .writeback))
+        }
+        var m = overlay(lazy: false)
+        XCTAssertTrue(m.knowsCowSource)
+        var total = 0
+        for i in 0..<10 {
+            total += self.total(m.write(offset: UInt64(i) * 64 * KiB, bytes: 4 * KiB)) + self.total(m.flush())
+        }
+        XCTAssertEqual(total + self.total(m.close()), 23)
+        m = overlay(lazy: true)
+        XCTAssertEqual(m.write(offset: 0, bytes: 4 * KiB), [.l2TableAlloc: 3, .lazyDirtyBit: 1])
+        XCTAssertEqual(m.flush(), [.guestFlush: 1], "F3 finds the file flushed by F12")
+        XCTAssertEqual(m.write(offset: 64 * KiB, bytes: 4 * KiB), [:])
+        XCTAssertEqual(m.flush(), [.cowDependsOnFlush: 1, .guestFlush: 1])
+        XCTAssertEqual(m.write(offset: 2 * MiB, bytes: 4 * KiB), [:])
+        XCTAssertEqual(m.flush(), [.guestFlush: 1], "past the base's data: zero-filled, no COW")
+        XCTAssertEqual(m.write(offset: 128 * KiB, bytes: 64 * KiB), [:])
+        XCTAssertEqual(m.flush(), [.guestFlush: 1], "a whole cluster has no COW area")
+        XCTAssertEqual(m.discard(offset: 192 * KiB, bytes: 64 * KiB, unmap: true), [:])
+        XCTAssertEqual(m.write(offset: 192 * KiB, bytes: 4 * KiB), [:])
+        XCTAssertEqual(m.flush(), [.guestFlush: 1], "a discarded cluster reads as zero over the backing file")
+        XCTAssertEqual(m.close(), [.imageClose: 2])
+        var unknown = ImageState.fresh(path: "/o.qcow2", size: GiB)
+        unknown.hasBackingFile = true
+        XCTAssertFalse(Qcow2Model(image: unknown, options: ModelOptions(cache: .writeback)).knowsCowSource)
+    }
 }

@@ -74,7 +74,9 @@ public struct ModelComparison: Sendable {
         /// link_l2 clears the flag, which the model does not follow.
         case zeroFlaggedCluster = "write_to_zero_flagged_cluster"
         /// An allocating write that does not cover its clusters whole on an image with a backing
-        /// file: whether QEMU copies from the backing file (a real COW, F3) depends on its data.
+        /// file whose data the capture has no record of (a chain syncamp could not read: another
+        /// format than qcow2 or raw, too deep, or extended L2): whether QEMU copies from it (a
+        /// real COW, F3) or zero-fills depends on that data.
         case backingFileCow = "backing_file_cow"
         /// detect-zeroes is on: whether a write becomes a write-zeroes depends on its data.
         case detectZeroes = "detect_zeroes"
@@ -152,7 +154,10 @@ public struct ModelComparison: Sendable {
     /// once by the caller for every model it replays the op through).
     mutating func add(_ op: GuestOp, observed: [Cause: Int], keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
-        if let format = op.format, format != "qcow2" {
+        // Closing a qcow2 image closes its raw backing file too, whose flush names the group raw's;
+        // a raw node has no metadata: the close is the qcow2 image's when the model has it.
+        let closesRawBacking = op.kind == .imageClose && op.format == "raw" && op.image.map { slot(for: $0) != nil } == true
+        if let format = op.format, format != "qcow2", !closesRawBacking {
             unpredicted(op, .formatNotQcow2)
             return
         }
@@ -330,7 +335,7 @@ extension Qcow2Model {
         switch op.kind {
         case .write, .writeZeroes, .discard:
             if op.kind == .write && drive.detectZeroes { return .detectZeroes }
-            if op.kind == .write && image.hasBackingFile && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
+            if op.kind == .write && !knowsCowSource && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
                 return .backingFileCow
             }
             if op.kind == .write && touchesZeroAllocated(offset: op.offset, bytes: op.bytes) { return .zeroFlaggedCluster }

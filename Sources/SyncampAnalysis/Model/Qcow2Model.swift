@@ -42,6 +42,11 @@ public struct Qcow2Model: Sendable {
     /// Clusters that keep their host cluster under an L2 zero flag (QCOW2_CLUSTER_ZERO_ALLOC: a
     /// write-zeroes without unmap): a write there clears the flag through link_l2, which the model does not follow.
     private var zeroAllocated = ClusterSet()
+    /// Clusters a discard or write-zeroes of this run gave the zero flag: they read as zero
+    /// whatever the backing file holds.
+    private var readsZero = ClusterSet()
+    /// `image.backingData` as a set of byte ranges (ClusterSet over bytes).
+    private var backingData: ClusterSet?
     private var refcountBlocks: Set<Int>
     private var nextFree: UInt64
     private var counts: [Cause: Int] = [:]
@@ -66,6 +71,27 @@ public struct Qcow2Model: Sendable {
         nextFree = state.hostClusters
         geometry = options.drive.geometry(state)
         slices = geometry.l2CoversDisk ? nil : SliceCache(capacity: geometry.l2Entries)
+        backingData = state.hasBackingFile ? state.backingData.map { ClusterSet($0) } : nil
+    }
+
+    /// Whether the model knows what a COW area of this image reads as: no backing file, or one
+    /// whose data ranges were recorded (and standard L2 entries: extended L2 copies subclusters).
+    public var knowsCowSource: Bool { !image.hasBackingFile || backingData != nil && !image.extendedL2 }
+
+    /// Whether an allocating write of [offset, offset + bytes) copies data (a real COW, F3):
+    /// is_zero_cow (qcow2.c:2451-2466) finds a COW area of a newly allocated cluster that does not
+    /// read as zero, so handle_alloc_space does not zero-fill and perform_cow copies it and sets
+    /// depends_on_flush on the L2 cache (qcow2-cluster.c:1019-1021). A COW area lies within one
+    /// cluster: the head of the first cluster before the write, the tail of the last after it.
+    private func copiesOnWrite(offset: UInt64, bytes: UInt64, lo: UInt64, hi: UInt64) -> Bool {
+        guard image.hasBackingFile, let data = backingData else { return false }
+        let cs = image.clusterSize, end = offset + bytes
+        var areas: [(UInt64, UInt64)] = []
+        if offset % cs != 0, offset / cs >= lo, offset / cs < hi { areas.append((offset / cs * cs, offset)) }
+        if end % cs != 0, (end - 1) / cs >= lo, (end - 1) / cs < hi { areas.append((end, ((end - 1) / cs + 1) * cs)) }
+        return areas.contains { a in
+            allocated.missing(a.0 / cs, a.0 / cs + 1) == 1 && !readsZero.intersects(a.0 / cs, a.0 / cs + 1) && data.intersects(a.0, a.1)
+        }
     }
 
     /// Whether a cache lookup may evict: the L2 cache holds fewer slices than the disk has, or
@@ -106,6 +132,7 @@ public struct Qcow2Model: Sendable {
             useSlice(unit)  // handle_copied's get_cluster_table (qcow2-cluster.c:1523): a miss may evict (F11)
             let lo = max(first, unit * entries), hi = min(last + 1, (unit + 1) * entries)
             let missing = allocated.missing(lo, hi)
+            let cow = missing > 0 && copiesOnWrite(offset: offset, bytes: bytes, lo: lo, hi: hi)
             if missing > 0 { allocateHost(missing) }
             zeroAllocated.remove(lo, hi)
             fileWrite()  // the data, with any zero-filled COW areas (skip_cow, qcow2.c:2469-2525)
@@ -119,7 +146,8 @@ public struct Qcow2Model: Sendable {
                 subclusters = sc
             }
             if missing > 0 || newSubclusters {
-                // qcow2_alloc_cluster_link_l2: the dirty bit or the L2 -> refcount dependency, then the L2 entry.
+                // qcow2_alloc_cluster_link_l2: perform_cow, the dirty bit or the L2 -> refcount dependency, then the L2 entry.
+                if cow { l2.dependsOnFlush = true }
                 if lazy {
                     if !lazyDirty {  // qcow2_mark_dirty: a synced header write (F12)
                         fileWrite()
@@ -174,6 +202,7 @@ public struct Qcow2Model: Sendable {
             if freed {
                 model.free(lo, hi)
             }
+            if model.image.hasBackingFile { model.readsZero.insert(lo, hi) }  // the zero flag over the backing file
         }
         return counts
     }
@@ -191,6 +220,7 @@ public struct Qcow2Model: Sendable {
         guard let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return counts }
         forEachUnit(lo, hi) { model, unit, lo, hi in
             model.markDirty(unit)
+            model.readsZero.insert(lo, hi)
             if unmap {
                 model.free(lo, hi)
             } else {
