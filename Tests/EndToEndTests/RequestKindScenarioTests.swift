@@ -270,6 +270,18 @@ final class RequestKindScenarioTests: XCTestCase {
                            causes: ["l2_table_alloc": 3, "lazy_dirty_bit": 1, "guest_flush": 3, "cow_depends_on_flush": 1, "image_close": 2]))
     }
 
+    // MARK: compressed writes
+
+    /// `write -c` (qcow2_co_pwritev_compressed): a compressed write is an op marked compressed;
+    /// how its data compresses decides how qcow2_alloc_bytes places it, so it is unpredicted with
+    /// its own reason (and the ops after it on the image, whose state is then unknown).
+    func testCompressedWriteIsUnpredicted() throws {
+        let json = try check(Scenario(traced: { Self.qio("writeback", ["write -c 0 64k", "flush", "write -c 64k 64k", "flush"], $0) },
+                                      kinds: ["write", "flush", "write", "flush"], unpredicted: "compressed_write"))
+        let writes = json.array("ops").filter { $0["kind"] as? String == "write" }
+        XCTAssertEqual(writes.map { $0["compressed"] as? Bool }, [true, true])
+    }
+
     // MARK: QEMU 10.0 (blk_co_pdiscard has a flags parameter there)
 
     /// The discard, write-zeroes and resize kinds on QEMU 10.0's qemu-io, with 7.2's reference counts.

@@ -78,6 +78,11 @@ public struct ModelComparison: Sendable {
         /// format than qcow2 or raw, too deep, or extended L2): whether QEMU copies from it (a
         /// real COW, F3) or zero-fills depends on that data.
         case backingFileCow = "backing_file_cow"
+        /// A compressed write (qcow2_co_pwritev_compressed): how many bytes its cluster compresses
+        /// to decides whether qcow2_alloc_bytes packs it into the current host cluster or takes a
+        /// new one (and so when a refcount block is allocated), and an incompressible cluster is
+        /// written as a normal one: the request does not say.
+        case compressedWrite = "compressed_write"
         /// detect-zeroes is on: whether a write becomes a write-zeroes depends on its data.
         case detectZeroes = "detect_zeroes"
         /// The L2 cache cannot hold every slice of the disk and the traced program may look slices
@@ -334,6 +339,7 @@ extension Qcow2Model {
         let drive = options.drive
         switch op.kind {
         case .write, .writeZeroes, .discard:
+            if op.kind == .write && op.compressed == true { return .compressedWrite }
             if op.kind == .write && drive.detectZeroes { return .detectZeroes }
             if op.kind == .write && !knowsCowSource && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
                 return .backingFileCow

@@ -343,6 +343,7 @@ public enum TextReport {
         case .flush: what = "flush"
         case .discard: what = "discard \(op.offset)+\(op.bytes)"
         case .writeZeroes: what = "write_zeroes \(op.offset)+\(op.bytes)" + (op.unmap == true ? " unmap" : "")
+        case .write where op.compressed == true: what = "write \(op.offset)+\(op.bytes) compressed"
         case .truncate: what = "truncate to \(op.offset)"
         case .imageOpen: what = "image open"
         case .imageCreate: what = "image create"

@@ -150,6 +150,7 @@ struct TreeBuilder {
         case let .request(r):
             let op = newOp(r.kind, e, entry: e.symbol, offset: r.offset, bytes: r.bytes, backend: r.backend)
             op.value.unmap = r.unmap
+            op.value.compressed = r.compressed
             resolver.start(op, e, binding: r.binding)
             hitOp = op
         case .imageCreate:
