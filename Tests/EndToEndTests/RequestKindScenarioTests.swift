@@ -188,6 +188,17 @@ final class RequestKindScenarioTests: XCTestCase {
                                       kinds: ["write", "write", "write"],
                                       causes: ["cache_eviction": 1, "image_close": 2]))
         XCTAssertNil((json["causes"] as? [String: Int] ?? [:])["l2_table_alloc"], "every table exists: none is allocated")
+        // The recommendation: a cache holding every slice (512 KiB for 4G) removes the eviction;
+        // the same workload run with it really costs that (strace).
+        let rec = json.array("recommendations").first { $0["knob"] as? String == "l2-cache-size" }
+        XCTAssertEqual(rec?["setting"] as? String, "l2-cache-size=524288")
+        XCTAssertEqual(rec?.int("predicted_host_fdatasyncs"), 2)
+        let dir = try Harness.tempDir(self)
+        let image = try Harness.makeImage(dir, name: "covered.qcow2", size: "4G")
+        let r = try Harness.run(Harness.qemuIO, Self.qio("writeback", ["write 0 4k", "write 512M 4k", "write 1G 4k", "flush"], image))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let args = Self.imageOpts(["write 64k 4k", "write 536936448 4k", "write 1073807360 4k"], image, "l2-cache-size=524288")
+        XCTAssertEqual(try Harness.straceSyncCount(binary: Harness.qemuIO, args: args, dir: dir), 2)
     }
 
     /// More slices than fit: 12 allocating writes cycling through three 4 KiB slices of a
