@@ -18,6 +18,7 @@ struct WhatIfCommand: ParsableCommand {
           analyzer whatif run.syncamp --lazy-refcounts on
           analyzer whatif run.syncamp --preallocation metadata
           analyzer whatif run.syncamp --cache unsafe --format json
+          analyzer whatif run.syncamp --l2-cache-size 1M
         """
     )
 
@@ -39,6 +40,9 @@ struct WhatIfCommand: ParsableCommand {
     @Option(help: "extended_l2: on or off; the image is then simulated as a fresh one.")
     var extendedL2: OnOff?
 
+    @Option(help: "l2-cache-size in bytes (K, M, G suffixes); replaces cache-size and l2-cache-entry-size of the command line.")
+    var l2CacheSize: String?
+
     @OptionGroup var source: ModelSource
 
     @OptionGroup var progressOption: ProgressOption
@@ -55,6 +59,9 @@ struct WhatIfCommand: ParsableCommand {
         if let c = clusterSize, c < 512 || c > 2 << 20 || c & (c - 1) != 0 {
             throw ValidationError("--cluster-size must be a power of two from 512 to 2097152")
         }
+        if let l2 = l2CacheSize, DriveOptions.bytes(l2) == nil {
+            throw ValidationError("--l2-cache-size takes a size in bytes, with an optional K, M or G suffix")
+        }
     }
 
     func run() throws {
@@ -64,6 +71,7 @@ struct WhatIfCommand: ParsableCommand {
         let cache = self.cache
         let preallocation = self.preallocation
         let extended = extendedL2.map { $0 == .on }
+        let l2Cache = l2CacheSize.flatMap(DriveOptions.bytes)
         var limits = Analysis.Limits()
         limits.recommend = false
         // Both models run while the capture is read: no op has to be kept for a second pass.
@@ -75,6 +83,11 @@ struct WhatIfCommand: ParsableCommand {
             options.clusterBits = bits
             options.extendedL2 = extended
             if let cache { options.cache = cache }
+            if let l2Cache {
+                options.drive.l2CacheBytes = l2Cache
+                options.drive.cacheBytes = nil
+                options.drive.l2CacheEntryBytes = nil
+            }
             return options
         }, limits: limits, progress: bar?.update(offset:size:events:))
         bar?.done(size: reader.fileSize, events: asRun.capture.events)

@@ -222,6 +222,7 @@ public struct AnalysisPipeline {
         guard var o = options ?? CacheMode.detect(command: manifest.target.command).map({ ModelOptions(cache: $0) })
         else { return (nil, nil, []) }
         o.drive = DriveOptions.detect(command: manifest.target.command)
+        o.cacheStartsEmpty = manifest.target.mode != "attach"
         return (ModelComparison(images: known, options: o),
                 known.isEmpty ? nil : whatIf.map { ModelComparison(images: known, options: $0(o)) },
                 limits.recommend && !known.isEmpty

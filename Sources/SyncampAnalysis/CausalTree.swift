@@ -253,6 +253,8 @@ public struct GuestOp: Sendable, Equatable {
     public var origin: String?
     /// For `writeZeroes`: whether the request may unmap (BDRV_REQ_MAY_UNMAP); nil for other kinds.
     public var unmap: Bool?
+    /// For `write`: true for a compressed write (BDRV_REQ_WRITE_COMPRESSED); nil otherwise.
+    public var compressed: Bool?
 
     public var hostSyncs: Int { children.reduce(0) { $0 + $1.hostSyncs } }
 

@@ -27,6 +27,8 @@ public enum RequestEntry {
     public static let zeroWriteFlag: UInt64 = 0x2
     /// BDRV_REQ_MAY_UNMAP: a write-zeroes that may unmap (qemu-io `write -z -u`, detect-zeroes=unmap).
     public static let mayUnmapFlag: UInt64 = 0x4
+    /// BDRV_REQ_WRITE_COMPRESSED: a compressed write (qemu-io `write -c`, backup/convert with compression).
+    public static let compressedFlag: UInt64 = 0x20
 
     /// The canonical argument of each `blk_aio_*` entry that holds the device's `opaque`, which the
     /// request's BlkAioEmAIOCB carries into its coroutine: (blk, offset, qiov, flags, cb, opaque),

@@ -33,6 +33,12 @@ public struct ImageState: Codable, Sendable, Equatable {
     /// Host clusters in use: one past the highest cluster with a non-zero refcount.
     public var hostClusters: UInt64
     public var fileSize: UInt64
+    /// With a backing file: the guest byte ranges [start, end) that do not read as zero through
+    /// this image and its backing chain as QEMU's bdrv_co_is_zero_fast sees them (a data or
+    /// compressed cluster anywhere down the chain, a raw backing file's bytes); a partial
+    /// allocating write whose COW areas touch them copies them (a real COW, F3). nil without a
+    /// backing file or when the chain could not be read (then the model cannot tell).
+    public var backingData: [ClusterRange]?
 
     /// A run of guest clusters.
     public struct ClusterRange: Codable, Sendable, Equatable {

@@ -111,7 +111,89 @@ public enum Qcow2Reader {
                           l1Size: l1Size, l2Tables: l2Tables, allocatedClusters: ranges, refcountBlocks: refblocks,
                           refcountTableEntries: reftableEntries, hostClusters: hostClusters, fileSize: f.size)
         if extendedL2 { state.allocatedSubclusters = subranges }
+        if state.hasBackingFile { state.backingData = try? dataRanges(path: path, noFollow: noFollow, depth: 0) }
         return state
+    }
+
+    /// The backing chains syncamp follows at most (QEMU's own limit is far higher; a deeper chain is left unknown).
+    static let maxChainDepth = 16
+
+    /// The guest byte ranges of the image at `path` that read as data with `want_zero` off
+    /// (bdrv_co_common_block_status_above, io.c): a qcow2 cluster with a host offset or
+    /// compressed is data, one with the zero flag is zero, an unallocated one is its backing
+    /// file's (zero past that file's end, or without one); a raw image is data up to its size.
+    /// nil for other formats, extended L2 (subcluster status) and chains too deep.
+    static func dataRanges(path: String, noFollow: Bool, depth: Int) throws -> [ImageState.ClusterRange]? {
+        guard depth <= maxChainDepth else { return nil }
+        let f = try FileBytes(path: path, noFollow: noFollow)
+        guard f.size >= 4, try f.read(0, 4) == magic else {
+            // No qcow2 magic: a raw image only if no other format's magic is there (vmdk, vdi, vhdx, qed).
+            let head = f.size >= 8 ? try f.read(0, 8) : []
+            let others: [[UInt8]] = [[0x4b, 0x44, 0x4d, 0x56], [0x51, 0x46, 0x49, 0x00], [0x76, 0x68, 0x64, 0x78], [0x3c, 0x3c, 0x3c, 0x20]]
+            if others.contains(where: { head.starts(with: $0) }) || head.starts(with: Array("conectix".utf8)) { return nil }
+            return f.size > 0 ? [.init(start: 0, end: f.size)] : []
+        }
+        let h = try f.read(0, 104)
+        let version = Int(be32(h, 4))
+        let clusterBits = Int(be32(h, 20))
+        guard version == 2 || version == 3, (9...21).contains(clusterBits) else { return nil }
+        if version == 3, be64(h, 72) & (1 << 4) != 0 { return nil }  // extended L2
+        let cs = UInt64(1) << UInt64(clusterBits)
+        let size = be64(h, 24)
+        let l1Size = Int(be32(h, 36))
+        guard l1Size <= 1 << 26 else { return nil }
+        var backing: [ImageState.ClusterRange]?
+        let backingOffset = be64(h, 8), backingLength = UInt64(be32(h, 16))
+        if backingOffset != 0 {
+            guard backingLength > 0, backingLength <= 1023 else { return nil }
+            let name = String(decoding: try f.read(backingOffset, backingLength), as: UTF8.self)
+            guard let chained = try dataRanges(path: backingPath(name, of: path), noFollow: noFollow, depth: depth + 1) else { return nil }
+            backing = chained
+        }
+        let l1 = try f.read(be64(h, 40), UInt64(l1Size) * 8)
+        let perTable = cs / 8
+        let offsetMask: UInt64 = 0x00ff_ffff_ffff_fe00
+        var out: [ImageState.ClusterRange] = []
+        func add(_ start: UInt64, _ end: UInt64) {
+            let e = min(end, size)
+            guard start < e else { return }
+            if let last = out.last, last.end >= start { out[out.count - 1].end = max(last.end, e) } else { out.append(.init(start: start, end: e)) }
+        }
+        func fromBacking(_ start: UInt64, _ end: UInt64) {
+            for r in backing ?? [] where r.end > start && r.start < end { add(max(r.start, start), min(r.end, end)) }
+        }
+        for i in 0..<l1Size {
+            let tableStart = UInt64(i) * perTable * cs
+            guard tableStart < size else { break }
+            let l2Offset = be64(l1, i * 8) & offsetMask
+            guard l2Offset != 0 else {
+                fromBacking(tableStart, tableStart + perTable * cs)
+                continue
+            }
+            let l2 = try f.read(l2Offset, cs)
+            for j in 0..<Int(perTable) {
+                let start = tableStart + UInt64(j) * cs
+                guard start < size else { break }
+                let entry = be64(l2, j * 8)
+                if entry & (1 << 62) != 0 || entry & offsetMask != 0 && entry & 1 == 0 {
+                    add(start, start + cs)  // compressed, or a host cluster without the zero flag
+                } else if entry & 1 == 0 {
+                    fromBacking(start, start + cs)  // unallocated: the backing file's
+                }  // the zero flag: reads as zero
+            }
+        }
+        return out
+    }
+
+    /// A backing file name as QEMU resolves it: relative to the directory of the image naming it;
+    /// an absolute one inside the root the image path is under (/proc/PID/root/...).
+    static func backingPath(_ name: String, of image: String) -> String {
+        if name.hasPrefix("/") {
+            if image.hasPrefix("/proc/"), let r = image.range(of: "/root/") { return String(image[..<r.lowerBound]) + "/root" + name }
+            return name
+        }
+        let dir = image.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        return (dir.isEmpty ? "" : dir + "/") + name
     }
 
     private static func refcount(_ b: [UInt8], _ k: Int, _ bits: UInt64) -> UInt64 {

@@ -39,7 +39,7 @@ final class AnswerFirstEndToEndTests: XCTestCase {
             "cluster_size=2097152": ["--cluster-size", "2097152"], "extended_l2=on": ["--extended-l2", "on"],
             "cache=unsafe": ["--cache", "unsafe"],
         ]
-        XCTAssertEqual(Set(byKnob.keys), Set(whatIfArgs.keys).union(["l2-cache-size"]))
+        XCTAssertEqual(Set(byKnob.keys), Set(whatIfArgs.keys), "the default L2 cache covers the disk: no l2-cache-size")
         for (setting, wargs) in whatIfArgs {
             let w = try Harness.whatIf(capture, wargs)
             XCTAssertEqual(byKnob[setting]?.int("predicted_host_fdatasyncs"), w.int("what_if.predicted_host_fdatasyncs"), setting)
@@ -55,7 +55,6 @@ final class AnswerFirstEndToEndTests: XCTestCase {
                                                        args: Harness.qemuIOArgs(cache: cache, commands: commands, image: image), dir: dir)
             XCTAssertEqual(byKnob[setting]?.int("predicted_host_fdatasyncs"), measured, setting)
         }
-        XCTAssertEqual(byKnob["l2-cache-size"]?["not_predicted"] as? String, "cache_evictions_not_modelled")
 
         // The costliest op is the first write: l2_allocate's 3 syncs (reference case (a)); then flushes of 2 (F2 + F1).
         let text = try Harness.run(Harness.analyzer, ["report", capture]).stdout

@@ -215,16 +215,188 @@ final class Qcow2ModelTests: XCTestCase {
         XCTAssertNil(m.truncate(to: GiB), "a shrink is not modelled")
     }
 
-    /// Cache sizes: the default L2 cache covers a 4G disk; 8 KiB does not.
-    func testSmallCachesAreKnownGaps() {
+    /// Cache sizes as QEMU 7.2 makes them (read_cache_sizes): the default L2 cache covers a 4G
+    /// disk in whole-cluster slices; 8 KiB does not, and then has two 4 KiB slices.
+    func testCacheGeometry() {
         let image = ImageState.fresh(path: "/img.qcow2", size: 4 * GiB, clusterBits: 16)
-        XCTAssertFalse(DriveOptions().l2CacheMayEvict(image))
-        XCTAssertTrue(DriveOptions(l2CacheBytes: 8192).l2CacheMayEvict(image))
-        XCTAssertFalse(DriveOptions(l2CacheBytes: 1 << 20).l2CacheMayEvict(image))
-        let o = DriveOptions.detect(command: ["/x/qemu-io", "-t", "writeback", "--image-opts",
+        let full = DriveOptions().geometry(image)
+        XCTAssertEqual(full.l2SliceBytes, 64 * KiB)
+        XCTAssertEqual(full.l2Entries, 8, "512 KiB of L2 entries for 4G: 8 tables")
+        XCTAssertTrue(full.l2CoversDisk)
+        XCTAssertEqual(full.refcountEntries, 4)
+        let small = DriveOptions(l2CacheBytes: 8192).geometry(image)
+        XCTAssertEqual(small.l2SliceBytes, 4 * KiB)
+        XCTAssertEqual(small.l2Entries, 2)
+        XCTAssertFalse(small.l2CoversDisk)
+        XCTAssertTrue(DriveOptions(l2CacheBytes: 1 << 20).geometry(image).l2CoversDisk)
+        XCTAssertEqual(DriveOptions(l2CacheBytes: 64 * KiB, l2CacheEntryBytes: 16 * KiB).geometry(image).l2Entries, 4)
+        // cache-size alone: the refcount cache gets its minimum (4 clusters) first when L2 cannot be whole.
+        let combined = DriveOptions(cacheBytes: 320 * KiB).geometry(image)
+        XCTAssertEqual(combined.refcountEntries, 4)
+        XCTAssertEqual(combined.l2Entries, 16, "64 KiB left for L2, in 4 KiB slices")
+        XCTAssertEqual(DriveOptions(l2CacheBytes: 1).geometry(image).l2Entries, 2, "at least two entries")
+
+        let o = DriveOptions.detect(command: ["/x/qemu-io", "-t", "writeback", "--image-opts", "-c", "write 0 4k",
                                               "driver=qcow2,file.filename=d.qcow2,l2-cache-size=8K,detect-zeroes=unmap,discard=unmap"])
-        XCTAssertEqual(o, DriveOptions(discardUnmap: true, detectZeroes: true, l2CacheBytes: 8192))
+        XCTAssertEqual(o, DriveOptions(discardUnmap: true, detectZeroes: true, l2CacheBytes: 8192, untracedCacheUse: false))
+        XCTAssertTrue(DriveOptions.detect(command: ["qemu-io", "-c", "read 0 4k", "-c", "write 0 4k", "a.qcow2"]).untracedCacheUse,
+                      "a read looks slices up untraced")
+        XCTAssertTrue(DriveOptions.detect(command: ["qemu-io", "a.qcow2"]).untracedCacheUse, "commands from stdin")
+        XCTAssertTrue(DriveOptions.detect(command: ["qemu-system-x86_64", "-drive", "file=a.qcow2"]).untracedCacheUse)
         XCTAssertFalse(DriveOptions.detect(command: ["qemu-system-x86_64", "-drive", "file=a.qcow2,if=virtio"]).discardUnmap)
         XCTAssertTrue(DriveOptions.detect(command: ["qemu-io", "-f", "qcow2", "a.qcow2"]).discardUnmap, "qemu-io's default")
+    }
+
+    func smallCache(_ image: ImageState, l2: UInt64, entry: UInt64? = nil) -> Qcow2Model {
+        var o = ModelOptions(cache: .writeback)
+        o.drive = DriveOptions(l2CacheBytes: l2, l2CacheEntryBytes: entry, untracedCacheUse: false)
+        return Qcow2Model(image: image, options: o)
+    }
+
+    /// Reference §5 "small L2 cache": two 4 KiB slices; writes at 0, 32M, 64M, 96M (one L2 table,
+    /// four slices), flush = 3 + 2 evictions + 2 = 7. The new table's 16 slices pass through the
+    /// cache inside l2_allocate without a sync (F4 has just flushed); the third and fourth writes
+    /// each evict a dirty slice while L2 -> refcount is pending: a refcount flush each (F11).
+    func testSmallL2CacheEvictions() {
+        var m = smallCache(.fresh(path: "/img.qcow2", size: 4 * GiB), l2: 8 * KiB, entry: 4 * KiB)
+        XCTAssertTrue(m.cacheMayEvict)
+        XCTAssertEqual(m.write(offset: 0, bytes: 4 * KiB), [.l2TableAlloc: 3])
+        XCTAssertEqual(m.write(offset: 32 * MiB, bytes: 4 * KiB), [:], "a clean slice is evicted")
+        XCTAssertEqual(m.write(offset: 64 * MiB, bytes: 4 * KiB), [.cacheEviction: 1])
+        XCTAssertEqual(m.write(offset: 96 * MiB, bytes: 4 * KiB), [.cacheEviction: 1])
+        XCTAssertEqual(m.flush(), [.refcountDependency: 1, .guestFlush: 1])
+        XCTAssertEqual(m.close(), [:])
+    }
+
+    /// Issue 18 case 1: the tables exist; allocating writes into three of them with an 8 KiB
+    /// cache: the third evicts the first's dirty slice (F11); close writes the other two (2).
+    func testSmallL2CacheOverExistingTables() {
+        var image = ImageState.fresh(path: "/img.qcow2", size: 4 * GiB)
+        image.l2Tables = [0, 1, 2]
+        image.allocatedClusters = [.init(start: 0, end: 1), .init(start: 8192, end: 8193), .init(start: 16384, end: 16385)]
+        image.hostClusters += 6
+        var m = smallCache(image, l2: 8192)
+        XCTAssertEqual(m.write(offset: 64 * KiB, bytes: 4 * KiB), [:])
+        XCTAssertEqual(m.write(offset: 536_936_448, bytes: 4 * KiB), [:])
+        XCTAssertEqual(m.write(offset: 1_073_807_360, bytes: 4 * KiB), [.cacheEviction: 1])
+        XCTAssertEqual(m.close(), [.imageClose: 2])
+    }
+
+    /// Overwrites only: an evicted slice is clean, or dirty without a dependency (no sync).
+    /// Cycling allocating writes through 3 slices of a 2-slice cache: after the first two,
+    /// every write evicts the slice the write before last dirtied, with the dependency the
+    /// previous write set: one F11 each.
+    func testCyclingThroughMoreSlicesThanFit() {
+        var m = smallCache(.fresh(path: "/img.qcow2", size: 4 * GiB), l2: 8 * KiB)
+        XCTAssertEqual(m.write(offset: 0, bytes: 4 * KiB), [.l2TableAlloc: 3])
+        var evictions = 0
+        for i in 1..<12 {
+            let slice = UInt64(i % 3)
+            evictions += m.write(offset: slice * 32 * MiB + UInt64(i) * 64 * KiB, bytes: 4 * KiB)[.cacheEviction] ?? 0
+        }
+        XCTAssertEqual(evictions, 10, "every write from the third on")
+        _ = m.flush()
+        for i in 1..<12 {
+            let slice = UInt64(i % 3)
+            XCTAssertEqual(m.write(offset: slice * 32 * MiB + UInt64(i) * 64 * KiB, bytes: 4 * KiB), [:], "overwrites allocate nothing")
+        }
+    }
+
+    /// What a small cache leaves unknown is unpredicted with its reason; requests over several
+    /// slices and overlapping requests are timing-dependent.
+    func testSmallCacheGaps() {
+        let image = ImageState.fresh(path: "/img.qcow2", size: 4 * GiB)
+        func op(_ i: Int, _ kind: GuestOp.Kind, _ offset: UInt64 = 0, _ bytes: UInt64 = 0, start: UInt64, end: UInt64) -> GuestOp {
+            GuestOp(index: i, kind: kind, offset: offset, bytes: bytes, startNs: start, endNs: end, tid: 1, entry: "blk_co_pwritev_part",
+                    children: [], probeHits: 0, image: "/img.qcow2")
+        }
+        var o = ModelOptions(cache: .writeback)
+        o.drive = DriveOptions(l2CacheBytes: 8192, untracedCacheUse: false)
+        var c = ModelComparison.run(ops: [op(0, .write, 0, 4 * KiB, start: 0, end: 10), op(1, .write, 32 * MiB - 4 * KiB, 8 * KiB, start: 20, end: 30)],
+                                    images: [image], options: o)
+        XCTAssertNil(c.unpredictedOps[0])
+        XCTAssertEqual(c.unpredictedOps[1], .concurrentCacheUse, "two slices: parallel tasks")
+        c = ModelComparison.run(ops: [op(0, .write, 0, 4 * KiB, start: 0, end: 10), op(1, .write, 64 * KiB, 4 * KiB, start: 5, end: 30)],
+                                images: [image], options: o)
+        XCTAssertEqual(c.unpredictedOps[1], .concurrentCacheUse, "overlapping requests")
+        c = ModelComparison.run(ops: [op(0, .write, 0, 4 * KiB, start: 0, end: 10), op(1, .write, 64 * KiB, 4 * KiB, start: 700_000_000_000, end: 700_000_000_010),
+                                      op(2, .flush, start: 700_000_000_020, end: 700_000_000_030)],
+                                images: [image], options: o)
+        XCTAssertEqual(c.unpredictedOps[1], .cacheCleanInterval)
+        XCTAssertEqual(c.unpredictedOps[2], .stateUnknown)
+        var attached = o
+        attached.cacheStartsEmpty = false
+        c = ModelComparison.run(ops: [op(0, .write, 0, 4 * KiB, start: 0, end: 10)], images: [image], options: attached)
+        XCTAssertEqual(c.unpredictedOps[0], .cacheContentsUnknown)
+        var vm = o
+        vm.drive.untracedCacheUse = true
+        c = ModelComparison.run(ops: [op(0, .write, 0, 4 * KiB, start: 0, end: 10)], images: [image], options: vm)
+        XCTAssertEqual(c.unpredictedOps[0], .untracedCacheUse)
+        // The default caches of a 4G image evict nothing: whatever reads or attaching.
+        c = ModelComparison.run(ops: [op(0, .write, 0, 4 * KiB, start: 0, end: 10)], images: [image], options: ModelOptions(cache: .writeback))
+        XCTAssertTrue(c.unpredictedOps.isEmpty)
+        // The refcount cache: 4 blocks by default; a fifth makes it evict.
+        var big = image
+        big.refcountBlocks = [0, 1, 2, 3, 4]
+        c = ModelComparison.run(ops: [op(0, .write, 0, 4 * KiB, start: 0, end: 10)], images: [big], options: ModelOptions(cache: .writeback))
+        XCTAssertEqual(c.unpredictedOps[0], .refcountCacheEvicts)
+    }
+
+    /// The l2-cache-size recommendation: a cache holding the disk's slices removes the evictions.
+    func testL2CacheSizeRecommendation() {
+        let image = ImageState.fresh(path: "/img.qcow2", size: 4 * GiB)
+        var o = ModelOptions(cache: .writeback)
+        o.drive = DriveOptions(l2CacheBytes: 8192, l2CacheEntryBytes: 4096, untracedCacheUse: false)
+        let candidates = Recommendation.candidates(images: [image], asRun: o)
+        let l2 = candidates.first { $0.0 == .l2CacheSize }
+        XCTAssertEqual(l2?.1.drive.l2CacheBytes, 512 * KiB, "8 bytes per cluster of a 4G disk")
+        XCTAssertNil(Recommendation.candidates(images: [image], asRun: ModelOptions(cache: .writeback)).first { $0.0 == .l2CacheSize },
+                     "the default cache already covers 4G")
+        let ops = [0, 32, 64, 96].enumerated().map { i, mib in
+            GuestOp(index: i, kind: .write, offset: UInt64(mib) * MiB, bytes: 4 * KiB, startNs: UInt64(i) * 10, endNs: UInt64(i) * 10 + 5,
+                    tid: 1, entry: "blk_co_pwritev_part", children: [], probeHits: 0, image: "/img.qcow2")
+        }
+        let asRun = ModelComparison.run(ops: ops, images: [image], options: o)
+        XCTAssertEqual(asRun.predictedHostSyncs, 5, "3 + 2 evictions")
+        let runs = candidates.map { ($0.0, ModelComparison.run(ops: ops, images: [image], options: $0.1)) }
+        let rec = Recommendation.rank(asRun: asRun, runs: runs).first { $0.knob == .l2CacheSize }
+        XCTAssertEqual(rec?.prediction?.removedHostSyncs, 2)
+    }
+
+    /// Reference §5 "COW with a backing file": an overlay on a base with data in its first MiB.
+    /// A partial write there copies (perform_cow sets depends_on_flush), but the L2 -> refcount
+    /// dependency wins: 5, then 2 per pair (10 pairs: 23). With lazy_refcounts the first pair's F3
+    /// finds the file flushed by F12 (7 with close); later pairs cost F3 + F1 (10 pairs: 25).
+    /// Past the base's data the COW areas read as zero: zero-filled, no F3.
+    func testBackingFileCow() {
+        func overlay(lazy: Bool) -> Qcow2Model {
+            var image = ImageState.fresh(path: "/o.qcow2", size: GiB, lazyRefcounts: lazy)
+            image.hasBackingFile = true
+            image.backingData = [.init(start: 0, end: MiB)]
+            return Qcow2Model(image: image, options: ModelOptions(cache: .writeback))
+        }
+        var m = overlay(lazy: false)
+        XCTAssertTrue(m.knowsCowSource)
+        var total = 0
+        for i in 0..<10 {
+            total += self.total(m.write(offset: UInt64(i) * 64 * KiB, bytes: 4 * KiB)) + self.total(m.flush())
+        }
+        XCTAssertEqual(total + self.total(m.close()), 23)
+        m = overlay(lazy: true)
+        XCTAssertEqual(m.write(offset: 0, bytes: 4 * KiB), [.l2TableAlloc: 3, .lazyDirtyBit: 1])
+        XCTAssertEqual(m.flush(), [.guestFlush: 1], "F3 finds the file flushed by F12")
+        XCTAssertEqual(m.write(offset: 64 * KiB, bytes: 4 * KiB), [:])
+        XCTAssertEqual(m.flush(), [.cowDependsOnFlush: 1, .guestFlush: 1])
+        XCTAssertEqual(m.write(offset: 2 * MiB, bytes: 4 * KiB), [:])
+        XCTAssertEqual(m.flush(), [.guestFlush: 1], "past the base's data: zero-filled, no COW")
+        XCTAssertEqual(m.write(offset: 128 * KiB, bytes: 64 * KiB), [:])
+        XCTAssertEqual(m.flush(), [.guestFlush: 1], "a whole cluster has no COW area")
+        XCTAssertEqual(m.discard(offset: 192 * KiB, bytes: 64 * KiB, unmap: true), [:])
+        XCTAssertEqual(m.write(offset: 192 * KiB, bytes: 4 * KiB), [:])
+        XCTAssertEqual(m.flush(), [.guestFlush: 1], "a discarded cluster reads as zero over the backing file")
+        XCTAssertEqual(m.close(), [.imageClose: 2])
+        var unknown = ImageState.fresh(path: "/o.qcow2", size: GiB)
+        unknown.hasBackingFile = true
+        XCTAssertFalse(Qcow2Model(image: unknown, options: ModelOptions(cache: .writeback)).knowsCowSource)
     }
 }

@@ -92,6 +92,8 @@ struct DecodedEvent {
         var backend: UInt64
         /// Write-zeroes: BDRV_REQ_MAY_UNMAP.
         var unmap: Bool?
+        /// A write with BDRV_REQ_WRITE_COMPRESSED; nil when the probe does not read flags.
+        var compressed: Bool? = nil
         var binding: Binding
     }
 

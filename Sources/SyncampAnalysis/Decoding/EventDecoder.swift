@@ -47,7 +47,7 @@ struct EventDecoder {
     /// A uprobe's arguments and values, by role (argument positions: ProbeRole, canonical order).
     private func qemu(_ role: ProbeRole, _ entry: ProbeIndex.Entry, _ e: Event) -> DecodedEvent.Payload {
         let a = e.args, v = entry.values
-        func request(_ kind: GuestOp.Kind, offset: UInt64 = 0, bytes: UInt64 = 0, unmap: Bool? = nil) -> DecodedEvent.Payload {
+        func request(_ kind: GuestOp.Kind, offset: UInt64 = 0, bytes: UInt64 = 0, unmap: Bool? = nil, compressed: Bool? = nil) -> DecodedEvent.Payload {
             let binding: DecodedEvent.Binding
             if let i = RequestEntry.opaqueArgument(role) {
                 binding = .opaque(a[i])
@@ -56,7 +56,7 @@ struct EventDecoder {
             } else {
                 binding = .nextEvent
             }
-            return .request(.init(kind: kind, offset: offset, bytes: bytes, backend: a[0], unmap: unmap, binding: binding))
+            return .request(.init(kind: kind, offset: offset, bytes: bytes, backend: a[0], unmap: unmap, compressed: compressed, binding: binding))
         }
         switch role {
         case .guestWriteAIO:
@@ -65,7 +65,8 @@ struct EventDecoder {
             let flags = entry.flagsArgument.map { a[$0] } ?? 0
             let zero = flags & RequestEntry.zeroWriteFlag != 0
             return request(zero ? .writeZeroes : .write, offset: a[1], bytes: a[2],
-                           unmap: zero ? flags & RequestEntry.mayUnmapFlag != 0 : nil)
+                           unmap: zero ? flags & RequestEntry.mayUnmapFlag != 0 : nil,
+                           compressed: !zero && flags & RequestEntry.compressedFlag != 0 ? true : nil)
         case .guestDiscardCo, .guestDiscardAIO:
             return request(.discard, offset: a[1], bytes: a[2])
         case .guestTruncateCo:

@@ -74,14 +74,39 @@ public struct ModelComparison: Sendable {
         /// link_l2 clears the flag, which the model does not follow.
         case zeroFlaggedCluster = "write_to_zero_flagged_cluster"
         /// An allocating write that does not cover its clusters whole on an image with a backing
-        /// file: whether QEMU copies from the backing file (a real COW, F3) depends on its data.
+        /// file whose data the capture has no record of (a chain syncamp could not read: another
+        /// format than qcow2 or raw, too deep, or extended L2): whether QEMU copies from it (a
+        /// real COW, F3) or zero-fills depends on that data.
         case backingFileCow = "backing_file_cow"
+        /// A compressed write (qcow2_co_pwritev_compressed): how many bytes its cluster compresses
+        /// to decides whether qcow2_alloc_bytes packs it into the current host cluster or takes a
+        /// new one (and so when a refcount block is allocated), and an incompressible cluster is
+        /// written as a normal one: the request does not say.
+        case compressedWrite = "compressed_write"
         /// detect-zeroes is on: whether a write becomes a write-zeroes depends on its data.
         case detectZeroes = "detect_zeroes"
-        /// The L2 (or refcount) cache cannot hold every slice of the disk (l2-cache-size,
-        /// cache-size, refcount-cache-size, or a disk past the 32 MiB default): a miss may evict
-        /// a dirty slice (F11), which the model does not simulate.
-        case cacheSmallerThanDisk = "cache_smaller_than_disk"
+        /// The L2 cache cannot hold every slice of the disk and the traced program may look slices
+        /// up outside the requests syncamp traces (reads, block-status queries: a VM, qemu-img,
+        /// a qemu-io with a read or map command or commands from stdin): an untraced lookup
+        /// changes which slice a later miss evicts (F11).
+        case untracedCacheUse = "untraced_cache_use"
+        /// The L2 cache cannot hold every slice of the disk and the capture attached to a running
+        /// QEMU: which slices its cache held, dirty or not, and in what LRU order is unknown.
+        case cacheContentsUnknown = "cache_contents_unknown"
+        /// The L2 cache cannot hold every slice of the disk and this request overlapped another,
+        /// or covers several L2 slices (QEMU runs the parts as parallel tasks): the order of the
+        /// cache lookups, and so what is evicted, depends on timing.
+        case concurrentCacheUse = "concurrent_cache_use"
+        /// The L2 cache cannot hold every slice of the disk and the request came more than
+        /// cache-clean-interval (default 600 s) after the first: the clean timer may have dropped
+        /// clean slices, which changes what a miss evicts.
+        case cacheCleanInterval = "cache_clean_interval"
+        /// The refcount cache holds fewer refcount blocks than the image has (refcount-cache-size,
+        /// cache-size, or the 4-cluster default on a large host file): which blocks QEMU's
+        /// free-cluster search visits from its free_cluster_index (cluster 0 after open, and
+        /// lowered by every free) depends on the host file's free clusters, which the image
+        /// state does not record.
+        case refcountCacheEvicts = "refcount_cache_evicts"
         /// An op after one of those on the same image: the caches' dirty state and dependencies
         /// the model would start from are unknown.
         case stateUnknown = "state_unknown_after_unmodelled_op"
@@ -102,6 +127,8 @@ public struct ModelComparison: Sendable {
     /// The one image, when there is one: ops that name none are its.
     private var only: Int?
     private var lastEnd: UInt64 = 0
+    /// When the first guest request started (the clean timer's bound).
+    private var firstRequestNs: UInt64?
     /// The slot of each path ops named (nil: no model), so each path is matched once.
     private var slotOfPath: [String: Int?] = [:]
     /// The last path looked up (ops of one image follow each other).
@@ -135,8 +162,11 @@ public struct ModelComparison: Sendable {
     mutating func add(_ op: GuestOp, observed: [Cause: Int], keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
         if op.backend != 0, let format = op.format { formatOfBackend[op.backend] = format }
+        // Closing a qcow2 image closes its raw backing file too, whose flush names the group raw's;
+        // a raw node has no metadata: the close is the qcow2 image's when the model has it.
+        let closesRawBacking = op.kind == .imageClose && op.format == "raw" && op.image.map { slot(for: $0) != nil } == true
         // A request with no probe naming its format (an overwrite) is on its disk's format.
-        if let format = op.format ?? (op.backend != 0 ? formatOfBackend[op.backend] : nil), format != "qcow2" {
+        if let format = op.format ?? (op.backend != 0 ? formatOfBackend[op.backend] : nil), format != "qcow2", !closesRawBacking {
             unpredicted(op, .formatNotQcow2)
             return
         }
@@ -172,6 +202,13 @@ public struct ModelComparison: Sendable {
         }
         if slots[i].lost, op.kind != .imageOpen, op.kind != .housekeeping {
             unpredicted(op, .stateUnknown)
+            return
+        }
+        if op.isGuestRequest, firstRequestNs == nil { firstRequestNs = op.startNs }
+        if op.kind.hasRange, slots[i].model.cacheMayEvict, let reason = evictionGap(op, slots[i].model) {
+            slots[i].lost = true
+            if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
+            unpredicted(op, reason)
             return
         }
         let causes: [Cause: Int]
@@ -216,6 +253,21 @@ public struct ModelComparison: Sendable {
         }
         slotOfPath[path] = found
         return found
+    }
+
+    /// What a cache that can evict makes the model unable to know for `op`, beyond the op itself (`Qcow2Model.gap`).
+    private func evictionGap(_ op: GuestOp, _ model: Qcow2Model) -> Unpredicted? {
+        if model.refcountCacheMayEvict { return .refcountCacheEvicts }
+        if options.drive.untracedCacheUse { return .untracedCacheUse }
+        if !options.cacheStartsEmpty { return .cacheContentsUnknown }
+        if op.startNs < lastEnd || op.kind == .write && model.writeSpansUnits(offset: op.offset, bytes: op.bytes) {
+            return .concurrentCacheUse
+        }
+        let interval = options.drive.cacheCleanInterval
+        if interval > 0, let first = firstRequestNs, op.startNs > first, op.startNs - first > interval * 1_000_000_000 {
+            return .cacheCleanInterval
+        }
+        return nil
     }
 
     /// Whether `path` is a file name the collector read (not "?" or "fd 9"): it then names its own image.
@@ -296,9 +348,9 @@ extension Qcow2Model {
         let drive = options.drive
         switch op.kind {
         case .write, .writeZeroes, .discard:
-            if drive.l2CacheMayEvict(image) { return .cacheSmallerThanDisk }
+            if op.kind == .write && op.compressed == true { return .compressedWrite }
             if op.kind == .write && drive.detectZeroes { return .detectZeroes }
-            if op.kind == .write && image.hasBackingFile && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
+            if op.kind == .write && !knowsCowSource && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
                 return .backingFileCow
             }
             if op.kind == .write && touchesZeroAllocated(offset: op.offset, bytes: op.bytes) { return .zeroFlaggedCluster }

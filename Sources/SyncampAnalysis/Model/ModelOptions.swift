@@ -49,46 +49,100 @@ public struct DriveOptions: Sendable, Equatable {
     /// detect-zeroes=on|unmap: a write whose data is all zero becomes a write-zeroes (io.c), which
     /// the model cannot tell from the request.
     public var detectZeroes: Bool
-    /// l2-cache-size, cache-size, refcount-cache-size in bytes, when given.
+    /// l2-cache-size, cache-size, refcount-cache-size, l2-cache-entry-size in bytes, when given.
     public var l2CacheBytes: UInt64?
     public var cacheBytes: UInt64?
     public var refcountCacheBytes: UInt64?
+    public var l2CacheEntryBytes: UInt64?
+    /// cache-clean-interval in seconds (QEMU's default on Linux: 600; 0 turns it off).
+    public var cacheCleanInterval: UInt64 = 600
+    /// Whether the traced command may use the qcow2 caches outside the requests syncamp traces
+    /// (reads, block-status queries): anything but a qemu-io whose `-c` commands only write,
+    /// flush, discard or resize. An untraced cache lookup changes which slice a miss evicts.
+    public var untracedCacheUse = true
 
     public init(discardUnmap: Bool = false, detectZeroes: Bool = false, l2CacheBytes: UInt64? = nil,
-                cacheBytes: UInt64? = nil, refcountCacheBytes: UInt64? = nil) {
+                cacheBytes: UInt64? = nil, refcountCacheBytes: UInt64? = nil, l2CacheEntryBytes: UInt64? = nil,
+                untracedCacheUse: Bool = true) {
         self.discardUnmap = discardUnmap
         self.detectZeroes = detectZeroes
         self.l2CacheBytes = l2CacheBytes
         self.cacheBytes = cacheBytes
         self.refcountCacheBytes = refcountCacheBytes
+        self.l2CacheEntryBytes = l2CacheEntryBytes
+        self.untracedCacheUse = untracedCacheUse
     }
 
     /// QEMU 7.2's largest default L2 cache (DEFAULT_L2_CACHE_MAX_SIZE, qcow2.h:121, Linux): 32 MiB.
     public static let defaultL2CacheMax: UInt64 = 32 << 20
 
-    /// Whether the L2 cache may be too small to hold every L2 slice of `image` (then a miss can
-    /// evict a dirty slice, F11, which the model does not simulate). The default cache covers the
-    /// whole disk up to `defaultL2CacheMax` (qcow2.c:882-902).
-    public func l2CacheMayEvict(_ image: ImageState) -> Bool {
-        let needed = (image.size + image.clusterSize - 1) / image.clusterSize * (image.extendedL2 ? 16 : 8)
-        let limit: UInt64
-        switch (l2CacheBytes, cacheBytes) {
-        case let (l2?, all?): limit = min(l2, all)
-        case let (l2?, nil): limit = l2
-        case let (nil, all?): limit = all
-        case (nil, nil): limit = Self.defaultL2CacheMax
-        }
-        let refcountNeeded = UInt64(max(1, image.refcountBlocks.count)) * image.clusterSize
-        return needed > limit || refcountCacheBytes.map { $0 < refcountNeeded } == true
+    /// The sizes of an image's two metadata caches as QEMU 7.2 makes them.
+    public struct CacheGeometry: Sendable, Equatable {
+        /// L2 cache entries (slices) and the bytes of one slice (l2-cache-entry-size).
+        public var l2Entries: Int
+        public var l2SliceBytes: UInt64
+        /// Refcount cache entries (one refcount block each).
+        public var refcountEntries: Int
+        /// L2 slices the whole disk has: the L2 cache never evicts when it holds them all.
+        public var diskSlices: UInt64
+        public var l2CoversDisk: Bool { UInt64(l2Entries) >= diskSlices }
     }
+
+    /// read_cache_sizes and qcow2_update_options_prepare (qcow2.c:871-1020): the default L2 cache
+    /// covers the disk up to 32 MiB; `cache-size` is shared out (L2 first, the refcount cache
+    /// gets at least 4 clusters); an L2 cache smaller than the disk has 4 KiB slices unless
+    /// l2-cache-entry-size says; at least 2 L2 entries and 4 refcount blocks.
+    public func geometry(_ image: ImageState) -> CacheGeometry {
+        let cs = image.clusterSize
+        let entryBytes: UInt64 = image.extendedL2 ? 16 : 8
+        let maxL2Entries = (image.size + cs - 1) / cs
+        let maxL2Cache = (maxL2Entries * entryBytes + cs - 1) / cs * cs
+        let minRefcount = 4 * cs
+        var l2 = min(maxL2Cache, l2CacheBytes ?? Self.defaultL2CacheMax)
+        var refcount = refcountCacheBytes ?? 0
+        if let combined = cacheBytes {
+            if l2CacheBytes != nil {
+                refcount = combined >= l2 ? combined - l2 : 0
+            } else if let r = refcountCacheBytes {
+                l2 = combined >= r ? combined - r : 0
+            } else if combined >= maxL2Cache + minRefcount {
+                l2 = maxL2Cache
+                refcount = combined - l2
+            } else {
+                refcount = min(combined, minRefcount)
+                l2 = combined - refcount
+            }
+        }
+        var slice = min(max(l2CacheEntryBytes ?? cs, 512), cs)
+        if l2 < maxL2Cache && l2CacheEntryBytes == nil { slice = min(cs, 4096) }
+        let tables = (image.size + image.bytesPerL2Table - 1) / image.bytesPerL2Table
+        return CacheGeometry(l2Entries: Int(clamping: max(2, l2 / slice)), l2SliceBytes: slice,
+                             refcountEntries: Int(clamping: max(4, refcount / cs)),
+                             diskSlices: max(UInt64(image.l1Size), tables) * (cs / slice))
+    }
+
+    /// qemu-io commands that use the qcow2 caches only through requests syncamp traces.
+    static let tracedOnlyCommands: Set<String> = [
+        "write", "writev", "aio_write", "flush", "aio_flush", "discard", "aio_discard", "truncate",
+        "sleep", "length", "info", "wait_break", "resume", "break", "remove_break",
+    ]
 
     /// The options a command line gives.
     public static func detect(command: [String]) -> DriveOptions {
         let tool = command.first?.split(separator: "/").last.map(String.init) ?? ""
         var o = DriveOptions(discardUnmap: tool.hasPrefix("qemu-io"))
+        var sawCommand = false
+        var onlyTraced = tool.hasPrefix("qemu-io")
         var i = 1
         while i < command.count {
             let a = command[i]
+            if (a == "-c" || a == "--cmd"), i + 1 < command.count {
+                sawCommand = true
+                let name = command[i + 1].split(separator: " ").first.map(String.init) ?? ""
+                if !Self.tracedOnlyCommands.contains(name) { onlyTraced = false }
+                i += 2
+                continue
+            }
             if (a == "-d" || a == "--discard"), i + 1 < command.count, tool.hasPrefix("qemu-io") {
                 o.discardUnmap = Self.unmaps(command[i + 1])
                 i += 1
@@ -105,19 +159,23 @@ public struct DriveOptions: Sendable, Equatable {
                     case "l2-cache-size": o.l2CacheBytes = Self.bytes(kv[1])
                     case "cache-size": o.cacheBytes = Self.bytes(kv[1])
                     case "refcount-cache-size": o.refcountCacheBytes = Self.bytes(kv[1])
+                    case "l2-cache-entry-size": o.l2CacheEntryBytes = Self.bytes(kv[1])
+                    case "cache-clean-interval": o.cacheCleanInterval = UInt64(kv[1]) ?? o.cacheCleanInterval
                     default: break
                     }
                 }
             }
             i += 1
         }
+        // qemu-io without -c reads its commands from stdin: any of them may read.
+        o.untracedCacheUse = !(onlyTraced && sawCommand)
         return o
     }
 
     private static func unmaps(_ v: String) -> Bool { v == "unmap" || v == "on" }
 
     /// A QEMU size ("8192", "8K", "1M", "1G").
-    static func bytes(_ v: String) -> UInt64? {
+    public static func bytes(_ v: String) -> UInt64? {
         let units: [Character: UInt64] = ["k": 1 << 10, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30]
         if let u = v.last.flatMap({ units[$0] }) { return UInt64(v.dropLast()).map { $0 * u } }
         return UInt64(v)
@@ -137,6 +195,9 @@ public struct ModelOptions: Sendable, Equatable {
     public var extendedL2: Bool?
     /// The node options of the traced command (discard, detect-zeroes, cache sizes).
     public var drive = DriveOptions()
+    /// Whether QEMU's metadata caches were empty when the capture started: the collector started
+    /// the program (`-- COMMAND`); false when it attached to a running one.
+    public var cacheStartsEmpty = true
 
     public init(cache: CacheMode, lazyRefcounts: Bool? = nil, preallocation: String? = nil, clusterBits: Int? = nil,
                 extendedL2: Bool? = nil) {
@@ -154,6 +215,7 @@ public struct ModelOptions: Sendable, Equatable {
         if let p = preallocation { o["preallocation"] = p }
         if let b = clusterBits { o["cluster_size"] = String(1 << b) }
         if let e = extendedL2 { o["extended_l2"] = e ? "on" : "off" }
+        if let l2 = drive.l2CacheBytes { o["l2-cache-size"] = String(l2) }
         return o
     }
 

@@ -42,9 +42,19 @@ public struct Qcow2Model: Sendable {
     /// Clusters that keep their host cluster under an L2 zero flag (QCOW2_CLUSTER_ZERO_ALLOC: a
     /// write-zeroes without unmap): a write there clears the flag through link_l2, which the model does not follow.
     private var zeroAllocated = ClusterSet()
+    /// Clusters a discard or write-zeroes of this run gave the zero flag: they read as zero
+    /// whatever the backing file holds.
+    private var readsZero = ClusterSet()
+    /// `image.backingData` as a set of byte ranges (ClusterSet over bytes).
+    private var backingData: ClusterSet?
     private var refcountBlocks: Set<Int>
     private var nextFree: UInt64
     private var counts: [Cause: Int] = [:]
+    /// The sizes of the L2 and refcount caches (DriveOptions.geometry).
+    public private(set) var geometry: DriveOptions.CacheGeometry
+    /// The L2 cache's slices when it cannot hold every slice of the disk; nil when it can (then
+    /// it never evicts and one dirty flag stands for it).
+    private var slices: SliceCache?
 
     public init(image: ImageState, options: ModelOptions) {
         let state = options.apply(to: image)
@@ -59,6 +69,49 @@ public struct Qcow2Model: Sendable {
         }
         refcountBlocks = Set(state.refcountBlocks)
         nextFree = state.hostClusters
+        geometry = options.drive.geometry(state)
+        slices = geometry.l2CoversDisk ? nil : SliceCache(capacity: geometry.l2Entries)
+        backingData = state.hasBackingFile ? state.backingData.map { ClusterSet($0) } : nil
+    }
+
+    /// Whether the model knows what a COW area of this image reads as: no backing file, or one
+    /// whose data ranges were recorded (and standard L2 entries: extended L2 copies subclusters).
+    public var knowsCowSource: Bool { !image.hasBackingFile || backingData != nil && !image.extendedL2 }
+
+    /// Whether an allocating write of [offset, offset + bytes) copies data (a real COW, F3):
+    /// is_zero_cow (qcow2.c:2451-2466) finds a COW area of a newly allocated cluster that does not
+    /// read as zero, so handle_alloc_space does not zero-fill and perform_cow copies it and sets
+    /// depends_on_flush on the L2 cache (qcow2-cluster.c:1019-1021). A COW area lies within one
+    /// cluster: the head of the first cluster before the write, the tail of the last after it.
+    private func copiesOnWrite(offset: UInt64, bytes: UInt64, lo: UInt64, hi: UInt64) -> Bool {
+        guard image.hasBackingFile, let data = backingData else { return false }
+        let cs = image.clusterSize, end = offset + bytes
+        var areas: [(UInt64, UInt64)] = []
+        if offset % cs != 0, offset / cs >= lo, offset / cs < hi { areas.append((offset / cs * cs, offset)) }
+        if end % cs != 0, (end - 1) / cs >= lo, (end - 1) / cs < hi { areas.append((end, ((end - 1) / cs + 1) * cs)) }
+        return areas.contains { a in
+            allocated.missing(a.0 / cs, a.0 / cs + 1) == 1 && !readsZero.intersects(a.0 / cs, a.0 / cs + 1) && data.intersects(a.0, a.1)
+        }
+    }
+
+    /// Whether a cache lookup may evict: the L2 cache holds fewer slices than the disk has, or
+    /// the refcount cache fewer blocks than the image has.
+    public var cacheMayEvict: Bool { slices != nil || refcountCacheMayEvict }
+
+    /// Whether the refcount cache holds fewer refcount blocks than the image has.
+    public var refcountCacheMayEvict: Bool { refcountBlocks.count > geometry.refcountEntries }
+
+    /// The unit a request is cut into (qcow2_alloc_host_offset and the discard and zero loops stop
+    /// at L2 slice boundaries): a slice when the cache is simulated, else a whole L2 table.
+    private var clustersPerUnit: UInt64 {
+        slices != nil ? geometry.l2SliceBytes / (image.extendedL2 ? 16 : 8) : image.bytesPerL2Table / image.clusterSize
+    }
+
+    /// Whether a write covers more than one unit: QEMU then runs its parts as parallel tasks.
+    public func writeSpansUnits(offset: UInt64, bytes: UInt64) -> Bool {
+        guard inDisk(offset, bytes) else { return false }
+        let per = clustersPerUnit * image.clusterSize
+        return offset / per != (offset + bytes - 1) / per
     }
 
     private var lazy: Bool { image.lazyRefcounts }
@@ -69,14 +122,17 @@ public struct Qcow2Model: Sendable {
     public mutating func write(offset: UInt64, bytes: UInt64) -> [Cause: Int] {
         counts = [:]
         let cs = image.clusterSize
-        let entries = image.bytesPerL2Table / cs
+        let entries = clustersPerUnit
         // A request outside the virtual disk is refused by QEMU before qcow2 sees it.
         guard bytes > 0, offset < image.size, bytes <= image.size - offset else { return counts }
         let first = offset / cs, last = (offset + bytes - 1) / cs
-        for table in (first / entries)...(last / entries) {
+        for unit in (first / entries)...(last / entries) {
+            let table = unit * entries / (image.bytesPerL2Table / cs)
             if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
-            let lo = max(first, table * entries), hi = min(last + 1, (table + 1) * entries)
+            useSlice(unit)  // handle_copied's get_cluster_table (qcow2-cluster.c:1523): a miss may evict (F11)
+            let lo = max(first, unit * entries), hi = min(last + 1, (unit + 1) * entries)
             let missing = allocated.missing(lo, hi)
+            let cow = missing > 0 && copiesOnWrite(offset: offset, bytes: bytes, lo: lo, hi: hi)
             if missing > 0 { allocateHost(missing) }
             zeroAllocated.remove(lo, hi)
             fileWrite()  // the data, with any zero-filled COW areas (skip_cow, qcow2.c:2469-2525)
@@ -90,7 +146,8 @@ public struct Qcow2Model: Sendable {
                 subclusters = sc
             }
             if missing > 0 || newSubclusters {
-                // qcow2_alloc_cluster_link_l2: the dirty bit or the L2 -> refcount dependency, then the L2 entry.
+                // qcow2_alloc_cluster_link_l2: perform_cow, the dirty bit or the L2 -> refcount dependency, then the L2 entry.
+                if cow { l2.dependsOnFlush = true }
                 if lazy {
                     if !lazyDirty {  // qcow2_mark_dirty: a synced header write (F12)
                         fileWrite()
@@ -100,7 +157,7 @@ public struct Qcow2Model: Sendable {
                 } else {
                     setDependency(.l2, on: .refcount)
                 }
-                l2.dirty = true
+                markDirty(unit)  // link_l2's get_cluster_table: the slice is still cached
                 allocated.insert(lo, hi)
             }
         }
@@ -137,14 +194,15 @@ public struct Qcow2Model: Sendable {
     public mutating func discard(offset: UInt64, bytes: UInt64, unmap: Bool) -> [Cause: Int] {
         counts = [:]
         guard unmap, let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return counts }
-        forEachTable(lo, hi) { model, lo, hi in
+        forEachUnit(lo, hi) { model, unit, lo, hi in
             let freed = model.allocated.missing(lo, hi) < hi - lo
             if freed || model.image.hasBackingFile {
-                model.l2.dirty = true
+                model.markDirty(unit)
             }
             if freed {
                 model.free(lo, hi)
             }
+            if model.image.hasBackingFile { model.readsZero.insert(lo, hi) }  // the zero flag over the backing file
         }
         return counts
     }
@@ -160,8 +218,9 @@ public struct Qcow2Model: Sendable {
         guard inDisk(offset, bytes) else { return counts }  // refused before qcow2
         guard offset % cs == 0, bytes % cs == 0 || offset + bytes == image.size, image.version >= 3 else { return nil }
         guard let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return counts }
-        forEachTable(lo, hi) { model, lo, hi in
-            model.l2.dirty = true
+        forEachUnit(lo, hi) { model, unit, lo, hi in
+            model.markDirty(unit)
+            model.readsZero.insert(lo, hi)
             if unmap {
                 model.free(lo, hi)
             } else {
@@ -199,6 +258,9 @@ public struct Qcow2Model: Sendable {
         cacheFlush(.l2, .cacheReconfigure)
         cacheFlush(.refcount, .cacheReconfigure)
         image.size = newSize
+        // qcow2_update_options makes new, empty caches sized for the new disk.
+        geometry = options.drive.geometry(image)
+        slices = geometry.l2CoversDisk ? nil : SliceCache(capacity: geometry.l2Entries)
         return counts
     }
 
@@ -220,13 +282,35 @@ public struct Qcow2Model: Sendable {
         return lo < hi ? (lo, hi) : nil
     }
 
-    /// Runs `body` per L2 table of clusters [lo, hi), after allocating a missing table (get_cluster_table).
-    private mutating func forEachTable(_ lo: UInt64, _ hi: UInt64, _ body: (inout Qcow2Model, UInt64, UInt64) -> Void) {
-        let entries = image.bytesPerL2Table / image.clusterSize
-        for table in (lo / entries)...((hi - 1) / entries) {
+    /// Runs `body` per unit (L2 slice or table) of clusters [lo, hi), after get_cluster_table:
+    /// allocating a missing table, then looking the slice up.
+    private mutating func forEachUnit(_ lo: UInt64, _ hi: UInt64, _ body: (inout Qcow2Model, UInt64, UInt64, UInt64) -> Void) {
+        let entries = clustersPerUnit, perTable = image.bytesPerL2Table / image.clusterSize
+        for unit in (lo / entries)...((hi - 1) / entries) {
+            let table = unit * entries / perTable
             if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
-            body(&self, max(lo, table * entries), min(hi, (table + 1) * entries))
+            useSlice(unit)
+            body(&self, unit, max(lo, unit * entries), min(hi, (unit + 1) * entries))
         }
+    }
+
+    // MARK: L2 slices (F11)
+
+    /// qcow2_cache_get + put of one L2 slice: a miss in a full cache writes its victim back first
+    /// when it is dirty (qcow2_cache_entry_flush: the pending dependency or depends_on_flush, then the write).
+    private mutating func useSlice(_ unit: UInt64, evictionCause: Cause = .cacheEviction) {
+        guard var cache = slices else { return }
+        let evicted = cache.use(unit)
+        slices = cache
+        guard let e = evicted, e.dirty else { return }
+        entryFlush(.l2, evictionCause)
+        l2.dirty = !(slices?.dirty.isEmpty ?? true)
+    }
+
+    /// qcow2_cache_entry_mark_dirty on the L2 slice of `unit` (the whole cache's flag without slices).
+    private mutating func markDirty(_ unit: UInt64) {
+        slices?.markDirty(unit)
+        l2.dirty = true
     }
 
     /// qcow2_free_any_cluster for the allocated clusters of [lo, hi): refcount decrease
@@ -279,7 +363,13 @@ public struct Qcow2Model: Sendable {
     private mutating func allocateL2Table(_ index: Int) {
         allocateHost(1)
         cacheFlush(.refcount, .l2TableAlloc)
-        l2.dirty = true
+        // qcow2_cache_get_empty for every slice of the new table (qcow2-cluster.c:313-349).
+        let perTable = (image.bytesPerL2Table / image.clusterSize) / clustersPerUnit
+        for s in 0..<(slices == nil ? 1 : perTable) {
+            let unit = UInt64(index) * perTable + s
+            useSlice(unit, evictionCause: .l2TableAlloc)
+            markDirty(unit)
+        }
         cacheFlush(.l2, .l2TableAlloc)
         fileWrite()
         hostFlush(.l2TableAlloc)
@@ -336,8 +426,15 @@ public struct Qcow2Model: Sendable {
     /// qcow2_cache_entry_flush for the dirty entries of a cache (qcow2-cache.c:180-254).
     private mutating func cacheWrite(_ w: Which) {
         guard self[w].dirty else { return }
+        entryFlush(w, w == .l2 ? .refcountDependency : .l2Dependency)
+        self[w].dirty = false
+        if w == .l2 { slices?.clean() }
+    }
+
+    /// qcow2_cache_entry_flush of one dirty entry: what it depends on first, then its write.
+    private mutating func entryFlush(_ w: Which, _ dependencyCause: Cause) {
         if let dep = self[w].depends {
-            cacheFlush(dep, w == .l2 ? .refcountDependency : .l2Dependency)
+            cacheFlush(dep, dependencyCause)
             self[w].depends = nil
             self[w].dependsOnFlush = false
         } else if self[w].dependsOnFlush {
@@ -345,7 +442,6 @@ public struct Qcow2Model: Sendable {
             self[w].dependsOnFlush = false
         }
         fileWrite()
-        self[w].dirty = false
     }
 
     /// qcow2_cache_flush: write back, then flush the file.

@@ -402,6 +402,8 @@ public enum JSONReport {
         var disk: String?
         /// write_zeroes only: whether it may unmap.
         var unmap: Bool?
+        /// write only: true for a compressed write.
+        var compressed: Bool?
         /// The format driver of a request that is not qcow2's ("vmdk").
         var format: String?
         /// The qemu-img subcommand that made a request, when no guest did ("qemu-img convert").
@@ -420,6 +422,7 @@ public enum JSONReport {
             bytes = op.bytes
             sector = op.kind.hasRange ? op.offset / 512 : nil
             unmap = op.unmap
+            compressed = op.compressed
             format = op.format
             origin = op.origin
             start_ns = op.startNs

@@ -219,7 +219,7 @@ public enum TextReport {
     /// `lazy_refcounts=on`, `cache=unsafe`, `l2-cache-size`.
     static func setting(_ r: Recommendation) -> String {
         guard let value = r.options?.summary[r.knob.rawValue] else { return r.knob.rawValue }
-        return r.knob == .clusterSize ? "cluster_size=\(Int(value).map(size) ?? value)" : "\(r.knob.rawValue)=\(value)"
+        return r.knob == .clusterSize || r.knob == .l2CacheSize ? "\(r.knob.rawValue)=\(Int(value).map(size) ?? value)" : "\(r.knob.rawValue)=\(value)"
     }
 
     static func size(_ bytes: Int) -> String {
@@ -228,7 +228,7 @@ public enum TextReport {
 
     static func reason(_ r: Recommendation.NotPredicted) -> String {
         switch r {
-        case .cacheEvictionsNotModelled: return "the model keeps every L2 slice cached and does not simulate evictions (F11)"
+        case .asRunUnpredicted: return "the model leaves some ops of this capture unpredicted as run (see the model's reasons), so it cannot count what a larger cache removes"
         }
     }
 
@@ -343,6 +343,7 @@ public enum TextReport {
         case .flush: what = "flush"
         case .discard: what = "discard \(op.offset)+\(op.bytes)"
         case .writeZeroes: what = "write_zeroes \(op.offset)+\(op.bytes)" + (op.unmap == true ? " unmap" : "")
+        case .write where op.compressed == true: what = "write \(op.offset)+\(op.bytes) compressed"
         case .truncate: what = "truncate to \(op.offset)"
         case .imageOpen: what = "image open"
         case .imageCreate: what = "image create"

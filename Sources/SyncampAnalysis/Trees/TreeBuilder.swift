@@ -158,6 +158,7 @@ struct TreeBuilder {
         case let .request(r):
             let op = newOp(r.kind, e, entry: e.symbol, offset: r.offset, bytes: r.bytes, backend: r.backend)
             op.value.unmap = r.unmap
+            op.value.compressed = r.compressed
             resolver.start(op, e, binding: r.binding)
             hitOp = op
         case .imageCreate:
@@ -424,7 +425,8 @@ struct TreeBuilder {
 
     private mutating func hand(_ op: Op) -> HandedOp {
         op.causes.endOp()
-        if let format = op.value.format, format != "qcow2", format != "vmdk" {
+        // Groups (open, close ...) name their syncs after the group already; only requests are renamed.
+        if op.value.isGuestRequest, let format = op.value.format, format != "qcow2", format != "vmdk" {
             // Another format driver (vhdx, qed, vdi ...) made these syncs: none is qcow2's, and a
             // full flush inside its write is its own metadata flush unless QEMU writes through.
             let writesThrough = self.writesThrough
