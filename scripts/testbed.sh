@@ -65,7 +65,9 @@ deps=(libbpf-dev libelf-dev zlib1g-dev linux-libc-dev bpftool strace
       libfdt-dev e2fsprogs xfsprogs btrfs-progs bpftrace time util-linux gcc graphviz
       curl python3-prometheus-client make man-db groff-base systemtap-sdt-dev
       libdw-dev libdebuginfod-dev debuginfod libcapstone-dev
-      libcurl4-openssl-dev)  # the analyzer linked with --static-swift-stdlib (make install): FlyingFox pulls in FoundationNetworking
+      libcurl4-openssl-dev   # the analyzer linked with --static-swift-stdlib (make install): FlyingFox pulls in FoundationNetworking
+      libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)  # LibvirtTests: a real libvirtd (scripts/private-libvirtd.sh) runs
+                             # the testbed's QEMU; no QEMU package comes with them (--no-install-recommends)
 
 install_deps() {
   mkdir -p "$logs"

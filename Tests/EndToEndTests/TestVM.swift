@@ -13,7 +13,7 @@ final class TestVM: @unchecked Sendable {
         var id: String
         var iothread = false
         /// Defined as libvirt does: two -blockdev JSON nodes (`libvirt-N-storage`, `libvirt-N-format`)
-        /// and a -device naming the format node, with `id` as the device's id.
+        /// and a JSON -device naming the format node, with `id` as the device's id.
         var libvirtShape = false
     }
 
@@ -51,9 +51,12 @@ final class TestVM: @unchecked Sendable {
         for (n, d) in disks.enumerated() {
             if d.libvirtShape {
                 let node = "libvirt-\(n + 1)"
-                args += ["-blockdev", #"{"driver":"file","filename":"\#(d.path)","node-name":"\#(node)-storage","auto-read-only":true,"discard":"unmap","cache":{"direct":false,"no-flush":false}}"#,
-                         "-blockdev", #"{"node-name":"\#(node)-format","read-only":false,"discard":"unmap","cache":{"direct":false,"no-flush":false},"driver":"qcow2","file":"\#(node)-storage"}"#,
-                         "-device", "virtio-blk-pci,drive=\(node)-format,id=\(d.id),write-cache=on" + (d.iothread ? ",iothread=io0" : "")]
+                // As libvirt 9.0 (Debian 12) writes them for a <disk> without <driver cache=...>
+                // (LibvirtTests runs the real one): -device in JSON too.
+                args += ["-blockdev", #"{"driver":"file","filename":"\#(d.path)","node-name":"\#(node)-storage","auto-read-only":true,"discard":"unmap"}"#,
+                         "-blockdev", #"{"node-name":"\#(node)-format","read-only":false,"driver":"qcow2","file":"\#(node)-storage","backing":null}"#,
+                         "-device", #"{"driver":"virtio-blk-pci","drive":"\#(node)-format","id":"\#(d.id)","bootindex":1"#
+                            + (d.iothread ? #","iothread":"io0"}"# : "}")]
                 continue
             }
             args += ["-drive", "file=\(d.path),format=qcow2,if=none,id=\(d.id),cache=writeback,aio=threads",
