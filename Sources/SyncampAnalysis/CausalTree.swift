@@ -214,12 +214,15 @@ public struct GuestOp: Sendable, Equatable {
         case snapshot
         /// A consistency check with repairs (`qemu-img check -r`; the repair of a dirty image at open).
         case imageCheck = "image_check"
+        /// An image emptied after its data was committed to its backing file (`qcow2_make_empty`:
+        /// qemu-img commit, block-commit), with the work that follows it until a request or close.
+        case makeEmpty = "make_empty"
 
         /// Whether the kind is a request through a BlockBackend (not a group of other work).
         public var isGuestRequest: Bool {
             switch self {
             case .write, .flush, .discard, .writeZeroes, .truncate: return true
-            case .imageOpen, .imageClose, .housekeeping, .imageCreate, .snapshot, .imageCheck: return false
+            case .imageOpen, .imageClose, .housekeeping, .imageCreate, .snapshot, .imageCheck, .makeEmpty: return false
             }
         }
 

@@ -63,6 +63,13 @@ public enum Cause: String, Sendable, CaseIterable, Codable {
     /// Syncs of a consistency check with repairs (`qemu-img check -r`, or the repair of a dirty
     /// lazy_refcounts image at open; F16).
     case imageCheck = "image_check"
+    /// Syncs of emptying an image after a commit (`qcow2_make_empty`: a new empty L1 and
+    /// refcount structure, the header; F16).
+    case makeEmpty = "make_empty"
+    /// Syncs of the persistent dirty bitmaps: their directory and header extension rewritten after
+    /// the caches are flushed (`update_ext_header_and_dir`, at close or when a bitmap is removed;
+    /// in place when they are marked in use at open; F16).
+    case bitmap = "bitmap"
     /// Syncs while the image is opened, before the first guest request.
     case imageOpen = "image_open"
     /// Syncs outside any guest request and not at open or close.

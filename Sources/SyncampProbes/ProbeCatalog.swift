@@ -190,6 +190,14 @@ public enum ProbeCatalog {
                          required: false, whenMissing: "snapshot reverts are not told from image open or housekeeping"),
             CatalogEntry(role: .imageCheck, symbols: ["qcow2_co_check_locked", "qcow2_check_refcounts"], derefs: [],
                          required: false, whenMissing: "checks and the repair of a dirty image at open are not told from image open"),
+            CatalogEntry(role: .makeEmpty, symbols: ["qcow2_make_empty"], derefs: [],
+                         required: false, whenMissing: "emptying the top image after a commit is not told from close"),
+            // Persistent dirty bitmaps: one hit per bitmap directory update (store at close, add,
+            // remove, in-use marking at open), none per guest request.
+            CatalogEntry(role: .bitmapDirectory, symbols: ["update_ext_header_and_dir"], derefs: [],
+                         required: false, whenMissing: "persistent bitmap syncs are not told from close"),
+            CatalogEntry(role: .bitmapDirectoryInPlace, symbols: ["update_ext_header_and_dir_in_place"], derefs: [],
+                         required: false, whenMissing: "marking bitmaps in use at open is not told from open"),
             // Other formats: vmdk's write path syncs its grain table and descriptor itself. One hit
             // per vmdk write (and one more per new grain), none on other formats.
             CatalogEntry(role: .vmdkWrite, symbols: ["vmdk_co_pwritev"], derefs: [],

@@ -76,6 +76,16 @@ public enum ProbeRole: String, Codable, Sendable, CaseIterable {
     /// what it runs): a consistency check, with repairs when asked: qemu-img check -r, and the
     /// repair of a dirty (lazy_refcounts) image at open (block/qcow2.c:1826-1840; F16).
     case imageCheck = "qcow2_co_check_locked"
+    /// `qcow2_make_empty(bs)` (static): an image is emptied, as qemu-img commit and block-commit
+    /// do to the top image after committing it (block/qcow2.c, make_completely_empty; F16).
+    case makeEmpty = "qcow2_make_empty"
+    /// `update_ext_header_and_dir(bs, bm_list)` (static): the persistent bitmaps' directory and
+    /// header extension are rewritten, after `qcow2_flush_caches`, with a synced header (storing
+    /// bitmaps at close, removing one; block/qcow2-bitmap.c; F16).
+    case bitmapDirectory = "update_ext_header_and_dir"
+    /// `update_ext_header_and_dir_in_place(bs, bm_list)` (static): the bitmaps are marked in use
+    /// in place when the image is opened or reopened for writing (F16).
+    case bitmapDirectoryInPlace = "update_ext_header_and_dir_in_place"
     /// `qcow2_writev_done_req(co, ret)` (USDT only): a qcow2 write request is over; its coroutine
     /// goes back to the pool and may next run another request.
     case qcow2WriteDone = "qcow2_writev_done_req"

@@ -39,6 +39,11 @@ public struct ImageState: Codable, Sendable, Equatable {
     /// allocating write whose COW areas touch them copies them (a real COW, F3). nil without a
     /// backing file or when the chain could not be read (then the model cannot tell).
     public var backingData: [ClusterRange]?
+    /// The persistent dirty bitmaps the image holds (the bitmaps header extension's `nb_bitmaps`,
+    /// counted when its autoclear bit says the extension is valid; docs/interop/qcow2.txt): QEMU
+    /// marks them in use at open and stores them at close, with syncs of their own (F16). nil in
+    /// captures that predate it.
+    public var persistentBitmaps: Int?
 
     /// A run of guest clusters.
     public struct ClusterRange: Codable, Sendable, Equatable {

@@ -112,7 +112,29 @@ public enum Qcow2Reader {
                           refcountTableEntries: reftableEntries, hostClusters: hostClusters, fileSize: f.size)
         if extendedL2 { state.allocatedSubclusters = subranges }
         if state.hasBackingFile { state.backingData = try? dataRanges(path: path, noFollow: noFollow, depth: 0) }
+        state.persistentBitmaps = version == 3 ? persistentBitmaps(f, header: h, clusterSize: clusterSize) : 0
         return state
+    }
+
+    /// `nb_bitmaps` of the bitmaps header extension (magic 0x23852875) when autoclear bit 0 says it
+    /// is valid, else 0; nil when the extensions cannot be read. Extensions follow the header
+    /// (`header_length` at byte 100), each `magic, length, data` padded to 8 bytes, up to magic 0.
+    static func persistentBitmaps(_ f: FileBytes, header h: [UInt8], clusterSize: UInt64) -> Int? {
+        guard h.count >= 104 else { return nil }
+        let autoclear = be64(h, 88)
+        var at = UInt64(be32(h, 100))
+        while at + 8 <= clusterSize {
+            guard let ext = try? f.read(at, 8) else { return nil }
+            let magic = be32(ext, 0), length = UInt64(be32(ext, 4))
+            if magic == 0 { return 0 }
+            if magic == 0x2385_2875 {
+                guard autoclear & 1 != 0 else { return 0 }
+                guard length >= 4, let data = try? f.read(at + 8, 4) else { return nil }
+                return Int(be32(data, 0))
+            }
+            at += 8 + (length + 7) / 8 * 8
+        }
+        return nil
     }
 
     /// The backing chains syncamp follows at most (QEMU's own limit is far higher; a deeper chain is left unknown).

@@ -89,4 +89,40 @@ final class ImageMaintenanceScenarioTests: XCTestCase {
             XCTAssertEqual(op["unpredicted"] as? String, "state_unknown_after_unmodelled_op")
         }
     }
+
+    /// `qemu-img commit`: the copy into the base is requests by qemu-img commit, and emptying the
+    /// top image afterwards (`qcow2_make_empty`) is an op of its own, not the close.
+    func testCommitCopiesThenEmptiesTheTop() throws {
+        let (json, _) = try check(binary: Harness.qemuImg, prepare: { dir, path in
+            let base = path + ".base.qcow2"
+            XCTAssertEqual(try Harness.run(Harness.qemuImg, ["create", "-q", "-f", "qcow2", base, "1G"]).status, 0)
+            XCTAssertEqual(try Harness.run(Harness.qemuImg, ["create", "-q", "-f", "qcow2", "-b", base, "-F", "qcow2", path]).status, 0)
+            let r = try Harness.run(Harness.qemuIO, Harness.qemuIOArgs(cache: "writeback", commands: ["write 0 64k", "write 1M 64k", "flush"], image: path))
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }, args: { ["commit", "-t", "writeback", $0] })
+        let ops = json.array("ops")
+        let copies = ops.filter { ["write", "flush"].contains($0["kind"] as? String ?? "") }
+        XCTAssertFalse(copies.isEmpty)
+        XCTAssertTrue(copies.allSatisfy { $0["origin"] as? String == "qemu-img commit" }, "the copy is qemu-img commit's, not a guest's")
+        let empties = ops.filter { $0["kind"] as? String == "make_empty" }
+        XCTAssertEqual(empties.count, 1)
+        XCTAssertEqual(empties.first?["entry"] as? String, "qcow2_make_empty")
+        XCTAssertGreaterThan((empties.first?["causes"] as? [String: Int])?["make_empty"] ?? 0, 0, "emptying the top syncs")
+        XCTAssertTrue(ops.filter { $0["kind"] as? String == "image_close" }
+            .allSatisfy { ($0["causes"] as? [String: Int])?["make_empty"] == nil })
+    }
+
+    /// Persistent dirty bitmaps: marking them in use at open and storing them at close are
+    /// `bitmap` syncs, not image_open or image_close.
+    func testPersistentBitmapSyncsAreNamed() throws {
+        let (json, strace) = try check(binary: Harness.qemuIO, prepare: { dir, path in
+            try withData(dir, path)
+            XCTAssertEqual(try Harness.run(Harness.qemuImg, ["bitmap", "--add", path, "b0"]).status, 0)
+        }, args: { Harness.qemuIOArgs(cache: "writeback", commands: ["write 2M 4k", "flush"], image: $0) })
+        let causes = json["causes"] as? [String: Int] ?? [:]
+        XCTAssertGreaterThan(causes["bitmap"] ?? 0, 0)
+        XCTAssertNil(causes["image_open"], "the in-use marking at open is the bitmaps'")
+        XCTAssertNil(causes["image_close"], "storing the bitmaps at close is the bitmaps'")
+        XCTAssertEqual(causes.values.reduce(0, +), strace)
+    }
 }

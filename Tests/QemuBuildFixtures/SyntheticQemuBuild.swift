@@ -38,6 +38,7 @@ public struct SyntheticQemuBuild: FunctionSymbolLookup, USDTProbeLookup, Sendabl
     public static let staticFunctions: Set<String> = [
         "blk_co_do_pwritev_part", "qcow2_co_pwritev_part", "qcow2_cache_entry_flush", "raw_co_flush_to_disk",
         "handle_aiocb_flush", "qcow2_co_create", "vmdk_co_pwritev", "vmdk_L2update", "qcow2_co_check_locked",
+        "qcow2_make_empty", "update_ext_header_and_dir", "update_ext_header_and_dir_in_place",
     ]
 
     /// QEMU built with symbols (the testbed's qemu-io): every function the catalog names, in `.symtab`.

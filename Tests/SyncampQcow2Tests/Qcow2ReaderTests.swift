@@ -37,6 +37,15 @@ final class Qcow2ReaderTests: XCTestCase {
         return path
     }
 
+    /// Persistent bitmaps are counted from the bitmaps header extension (`qemu-img bitmap --add`).
+    func testPersistentBitmapsAreCounted() throws {
+        let path = try image("bitmaps.qcow2")
+        XCTAssertEqual(try Qcow2Reader.read(path: path).persistentBitmaps, 0)
+        try run(try tool("qemu-img"), ["bitmap", "--add", path, "b0"])
+        try run(try tool("qemu-img"), ["bitmap", "--add", path, "b1"])
+        XCTAssertEqual(try Qcow2Reader.read(path: path).persistentBitmaps, 2)
+    }
+
     /// A fresh image: header, refcount table, refcount block, L1 in clusters 0-3; nothing allocated.
     func testFreshImage() throws {
         let s = try Qcow2Reader.read(path: try image("fresh.qcow2"))
@@ -50,7 +59,9 @@ final class Qcow2ReaderTests: XCTestCase {
         XCTAssertEqual(s.hostClusters, 4)
         XCTAssertFalse(s.lazyRefcounts)
         XCTAssertEqual(s.bytesPerL2Table, 512 << 20)
-        XCTAssertEqual(s, ImageState.freshForTest(path: s.path, size: s.size, fileSize: s.fileSize))
+        var fresh = ImageState.freshForTest(path: s.path, size: s.size, fileSize: s.fileSize)
+        fresh.persistentBitmaps = 0
+        XCTAssertEqual(s, fresh)
     }
 
     /// After qemu-io writes 4 KiB at 0 and at 600 MiB: two L2 tables, two allocated clusters, more host clusters.

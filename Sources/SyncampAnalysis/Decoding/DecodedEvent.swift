@@ -39,6 +39,8 @@ struct DecodedEvent {
         /// An internal snapshot is taken, deleted or reverted to, or the image is checked (and
         /// repaired): work of that kind until the next request or close.
         case imageMaintenance(GuestOp.Kind)
+        /// The persistent bitmaps' directory is rewritten (`update_ext_header_and_dir`, in place or not).
+        case bitmapDirectory
         case backendUnref
         case closeAll
         /// `qcow2_co_pwritev_part(bs, offset, bytes, ...)`; the stock fallback has no byte count.

@@ -77,6 +77,8 @@ struct EventDecoder {
         case .imageCreate: return .imageCreate
         case .snapshotCreate, .snapshotDelete, .snapshotGoto: return .imageMaintenance(.snapshot)
         case .imageCheck: return .imageMaintenance(.imageCheck)
+        case .makeEmpty: return .imageMaintenance(.makeEmpty)
+        case .bitmapDirectory, .bitmapDirectoryInPlace: return .bitmapDirectory
         case .backendUnref: return .backendUnref
         case .closeAll: return .closeAll
         case .qcow2Write:

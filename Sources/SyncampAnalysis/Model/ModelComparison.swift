@@ -107,6 +107,9 @@ public struct ModelComparison: Sendable {
         /// lowered by every free) depends on the host file's free clusters, which the image
         /// state does not record.
         case refcountCacheEvicts = "refcount_cache_evicts"
+        /// The image holds persistent dirty bitmaps: QEMU stores them at close (and marks them in
+        /// use at open) with syncs the model does not replay (F16).
+        case persistentBitmaps = "persistent_bitmaps"
         /// An op after one of those on the same image: the caches' dirty state and dependencies
         /// the model would start from are unknown.
         case stateUnknown = "state_unknown_after_unmodelled_op"
@@ -276,6 +279,7 @@ public struct ModelComparison: Sendable {
     /// Request kinds that change the image's metadata (an unknown image may be any of them).
     static func isUnmodelled(_ kind: GuestOp.Kind) -> Bool {
         kind == .discard || kind == .writeZeroes || kind == .truncate || kind == .snapshot || kind == .imageCheck
+            || kind == .makeEmpty
     }
 
     private mutating func unpredicted(_ op: GuestOp, _ reason: Unpredicted) {
@@ -335,7 +339,7 @@ extension Qcow2Model {
         case .truncate:
             guard let c = truncate(to: op.offset) else { return .unpredicted(.kindNotModelled) }
             return .predicted(c, spansTables: false)
-        case .snapshot, .imageCheck:
+        case .snapshot, .imageCheck, .makeEmpty:
             // Shared clusters, a reverted L1 table, repaired refcounts: what follows is not the state the model holds.
             return .unpredicted(.kindNotModelled)
         case .imageOpen, .housekeeping, .imageCreate:
@@ -355,6 +359,9 @@ extension Qcow2Model {
             }
             if op.kind == .write && touchesZeroAllocated(offset: op.offset, bytes: op.bytes) { return .zeroFlaggedCluster }
             return nil
+        case .imageClose:
+            // Storing persistent bitmaps at close syncs their directory and the header.
+            return (image.persistentBitmaps ?? 0) > 0 ? .persistentBitmaps : nil
         default:
             return nil
         }

@@ -351,6 +351,7 @@ public enum TextReport {
         case .housekeeping: what = "housekeeping"
         case .snapshot: what = "snapshot"
         case .imageCheck: what = "image check"
+        case .makeEmpty: what = "make empty"
         }
         let described = op.origin.map { "\(what) by \($0)" } ?? what
         let syncs = (op.hostSyncs == 1 ? "1 host sync" : "\(op.hostSyncs) host syncs") + (op.image.map { " on \($0)" } ?? "")

@@ -49,6 +49,8 @@ final class CauseTracker {
     private var inFullFlush = false
     private var fullFlushSlots: [(Slot, Cause?)] = []
     private var marker: Marker?
+    /// Set once the op rewrote the persistent bitmaps' directory (F16).
+    private var bitmapStore = false
     private var lastCache: (entry: Bool, cache: UInt64)?
     private var plainRun: [Slot] = []
     /// Plain slots that followed a write-back of the refcount cache (what an eviction's dependency flush does).
@@ -151,6 +153,10 @@ final class CauseTracker {
     }
     // (markers set below replace a skipped pre-flush as well)
     func markDirty() { marker = .markDirty }
+    /// `update_ext_header_and_dir`: the bitmaps' directory is rewritten; its cache flushes and
+    /// synced header follow, and the rest of the op (a close, a bitmap removal) syncs nothing
+    /// more in practice: every later sync of the op is the bitmaps'.
+    func bitmapDirectory() { bitmapStore = true }
     func growL1() { marker = .growL1(headerWritten: false) }
     func refcountArea() { marker = .refcountArea }
 
@@ -172,7 +178,8 @@ final class CauseTracker {
         let afterRefcount = lastCacheWriteWasRefcount
         lastCacheWriteWasRefcount = false
         // Open, close and housekeeping work is named after the group, whatever flushed.
-        if [.imageOpen, .imageClose, .housekeeping, .imageCreate, .snapshot, .imageCheck].contains(finalCause) { return Slot(finalCause) }
+        if bitmapStore { return Slot(.bitmap) }
+        if [.imageOpen, .imageClose, .housekeeping, .imageCreate, .snapshot, .imageCheck, .makeEmpty].contains(finalCause) { return Slot(finalCause) }
         if inFullFlush {
             let slot = Slot(finalCause)
             fullFlushSlots.append((slot, takeDependencyCause()))

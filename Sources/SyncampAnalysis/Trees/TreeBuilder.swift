@@ -106,6 +106,7 @@ struct TreeBuilder {
         case .housekeeping: final = .housekeeping
         case .snapshot: final = .snapshot
         case .imageCheck: final = .imageCheck
+        case .makeEmpty: final = .makeEmpty
         }
         let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
                             endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
@@ -210,7 +211,7 @@ struct TreeBuilder {
             // A flush of a format node other than qcow2 (vmdk, vdi, qed ...) names the op's format.
             case let .nodeFlush(format?):
                 let name = format.description
-                if name != "file", name != "qcow2", name != "?" { op.value.format = name }
+                if RequestEntry.otherImageFormats.contains(name) { op.value.format = name }
             default: break
             }
             op.add(Node(CausalNode(kind: .probe(role), timeNs: t, tid: e.tid, symbol: e.symbol, details: details(e))), at: t)
@@ -261,6 +262,7 @@ struct TreeBuilder {
         case let .pwriteSync(offset, _): causes.pwriteSync(offset: offset)
         case .vmdkWrite: causes.vmdkWrite()
         case .vmdkGrainTableUpdate: causes.vmdkGrainTableUpdate()
+        case .bitmapDirectory: causes.bitmapDirectory()
         default: break
         }
     }
