@@ -44,10 +44,11 @@ public enum RequestEntry {
 
     /// Image format drivers other than qcow2, by the first 8 bytes of their `format_name` (what the
     /// format probe reads): a flush of such a node names the op's format. Filter nodes
-    /// (`mirror_top`, `commit_top`, `copy-on-read`, `throttle`, `preallocate`, `compress`, ...)
-    /// and protocols (`file`, `host_device`, `nbd` ...) are not formats.
+    /// (`mirror_top`, `commit_top`, `copy-on-read`, `throttle`, `preallocate`, `compress`, and
+    /// `quorum`, whose children are the images) and protocols (`file`, `host_device`, `nbd` ...)
+    /// are not formats.
     public static let otherImageFormats: Set<String> = [
-        "raw", "vmdk", "vhdx", "vpc", "qed", "vdi", "parallels", "qcow", "luks", "bochs", "cloop", "dmg", "quorum",
+        "raw", "vmdk", "vhdx", "vpc", "qed", "vdi", "parallels", "qcow", "luks", "bochs", "cloop", "dmg",
     ]
 
     /// `format_name` of the file protocol node ("file"), as the first bytes the format probe reads.

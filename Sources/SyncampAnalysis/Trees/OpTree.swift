@@ -35,6 +35,9 @@ extension TreeBuilder {
         var opaqueKey: UInt64?
         /// USDT captures: a guest flush inferred from cache write-backs, and whether it has written back the refcount cache.
         var inferredFlush = false
+        /// qcow2 metadata work ran under it (a cache write-back, an L1 entry, a qcow2 node's flush ...):
+        /// its syncs may be qcow2's even when another format's node was flushed too.
+        var touchedQcow2 = false
         var flushWroteRefcounts = false
         init(_ value: GuestOp, causes: CauseTracker) {
             self.value = value

@@ -207,6 +207,13 @@ struct TreeBuilder {
             let op = owner(e)
             track(e.payload, in: op.causes)
             switch e.payload {
+            case .cacheWrite, .cacheEntryFlush, .setDependency, .l1Entry, .markDirty, .growL1, .refcountArea, .qcow2Write:
+                op.touchedQcow2 = true
+            case .nodeFlush(let format?) where format.description == "qcow2":
+                op.touchedQcow2 = true
+            default: break
+            }
+            switch e.payload {
             case .vmdkWrite, .vmdkGrainTableUpdate: op.value.format = "vmdk"
             // A flush of a format node other than qcow2 (vmdk, vdi, qed ...) names the op's format.
             case let .nodeFlush(format?):
@@ -428,7 +435,7 @@ struct TreeBuilder {
     private mutating func hand(_ op: Op) -> HandedOp {
         op.causes.endOp()
         // Groups (open, close ...) name their syncs after the group already; only requests are renamed.
-        if op.value.isGuestRequest, let format = op.value.format, format != "qcow2", format != "vmdk" {
+        if op.value.isGuestRequest, !op.touchedQcow2, let format = op.value.format, format != "qcow2", format != "vmdk" {
             // Another format driver (vhdx, qed, vdi ...) made these syncs: none is qcow2's, and a
             // full flush inside its write is its own metadata flush unless QEMU writes through.
             let writesThrough = self.writesThrough
