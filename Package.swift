@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        // Latency percentiles in bounded memory for long captures.
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
@@ -61,6 +63,7 @@ let package = Package(
         // is written with swift-prometheus's registry).
         .target(name: "SyncampAnalysis", dependencies: [
             "SyncampCapture", "SyncampQcow2", "SyncampProbes", .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
 
         // The collector's policy: which probes to attach to one binary (the catalog's preferred

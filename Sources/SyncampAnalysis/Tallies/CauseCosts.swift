@@ -1,8 +1,12 @@
+import Histogram
+
 /// A set of latencies summed and summarised: how many, their sum, p50 and p99.
 ///
 /// Percentiles are nearest-rank over the exact values (no buckets): p50 of
-/// [1, 2, 3, 4] is 2, p99 of fewer than 100 values is the largest. All in
-/// nanoseconds; the percentiles are nil when there is no value.
+/// [1, 2, 3, 4] is 2, p99 of fewer than 100 values is the largest. Past
+/// `LatencyDistribution.exactLimit` values they come from an HdrHistogram with three
+/// significant digits (within 0.1%). All in nanoseconds; the percentiles are nil when
+/// there is no value.
 public struct LatencySummary: Sendable, Equatable {
     public var count = 0
     public var sumNs: UInt64 = 0
@@ -24,6 +28,68 @@ public struct LatencySummary: Sendable, Equatable {
         p90Ns = rank(0.90)
         p99Ns = rank(0.99)
         maxNs = sorted.last
+    }
+}
+
+/// Latencies as they arrive, in memory that does not grow with the capture: the exact values
+/// up to `exactLimit`, then an HdrHistogram (hdrhistogram-swift, three significant digits:
+/// percentiles within 0.1%; count, sum and max stay exact).
+struct LatencyDistribution {
+    static let exactLimit = 1 << 16
+    private var exact: [UInt64] = []
+    private var histogram: Histogram<UInt64>?
+    private var count = 0
+    private var sum: UInt64 = 0
+    private var maxValue: UInt64 = 0
+
+    mutating func add(_ v: UInt64) {
+        count += 1
+        sum &+= v
+        maxValue = max(maxValue, v)
+        if histogram != nil {
+            _ = histogram!.record(v)
+        } else if exact.count < Self.exactLimit {
+            exact.append(v)
+        } else {
+            var h = Self.newHistogram()
+            for x in exact { _ = h.record(x) }
+            _ = h.record(v)
+            exact = []
+            histogram = h
+        }
+    }
+
+    mutating func add(_ other: LatencyDistribution) {
+        guard let theirs = other.histogram else {
+            for x in other.exact { add(x) }
+            return
+        }
+        var mine = histogram ?? Self.newHistogram()
+        for x in exact { _ = mine.record(x) }
+        mine.add(theirs)
+        exact = []
+        histogram = mine
+        count += other.count
+        sum &+= other.sum
+        maxValue = max(maxValue, other.maxValue)
+    }
+
+    private static func newHistogram() -> Histogram<UInt64> {
+        var h = Histogram<UInt64>(numberOfSignificantValueDigits: .three)
+        h.autoResize = true
+        return h
+    }
+
+    var summary: LatencySummary {
+        guard let h = histogram else { return LatencySummary(exact) }
+        var s = LatencySummary()
+        s.count = count
+        s.sumNs = sum
+        s.p50Ns = h.valueAtPercentile(50)
+        s.p90Ns = h.valueAtPercentile(90)
+        s.p99Ns = h.valueAtPercentile(99)
+        s.maxNs = maxValue
+        return s
     }
 }
 
@@ -58,14 +124,14 @@ public struct CostBreakdown: Sendable, Equatable {
 
 /// Collects the latencies of finished ops, one op at a time, for `CostBreakdown`.
 struct CostTally {
-    private var syncs: [Cause: [UInt64]] = [:]
+    private var syncs: [Cause: LatencyDistribution] = [:]
     private var counts: [Cause: Int] = [:]
-    private var devices: [Cause: [UInt64]] = [:]
-    private var flushes: [UInt64] = []
+    private var devices: [Cause: LatencyDistribution] = [:]
+    private var flushes = LatencyDistribution()
 
     mutating func add(_ op: GuestOp, _ summary: OpSummary) {
         add(summary)
-        if op.kind == .flush { flushes.append(summary.latestReturnNs >= op.startNs ? summary.latestReturnNs - op.startNs : 0) }
+        if op.kind == .flush { flushes.add(summary.latestReturnNs >= op.startNs ? summary.latestReturnNs - op.startNs : 0) }
     }
 
     mutating func addUnplaced(_ summary: OpSummary) { add(summary) }
@@ -73,21 +139,23 @@ struct CostTally {
     private mutating func add(_ summary: OpSummary) {
         for s in summary.syncs {
             counts[s.cause, default: 0] += 1
-            if let l = s.latencyNs { syncs[s.cause, default: []].append(l) }
+            if let l = s.latencyNs { syncs[s.cause, default: LatencyDistribution()].add(l) }
         }
-        for d in summary.deviceFlushTimes { devices[d.cause, default: []].append(d.ns) }
+        for d in summary.deviceFlushTimes { devices[d.cause, default: LatencyDistribution()].add(d.ns) }
     }
 
     var breakdown: CostBreakdown {
         var b = CostBreakdown()
         b.causes = counts.map { c, n in
-            CauseCost(cause: c, hostSyncs: n, hostSyncTime: LatencySummary(syncs[c] ?? []),
-                      deviceFlushTime: LatencySummary(devices[c] ?? []))
+            CauseCost(cause: c, hostSyncs: n, hostSyncTime: syncs[c]?.summary ?? LatencySummary(),
+                      deviceFlushTime: devices[c]?.summary ?? LatencySummary())
         }.sorted {
             ($0.hostSyncTime.sumNs, $0.hostSyncs, $1.cause.rawValue) > ($1.hostSyncTime.sumNs, $1.hostSyncs, $0.cause.rawValue)
         }
-        b.hostSyncTime = LatencySummary(syncs.values.flatMap { $0 })
-        b.guestFlushLatency = LatencySummary(flushes)
+        var all = LatencyDistribution()
+        for d in syncs.values { all.add(d) }
+        b.hostSyncTime = all.summary
+        b.guestFlushLatency = flushes.summary
         return b
     }
 }
