@@ -25,7 +25,8 @@ final class FallbackTests: XCTestCase {
         XCTAssertEqual(aio.entry.derefs.map(\.name), ["bytes"])
         // No raw_co_flush_to_disk: the thread pool links host syncs.
         XCTAssertEqual(plan.symbol(.threadPoolSubmit), "thread_pool_submit_aio")
-        XCTAssertEqual(Set(plan.missingRoles), [.qcow2CacheEntryFlush, .rawFlush, .workerFlush, .imageCreate, .vmdkWrite, .vmdkGrainTableUpdate])
+        XCTAssertEqual(Set(plan.missingRoles), [.qcow2CacheEntryFlush, .rawFlush, .workerFlush, .imageCreate, .vmdkWrite, .vmdkGrainTableUpdate,
+                                               .makeEmpty, .bitmapDirectory, .bitmapDirectoryInPlace])
         XCTAssertTrue(plan.missingRequired.isEmpty, "\(plan.missingRequired)")
         let worker = try XCTUnwrap(plan.missing.first { $0.role == ProbeRole.workerFlush.rawValue })
         XCTAssertEqual(worker.symbolsTried, ["handle_aiocb_flush"])
