@@ -178,11 +178,6 @@ public struct CausalNode: Sendable, Equatable {
         (self.kind == kind ? 1 : 0) + children.reduce(0) { $0 + $1.count(kind) }
     }
 
-    /// The file descriptors of the host syncs in this subtree.
-    public func syncFDs(into fds: inout [UInt32: Int]) {
-        if kind == .hostSync, let fd = details.fd { fds[fd, default: 0] += 1 }
-        for c in children { c.syncFDs(into: &fds) }
-    }
 }
 
 /// A guest operation (or a group of work outside any: image open, close) with the work it caused.

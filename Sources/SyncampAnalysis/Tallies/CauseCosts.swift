@@ -163,21 +163,10 @@ struct CostTally {
 extension GuestOp {
     /// Time spent in the host syncs of this op's tree (ns; syncs without a captured return count 0).
     public var hostSyncTimeNs: UInt64 { children.reduce(0) { $0 + $1.hostSyncTimeNs } }
-
-    /// From the request's entry to its last event or the return of its last host sync, whichever is later (ns).
-    public var spanNs: UInt64 {
-        let end = children.reduce(endNs) { max($0, $1.latestReturnNs) }
-        return end >= startNs ? end - startNs : 0
-    }
 }
 
 extension CausalNode {
     var hostSyncTimeNs: UInt64 {
         (kind == .hostSync ? latencyNs ?? 0 : 0) + children.reduce(0) { $0 + $1.hostSyncTimeNs }
-    }
-
-    var latestReturnNs: UInt64 {
-        let own = kind == .hostSync ? timeNs + (latencyNs ?? 0) : timeNs
-        return children.reduce(own) { max($0, $1.latestReturnNs) }
     }
 }
