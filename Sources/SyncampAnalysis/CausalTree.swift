@@ -177,7 +177,6 @@ public struct CausalNode: Sendable, Equatable {
     public func count(_ kind: NodeKind) -> Int {
         (self.kind == kind ? 1 : 0) + children.reduce(0) { $0 + $1.count(kind) }
     }
-
 }
 
 /// A guest operation (or a group of work outside any: image open, close) with the work it caused.
