@@ -79,8 +79,9 @@ struct SyncLinker {
         return nil
     }
 
-    /// `qemu_fdatasync(fd)` on a worker; `owner` is the op that owns the thread's coroutine, if any.
-    mutating func qemuFdatasync(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32, at t: UInt64, owner: TreeBuilder.Op?) -> TreeBuilder.Op? {
+    /// `qemu_fdatasync(fd)` on a worker: the job running on its thread, or (without
+    /// `handle_aiocb_flush`) the oldest pending flush job for its fd; nil when none claims it.
+    mutating func linkQemuFdatasync(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32, at t: UInt64) -> TreeBuilder.Op? {
         if let j = job[tid] {
             j.node.children.append(node)
             j.op.touch(t)
@@ -93,13 +94,18 @@ struct SyncLinker {
             job[tid] = (node, p.op)
             return p.op
         }
-        if let op = owner {
-            op.add(node, at: t)
-            job[tid] = (node, op)
-            return op
-        }
-        unattributed.append((node.frozen(), "qemu_fdatasync on thread \(tid) outside any known flush job"))
         return nil
+    }
+
+    /// A `qemu_fdatasync` no job claimed: it runs for `owner`, the op that owns its thread, or is unattributed.
+    mutating func adoptQemuFdatasync(_ node: TreeBuilder.Node, owner: TreeBuilder.Op?, tid: UInt32, at t: UInt64) -> TreeBuilder.Op? {
+        guard let op = owner else {
+            unattributed.append((node.frozen(), "qemu_fdatasync on thread \(tid) outside any known flush job"))
+            return nil
+        }
+        op.add(node, at: t)
+        job[tid] = (node, op)
+        return op
     }
 
     /// The pending `raw_co_flush_to_disk` of an op, if it has one (its io_uring fsync is that flush's).
@@ -108,44 +114,33 @@ struct SyncLinker {
         return pendingRaw.removeValue(forKey: bs)
     }
 
-    /// Whether a sync on `tid` of `fd` links to a job without asking which op owns the thread
-    /// (`syncEnter`, `qemuFdatasync`): the caller looks the owner up only when it does not.
-    func linksToJob(tid: UInt32, fd: UInt32, system call: Bool) -> Bool {
-        if job[tid] != nil { return true }
-        if call && pendingRaw.values.contains(where: { $0.fd == fd }) { return true }
-        let byOrder = call ? !hasWorkerProbe : !hasWorkerFlushProbe
-        return byOrder && oldestPendingArg(fd: fd).map { pendingByArg[$0] != nil } == true
-    }
-
     // MARK: The kernel's side
 
-    /// A sync system call starts; `owner` is the op whose request runs on the thread, if any
-    /// (a sync made directly on a request's thread, not through the thread pool).
-    mutating func syncEnter(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32, at ts: UInt64, t: UInt64, owner: TreeBuilder.Op?) {
-        var op: TreeBuilder.Op?
+    /// A sync system call starts: the job running on its thread, the pending
+    /// `raw_co_flush_to_disk` of its fd, or (with no worker-side probe) the oldest flush job for
+    /// its fd; nil when none claims it (the caller then asks which op owns the thread).
+    mutating func linkSync(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32, at t: UInt64) -> TreeBuilder.Op? {
+        var p: (node: TreeBuilder.Node, op: TreeBuilder.Op)?
         if let j = job[tid] {
-            j.node.children.append(node)
-            j.op.touch(t)
-            op = j.op
-        } else if let p = takeRaw(fd: fd) {
-            p.node.children.append(node)
-            p.op.touch(t)
-            op = p.op
-        } else if !hasWorkerProbe, let p = takeOldestPending(fd: fd) {
+            p = (j.node, j.op)
+        } else if let raw = takeRaw(fd: fd) {
+            p = (raw.node, raw.op)
+        } else if !hasWorkerProbe, let pending = takeOldestPending(fd: fd) {
             // No probe on the worker side (USDT captures): the oldest flush job for this fd is this sync's.
-            p.node.children.append(node)
-            p.op.touch(t)
-            op = p.op
-        } else if let o = owner {
-            node.value.cause = o.causes.finalCause
-            o.add(node, at: t)
-            op = o
+            p = (pending.node, pending.op)
         }
+        guard let p else { return nil }
+        p.node.children.append(node)
+        p.op.touch(t)
+        return p.op
+    }
+
+    /// The sync system call is open on its thread, under `op` (nil: it goes to `unattributed` at its exit).
+    mutating func syncStarted(_ node: TreeBuilder.Node, op: TreeBuilder.Op?, tid: UInt32, at ts: UInt64) {
         // A sync still open on this thread lost its exit: keep it rather than overwrite it.
         if let stale = openSyscall[tid], stale.op == nil {
             unattributed.append((Self.unplaced(stale.node), "\(stale.node.value.symbol ?? "sync") on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
         }
-        // Without an op, the sync goes to `unattributed` at its exit, with its latency.
         openSyscall[tid] = (node, op, ts)
     }
 
@@ -222,11 +217,8 @@ struct SyncLinker {
 
     /// The oldest pending flush job for this fd (or of an unknown fd).
     private mutating func takeOldestPending(fd: UInt32) -> Pending? {
-        oldestPendingArg(fd: fd).flatMap { takePending(arg: $0) }
-    }
-
-    private func oldestPendingArg(fd: UInt32) -> UInt64? {
-        pendingFIFO.first { pendingByArg[$0]?.fd == nil || pendingByArg[$0]?.fd == fd }
+        guard let arg = pendingFIFO.first(where: { pendingByArg[$0]?.fd == nil || pendingByArg[$0]?.fd == fd }) else { return nil }
+        return takePending(arg: arg)
     }
 
     private mutating func takePending(arg: UInt64) -> Pending? {

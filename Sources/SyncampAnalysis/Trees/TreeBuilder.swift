@@ -197,8 +197,9 @@ struct TreeBuilder {
             return
         case let .qemuFdatasync(fd):
             let node = Node(CausalNode(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: e.symbol, details: NodeDetails(fd: fd)))
-            let owner = linker.linksToJob(tid: e.tid, fd: fd, system: false) ? nil : threadOwner(e)
-            linker.qemuFdatasync(node, fd: fd, tid: e.tid, at: t, owner: owner)?.value.probeHits += 1
+            var op = linker.linkQemuFdatasync(node, fd: fd, tid: e.tid, at: t)
+            if op == nil { op = linker.adoptQemuFdatasync(node, owner: threadOwner(e), tid: e.tid, at: t) }
+            op?.value.probeHits += 1
             return
         case .otherProbe, .syncEnter, .syncExit, .uringSubmit, .uringComplete, .storage, .unknown:
             return
@@ -355,8 +356,14 @@ struct TreeBuilder {
         var d = NodeDetails(fd: fd)
         d.syscall = syscall
         let node = Node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: syscall.rawValue, details: d))
-        let owner = linker.linksToJob(tid: e.tid, fd: fd, system: true) ? nil : threadOwner(e)
-        linker.syncEnter(node, fd: fd, tid: e.tid, at: e.timestamp, t: t, owner: owner)
+        var op = linker.linkSync(node, fd: fd, tid: e.tid, at: t)
+        if op == nil, let owner = threadOwner(e) {
+            // A sync made directly on a request's thread, not through the thread pool.
+            node.value.cause = owner.causes.finalCause
+            owner.add(node, at: t)
+            op = owner
+        }
+        linker.syncStarted(node, op: op, tid: e.tid, at: e.timestamp)
         if let dev = deviceOfFD[fd] { storage.blockDeviceSyncStarted(node, dev: dev) }
     }
 
