@@ -30,15 +30,6 @@ struct ImageTally {
 
     /// Names the op's image (`op.image`) and adds the op to the images it synced.
     mutating func add(_ op: inout GuestOp, _ summary: OpSummary) {
-        if summary.syncs.isEmpty, op.backend != 0, let images = imagesOfBackend[op.backend] {
-            // The common case, an op with no sync on a known BlockBackend: counted for its images.
-            if op.image == nil { op.image = images.first }
-            if op.kind == .write || op.kind == .flush {
-                let isWrite = op.kind == .write
-                for img in images { add(img) { t in if isWrite { t.guestWrites += 1 } else { t.guestFlushes += 1 } } }
-            }
-            return
-        }
         var perImage: [String: [Cause: Int]] = [:]
         syncs(summary, into: &perImage)
         var fds: [UInt32: Int] = [:]
