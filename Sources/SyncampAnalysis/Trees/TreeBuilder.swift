@@ -210,17 +210,18 @@ struct TreeBuilder {
             switch e.payload {
             case .cacheWrite, .cacheEntryFlush, .setDependency, .l1Entry, .markDirty, .growL1, .refcountArea, .qcow2Write:
                 op.touchedQcow2 = true
-            case .nodeFlush(let format?) where format.description == "qcow2":
-                op.touchedQcow2 = true
-            default: break
-            }
-            switch e.payload {
-            case .vmdkWrite, .vmdkGrainTableUpdate: op.value.format = "vmdk"
-            // A flush of a format node other than qcow2 (vmdk, vdi, qed ...) names the op's format.
+            case .vmdkWrite, .vmdkGrainTableUpdate:
+                op.value.format = "vmdk"
             case let .nodeFlush(format?):
+                // A qcow2 node's flush is qcow2 work; another format's (vmdk, vdi, qed ...) names the op's format.
                 let name = format.description
-                if RequestEntry.otherImageFormats.contains(name) { op.value.format = name }
-            default: break
+                if name == "qcow2" {
+                    op.touchedQcow2 = true
+                } else if RequestEntry.otherImageFormats.contains(name) {
+                    op.value.format = name
+                }
+            default:
+                break
             }
             op.add(Node(CausalNode(kind: .probe(role), timeNs: t, tid: e.tid, symbol: e.symbol, details: details(e))), at: t)
             hitOp = op
