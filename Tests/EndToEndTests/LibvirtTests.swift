@@ -120,11 +120,8 @@ final class LibvirtTests: XCTestCase {
         while !FileManager.default.fileExists(atPath: liveCapture) && live.isRunning && Date() < attachBy { usleep(50_000) }
         XCTAssertTrue(FileManager.default.fileExists(atPath: liveCapture), "analyzer live did not attach: \(String(describing: try? String(contentsOfFile: liveErr, encoding: .utf8)))")
 
-        let tids = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(qemuPid)/task")
         let straceLog = dir.appendingPathComponent("strace.log").path
-        let strace = try Background("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o", straceLog]
-                                    + tids.flatMap { ["-p", $0] })
-        usleep(500_000)  // strace attaches asynchronously
+        let strace = try Background.straceSyncs(of: qemuPid, log: straceLog)
         XCTAssertTrue(strace.process.isRunning, "strace failed to attach: \(strace.stderr)")
         try guestInput.send("go\n")
         let done = try waitForLine("SYNCAMP-DONE", in: consoleLog, timeout: 120)

@@ -126,6 +126,16 @@ final class Background: @unchecked Sendable {
 
     var stderr: String { err.text }
 
+    /// strace counting fdatasync/fsync into `log`, attached to every thread `pid` has now and
+    /// (-f) every thread they create; waits half a second for it to attach (asynchronously).
+    static func straceSyncs(of pid: Int32, log: String) throws -> Background {
+        let tids = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")
+        let strace = try Background("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o", log]
+                                    + tids.flatMap { ["-p", $0] })
+        usleep(500_000)
+        return strace
+    }
+
     func waitFor(_ marker: String, timeout: TimeInterval = 60) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {

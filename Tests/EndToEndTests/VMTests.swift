@@ -34,12 +34,8 @@ final class VMTests: XCTestCase {
         }
         let collector = try Background(Harness.collector, target + ["-o", capture])
         XCTAssertTrue(collector.waitFor("fdatasync/fsync traced"), collector.stderr)
-        // strace on every thread that exists now, and (-f) every thread they create.
-        let tids = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(vm.pid)/task")
         let log = dir.appendingPathComponent("strace.log").path
-        let strace = try Background("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync", "-o", log]
-                                    + tids.flatMap { ["-p", $0] })
-        usleep(500_000)  // strace attaches asynchronously
+        let strace = try Background.straceSyncs(of: vm.pid, log: log)
         // The oracle must have run: strace still attached when the guest starts (a failed attach exits
         // at once), ended by our SIGINT and nothing else, its log there and holding the guest's syncs.
         XCTAssertTrue(strace.process.isRunning, "strace failed to attach: \(strace.stderr)")
