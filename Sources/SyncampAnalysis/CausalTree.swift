@@ -62,38 +62,123 @@ public enum SyncCall: String, Sendable, Equatable {
 /// The small facts shown with a node, typed; `strings` renders them (renderers only).
 /// Pointers are QEMU's (`Coroutine *`, `BlockDriverState *`, RawPosixAIOData), sizes in bytes,
 /// devices as the kernel's dev_t.
+///
+/// A node carries two to five of these facts, so they are stored compactly (a bit per fact
+/// present and the values of those present, in `Key` order, six inline): a node is copied
+/// once per event and per kept tree, and a struct of 25 optional fields made that copy
+/// 250 bytes long.
 public struct NodeDetails: Sendable, Equatable {
+    /// The facts a node can carry, in storage order.
+    enum Key: UInt8 {
+        case coroutine, offset, bytes, cache, depends, dependsOnFlush, dependency, index, l1Index, format
+        case job, node, submitCoroutine, fd, syscall, userData, dev, inode, datasync, lsn
+        case generation, transaction, blocks, blocksLogged, rwbs, sector
+    }
+
     /// The coroutine the probe fired in.
-    public var coroutine: UInt64?
-    public var offset: UInt64?
-    public var bytes: UInt64?
+    public var coroutine: UInt64? { get { self[.coroutine] } set { self[.coroutine] = newValue } }
+    public var offset: UInt64? { get { self[.offset] } set { self[.offset] = newValue } }
+    public var bytes: UInt64? { get { self[.bytes] } set { self[.bytes] = newValue } }
     /// The qcow2 cache written back, the cache it depends on, and the dependency being set.
-    public var cache: CacheName?
-    public var depends: CacheName?
-    public var dependsOnFlush = false
-    public var dependency: CacheName?
+    public var cache: CacheName? { get { Self.cacheName(self[.cache]) } set { self[.cache] = newValue.map(Self.code) } }
+    public var depends: CacheName? { get { Self.cacheName(self[.depends]) } set { self[.depends] = newValue.map(Self.code) } }
+    public var dependsOnFlush: Bool {
+        get { self[.dependsOnFlush] != nil }
+        set { self[.dependsOnFlush] = newValue ? 1 : nil }
+    }
+    public var dependency: CacheName? { get { Self.cacheName(self[.dependency]) } set { self[.dependency] = newValue.map(Self.code) } }
     /// `qcow2_cache_entry_flush`'s entry index.
-    public var index: UInt32?
-    public var l1Index: UInt32?
+    public var index: UInt32? { get { self[.index].map(UInt32.init(truncatingIfNeeded:)) } set { self[.index] = newValue.map(UInt64.init) } }
+    public var l1Index: UInt32? { get { self[.l1Index].map(UInt32.init(truncatingIfNeeded:)) } set { self[.l1Index] = newValue.map(UInt64.init) } }
     /// `bdrv_co_flush`'s node format.
-    public var format: FormatName?
+    public var format: FormatName? { get { self[.format].map(FormatName.init(raw:)) } set { self[.format] = newValue?.raw } }
     /// A flush job's RawPosixAIOData, its node, its submitting coroutine.
-    public var job: UInt64?
-    public var node: UInt64?
-    public var submitCoroutine: UInt64?
-    public var fd: UInt32?
-    public var syscall: SyncCall?
-    public var userData: UInt64?
-    public var dev: UInt32?
-    public var inode: UInt64?
-    public var datasync: Bool?
-    public var lsn: Int64?
-    public var generation: UInt64?
-    public var transaction: UInt64?
-    public var blocks: UInt64?
-    public var blocksLogged: UInt64?
-    public var rwbs: RWBS?
-    public var sector: UInt64?
+    public var job: UInt64? { get { self[.job] } set { self[.job] = newValue } }
+    public var node: UInt64? { get { self[.node] } set { self[.node] = newValue } }
+    public var submitCoroutine: UInt64? { get { self[.submitCoroutine] } set { self[.submitCoroutine] = newValue } }
+    public var fd: UInt32? { get { self[.fd].map(UInt32.init(truncatingIfNeeded:)) } set { self[.fd] = newValue.map(UInt64.init) } }
+    public var syscall: SyncCall? {
+        get { self[.syscall].map { Self.syncCalls[Int($0)] } }
+        set { self[.syscall] = newValue.map { UInt64(Self.syncCalls.firstIndex(of: $0)!) } }
+    }
+    public var userData: UInt64? { get { self[.userData] } set { self[.userData] = newValue } }
+    public var dev: UInt32? { get { self[.dev].map(UInt32.init(truncatingIfNeeded:)) } set { self[.dev] = newValue.map(UInt64.init) } }
+    public var inode: UInt64? { get { self[.inode] } set { self[.inode] = newValue } }
+    public var datasync: Bool? { get { self[.datasync].map { $0 != 0 } } set { self[.datasync] = newValue.map { $0 ? 1 : 0 } } }
+    public var lsn: Int64? { get { self[.lsn].map(Int64.init(bitPattern:)) } set { self[.lsn] = newValue.map(UInt64.init(bitPattern:)) } }
+    public var generation: UInt64? { get { self[.generation] } set { self[.generation] = newValue } }
+    public var transaction: UInt64? { get { self[.transaction] } set { self[.transaction] = newValue } }
+    public var blocks: UInt64? { get { self[.blocks] } set { self[.blocks] = newValue } }
+    public var blocksLogged: UInt64? { get { self[.blocksLogged] } set { self[.blocksLogged] = newValue } }
+    public var rwbs: RWBS? { get { self[.rwbs].map(RWBS.init(packed:)) } set { self[.rwbs] = newValue?.packed } }
+    public var sector: UInt64? { get { self[.sector] } set { self[.sector] = newValue } }
+
+    /// One bit per `Key` present.
+    private var present: UInt32 = 0
+    /// The values of the keys present, in key order: the first six here, any more in `more`.
+    private var inline: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+    private var more: [UInt64] = []
+    private static let inlineCapacity = 6
+
+    private static let syncCalls: [SyncCall] = [.fdatasync, .fsync, .ioUringFsync, .sync]
+    private static func code(_ c: CacheName) -> UInt64 {
+        switch c {
+        case .l2: 0
+        case .refcount: 1
+        case .unknown: 2
+        }
+    }
+    private static func cacheName(_ v: UInt64?) -> CacheName? {
+        v.map { $0 == 0 ? .l2 : $0 == 1 ? .refcount : .unknown }
+    }
+
+    private func slot(_ i: Int) -> UInt64 {
+        guard i < Self.inlineCapacity else { return more[i - Self.inlineCapacity] }
+        return withUnsafeBytes(of: inline) { $0.load(fromByteOffset: i * 8, as: UInt64.self) }
+    }
+
+    private mutating func setSlot(_ i: Int, _ v: UInt64) {
+        guard i < Self.inlineCapacity else { more[i - Self.inlineCapacity] = v; return }
+        withUnsafeMutableBytes(of: &inline) { $0.storeBytes(of: v, toByteOffset: i * 8, as: UInt64.self) }
+    }
+
+    private var count: Int { present.nonzeroBitCount }
+
+    private subscript(key: Key) -> UInt64? {
+        get {
+            let bit = UInt32(1) << key.rawValue
+            guard present & bit != 0 else { return nil }
+            return slot((present & (bit - 1)).nonzeroBitCount)
+        }
+        set {
+            let bit = UInt32(1) << key.rawValue
+            let rank = (present & (bit - 1)).nonzeroBitCount
+            let n = count
+            switch (present & bit != 0, newValue) {
+            case let (true, v?):
+                setSlot(rank, v)
+            case let (false, v?):
+                // Shift the values after `rank` up by one.
+                if n >= Self.inlineCapacity { more.append(0) }
+                var i = n
+                while i > rank { setSlot(i, slot(i - 1)); i -= 1 }
+                setSlot(rank, v)
+                present |= bit
+            case (true, nil):
+                for i in rank ..< n - 1 { setSlot(i, slot(i + 1)) }
+                if n > Self.inlineCapacity { more.removeLast() }
+                present &= ~bit
+            case (false, nil):
+                break
+            }
+        }
+    }
+
+    public static func == (a: NodeDetails, b: NodeDetails) -> Bool {
+        guard a.present == b.present else { return false }
+        for i in 0 ..< a.count where a.slot(i) != b.slot(i) { return false }
+        return true
+    }
 
     public init() {}
 
