@@ -16,76 +16,117 @@ public struct ImageTotals: Sendable, Equatable {
 /// to; an op without syncs (an overwrite) takes the images of other ops on the
 /// same BlockBackend, and waits, as a count, until one of them has synced.
 struct ImageTally {
+    /// Images by slot (an index into `slots`), so that an op is counted without hashing its path.
+    private var slots: [ImageTotals] = []
+    private var slotOfPath: [String: Int] = [:]
+    /// The slot of each synced fd: its file's, or "fd N" until the collector names the file.
+    private var slotOfFD: [UInt32: Int] = [:]
     private var pathOfFD: [UInt32: String] = [:]
-    private var order: [String] = []
-    private var totals: [String: ImageTotals] = [:]
-    private var imagesOfBackend: [UInt64: [String]] = [:]
+    /// Slots in the order they were first counted.
+    private var order: [Int] = []
+    private var counted: [Bool] = []
+    /// The images each BlockBackend synced last, sorted by path.
+    private var imagesOfBackend: [UInt64: [Int]] = [:]
     /// Ops without syncs on a BlockBackend whose images are not known yet.
     private var waiting: [UInt64: (writes: Int, flushes: Int)] = [:]
 
     /// Learns the file behind a synced fd.
     mutating func fdPath(_ p: FDPath) {
-        pathOfFD[UInt32(truncatingIfNeeded: p.fd)] = p.path
+        let fd = UInt32(truncatingIfNeeded: p.fd)
+        pathOfFD[fd] = p.path
+        slotOfFD[fd] = slot(p.path)
     }
 
     /// Names the op's image (`op.image`) and adds the op to the images it synced.
     mutating func add(_ op: inout GuestOp, _ summary: OpSummary) {
-        var perImage: [String: [Cause: Int]] = [:]
+        let kind = op.kind
+        guard !summary.syncs.isEmpty else {
+            // An op without syncs (an overwrite) counts for the images of its BlockBackend.
+            guard op.backend != 0 else { return }
+            guard let images = imagesOfBackend[op.backend] else {
+                if op.isGuestRequest {
+                    var w = waiting[op.backend] ?? (0, 0)
+                    if kind == .write { w.writes += 1 } else if kind == .flush { w.flushes += 1 }
+                    waiting[op.backend] = w
+                }
+                return
+            }
+            if op.image == nil, let first = images.first { op.image = slots[first].path }
+            for img in images { count(img, kind: kind) }
+            return
+        }
+        var perImage: [Int: [Cause: Int]] = [:]
         syncs(summary, into: &perImage)
         var fds: [UInt32: Int] = [:]
         for s in summary.syncs { if let fd = s.fd { fds[fd, default: 0] += 1 } }
         // The fd with most syncs names the op's image (the lowest fd of a tie).
         if let fd = fds.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key { op.image = pathOfFD[fd] ?? "fd \(fd)" }
-        // An op with syncs counts for every image it synced (quorum writes all children);
-        // one without (an overwrite) for the images of its BlockBackend.
-        var images = perImage.keys.sorted()
+        // An op with syncs counts for every image it synced (quorum writes all children).
+        var images = perImage.keys.sorted { slots[$0].path < slots[$1].path }
         if !images.isEmpty, op.backend != 0 {
             if imagesOfBackend[op.backend] == nil, let w = waiting.removeValue(forKey: op.backend) {
-                for img in images { add(img) { t in t.guestWrites += w.writes; t.guestFlushes += w.flushes } }
+                for img in images {
+                    touch(img)
+                    slots[img].guestWrites += w.writes
+                    slots[img].guestFlushes += w.flushes
+                }
             }
             imagesOfBackend[op.backend] = images
         }
-        if images.isEmpty, op.backend != 0 {
-            images = imagesOfBackend[op.backend] ?? []
-            if images.isEmpty && op.isGuestRequest {
-                var w = waiting[op.backend] ?? (0, 0)
-                if op.kind == .write { w.writes += 1 } else if op.kind == .flush { w.flushes += 1 }
-                waiting[op.backend] = w
-            }
-        }
-        if op.image == nil { op.image = images.first }
-        let kind = op.kind
+        if images.isEmpty, op.backend != 0 { images = imagesOfBackend[op.backend] ?? [] }
+        if op.image == nil, let first = images.first { op.image = slots[first].path }
         for img in images {
-            add(img) { t in
-                if kind == .write { t.guestWrites += 1 }
-                if kind == .flush { t.guestFlushes += 1 }
-                for (c, n) in perImage[img] ?? [:] { t.causes[c, default: 0] += n; t.hostSyncs += n }
-            }
+            count(img, kind: kind)
+            for (c, n) in perImage[img] ?? [:] { slots[img].causes[c, default: 0] += n; slots[img].hostSyncs += n }
         }
     }
 
     /// Adds the syncs of a node no op took.
     mutating func addUnplaced(_ summary: OpSummary) {
-        var perImage: [String: [Cause: Int]] = [:]
+        var perImage: [Int: [Cause: Int]] = [:]
         syncs(summary, into: &perImage)
-        for (img, causes) in perImage.sorted(by: { $0.key < $1.key }) {
-            add(img) { t in for (c, n) in causes { t.causes[c, default: 0] += n; t.hostSyncs += n } }
+        for (img, causes) in perImage.sorted(by: { slots[$0.key].path < slots[$1.key].path }) {
+            touch(img)
+            for (c, n) in causes { slots[img].causes[c, default: 0] += n; slots[img].hostSyncs += n }
         }
     }
 
     /// Totals per image, in first-seen order.
-    var images: [ImageTotals] { order.compactMap { totals[$0] } }
+    var images: [ImageTotals] { order.map { slots[$0] } }
 
-    private mutating func add(_ img: String, _ update: (inout ImageTotals) -> Void) {
-        if totals[img] == nil { order.append(img); totals[img] = ImageTotals(path: img) }
-        update(&totals[img]!)
+    private mutating func slot(_ path: String) -> Int {
+        if let s = slotOfPath[path] { return s }
+        slots.append(ImageTotals(path: path))
+        counted.append(false)
+        slotOfPath[path] = slots.count - 1
+        return slots.count - 1
+    }
+
+    private mutating func slot(fd: UInt32) -> Int {
+        if let s = slotOfFD[fd] { return s }
+        let s = slot("fd \(fd)")
+        slotOfFD[fd] = s
+        return s
+    }
+
+    /// Puts an image in the listing the first time something counts for it.
+    private mutating func touch(_ img: Int) {
+        guard !counted[img] else { return }
+        counted[img] = true
+        order.append(img)
+    }
+
+    private mutating func count(_ img: Int, kind: GuestOp.Kind) {
+        touch(img)
+        if kind == .write { slots[img].guestWrites += 1 }
+        if kind == .flush { slots[img].guestFlushes += 1 }
     }
 
     /// Host syncs and causes per image.
-    private func syncs(_ summary: OpSummary, into perImage: inout [String: [Cause: Int]]) {
+    private mutating func syncs(_ summary: OpSummary, into perImage: inout [Int: [Cause: Int]]) {
         for s in summary.syncs {
             guard let fd = s.fd else { continue }
-            perImage[pathOfFD[fd] ?? "fd \(fd)", default: [:]][s.cause, default: 0] += 1
+            perImage[slot(fd: fd), default: [:]][s.cause, default: 0] += 1
         }
     }
 }

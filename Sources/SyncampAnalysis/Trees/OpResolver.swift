@@ -99,7 +99,7 @@ struct OpResolver {
 
     private mutating func bind(_ co: UInt64, _ op: TreeBuilder.Op) {
         coOwner[co] = op
-        op.coroutines.append(co)
+        if op.coroutine == 0 { op.coroutine = co } else { op.moreCoroutines.append(co) }
     }
 
     /// The op bound to a coroutine, if any (no caller chain, no group).
@@ -115,8 +115,10 @@ struct OpResolver {
 
     /// Drops the bindings of an op that was handed on, so that the maps stay as small as the work in flight.
     mutating func forget(_ op: TreeBuilder.Op) {
-        for co in op.coroutines where coOwner[co] === op { coOwner[co] = nil }
-        op.coroutines.removeAll()
+        if op.coroutine != 0, coOwner[op.coroutine] === op { coOwner[op.coroutine] = nil }
+        for co in op.moreCoroutines where coOwner[co] === op { coOwner[co] = nil }
+        op.coroutine = 0
+        op.moreCoroutines.removeAll()
         if let k = op.opaqueKey, awaitingOpaque[k] === op { awaitingOpaque[k] = nil }
         if let a = awaiting.first(where: { $0.value.op === op })?.key { awaiting[a] = nil }
         if latest === op { latest = nil }

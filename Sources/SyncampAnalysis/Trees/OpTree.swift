@@ -30,8 +30,10 @@ extension TreeBuilder {
         let causes: CauseTracker
         /// Set once the op has been handed on: it takes no more work.
         var retired = false
-        /// Coroutines bound to it, and the opaque it waited for, to forget when it retires.
-        var coroutines: [UInt64] = []
+        /// Coroutines bound to it, and the opaque it waited for, to forget when it retires: most
+        /// ops bind one, kept inline (an array per op cost a malloc per request).
+        var coroutine: UInt64 = 0
+        var moreCoroutines: [UInt64] = []
         var opaqueKey: UInt64?
         /// USDT captures: a guest flush inferred from cache write-backs, and whether it has written back the refcount cache.
         var inferredFlush = false
