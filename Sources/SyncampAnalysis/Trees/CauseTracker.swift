@@ -77,6 +77,20 @@ final class CauseTracker {
         self.looksUpClusters = looksUpClusters
     }
 
+    /// What a tracker starts from (the parameters of `init`), kept by an op until its first
+    /// event needs the tracker.
+    struct Setup {
+        var finalCause: Cause
+        var hasEntryFlushProbe: Bool
+        var plainCacheFlush: Cause = .l2TableAlloc
+        var looksUpClusters = false
+    }
+
+    convenience init(_ s: Setup) {
+        self.init(finalCause: s.finalCause, hasEntryFlushProbe: s.hasEntryFlushProbe, plainCacheFlush: s.plainCacheFlush,
+                  looksUpClusters: s.looksUpClusters)
+    }
+
     /// `bdrv_co_flush(bs)`; `isFormatNode` when bs is the qcow2 node (a full flush begins).
     func nodeFlush(isFormatNode: Bool) {
         if case .flushing? = marker { marker = nil }

@@ -27,7 +27,18 @@ extension TreeBuilder {
     final class Op {
         var value: GuestOp
         var children: [Node] = []
-        let causes: CauseTracker
+        /// What its cause tracker starts from; the tracker itself is made by the first event that
+        /// needs it (most ops, overwrites, never do: a class instance less per request).
+        private let causeSetup: CauseTracker.Setup
+        private var tracker: CauseTracker?
+        var causes: CauseTracker {
+            if let tracker { return tracker }
+            let t = CauseTracker(causeSetup)
+            tracker = t
+            return t
+        }
+        /// The cause of the last sync of a full flush in this op (`CauseTracker.finalCause`).
+        var finalCause: Cause { causeSetup.finalCause }
         /// Set once the op has been handed on: it takes no more work.
         var retired = false
         /// Coroutines bound to it, and the opaque it waited for, to forget when it retires: most
@@ -41,9 +52,18 @@ extension TreeBuilder {
         /// its syncs may be qcow2's even when another format's node was flushed too.
         var touchedQcow2 = false
         var flushWroteRefcounts = false
-        init(_ value: GuestOp, causes: CauseTracker) {
+        init(_ value: GuestOp, causes: CauseTracker.Setup) {
             self.value = value
-            self.causes = causes
+            causeSetup = causes
+        }
+
+        /// The op's work is over: the tracker names what it still held (`CauseTracker.endOp`).
+        func endCauses() { tracker?.endOp() }
+
+        /// `body`'s result as if the running full flush had ended (`CauseTracker.asIfFullFlushEnded`).
+        func asIfFullFlushEnded<T>(_ body: () -> T) -> T {
+            guard let tracker else { return body() }
+            return tracker.asIfFullFlushEnded(body)
         }
         func add(_ n: Node, at t: UInt64) {
             children.append(n)

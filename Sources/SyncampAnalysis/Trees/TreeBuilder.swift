@@ -25,7 +25,14 @@ struct TreeBuilder {
     /// Ops handed on while still waiting for a sync, because too many were in flight.
     private(set) var forcedRetirements = 0
     private(set) var hostSyncs = 0
-    private(set) var uprobeHits: [Int: Int] = [:]
+    /// Uprobe hits per probe id (the first 256 ids counted in an array: one per event).
+    private var hitsByID: [Int] = Array(repeating: 0, count: 256)
+    private var hitsPastTable: [Int: Int] = [:]
+    var uprobeHits: [Int: Int] {
+        var hits = hitsPastTable
+        for (id, n) in hitsByID.enumerated() where n > 0 { hits[id] = n }
+        return hits
+    }
     /// Counts that show probes reading the wrong places (ProbeSelfCheck).
     private(set) var selfCheck = ProbeSelfCheck()
     private var resolver: OpResolver
@@ -110,7 +117,7 @@ struct TreeBuilder {
         }
         let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
                             endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
-                    causes: CauseTracker(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe,
+                    causes: CauseTracker.Setup(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe,
                                          // A resize's plain cache flushes are qcow2_update_options' (it recomputes the cache sizes).
                                          plainCacheFlush: kind == .truncate ? .cacheReconfigure : .l2TableAlloc,
                                          looksUpClusters: kind == .write || kind == .writeZeroes || kind == .discard))
@@ -140,7 +147,8 @@ struct TreeBuilder {
     // MARK: QEMU
 
     private mutating func uprobe(_ e: DecodedEvent) {
-        uprobeHits[Int(e.probeID), default: 0] += 1
+        let id = Int(e.probeID)
+        if id < hitsByID.count { hitsByID[id] += 1 } else { hitsPastTable[id, default: 0] += 1 }
         resolver.observe(e)
         guard let role = e.role else { return }
         let t = rel(e.timestamp)
@@ -360,7 +368,7 @@ struct TreeBuilder {
         var op = linker.linkSync(node, fd: fd, tid: e.tid, at: t)
         if op == nil, let owner = threadOwner(e) {
             // A sync made directly on a request's thread, not through the thread pool.
-            node.value.cause = owner.causes.finalCause
+            node.value.cause = owner.finalCause
             owner.add(node, at: t)
             op = owner
         }
@@ -441,7 +449,7 @@ struct TreeBuilder {
     }
 
     private mutating func hand(_ op: Op) -> HandedOp {
-        op.causes.endOp()
+        op.endCauses()
         // Groups (open, close ...) name their syncs after the group already; only requests are renamed.
         if op.value.isGuestRequest, !op.touchedQcow2, let format = op.value.format, format != "qcow2", format != "vmdk" {
             // Another format driver (vhdx, qed, vdi ...) made these syncs: none is qcow2's, and a
@@ -461,7 +469,7 @@ struct TreeBuilder {
     /// them again as they are then, if more work arrives for them.
     func endedLiveOps() -> [GuestOp] {
         live[liveHead...].filter { !linker.isWaiting($0) }.map { op in
-            op.causes.asIfFullFlushEnded { op.frozen }
+            op.asIfFullFlushEnded { op.frozen }
         }
     }
 
