@@ -59,17 +59,31 @@ public struct ProbeIndex: Sendable {
         case nextEvent
     }
 
-    public struct Entry: Sendable {
-        public var role: ProbeRole?
-        public var symbol: String
-        public var isFallback: Bool
-        public var values: Values
-        public var isUSDT = false
-        public var coroutineFrom = CoroutineSource.none
+    /// One probe, resolved. A class: the decoder looks one up per event, and a reference is
+    /// cheaper to hand around than the 230 bytes of the values inline.
+    public final class Entry: Sendable {
+        public let role: ProbeRole?
+        public let symbol: String
+        public let isFallback: Bool
+        public let values: Values
+        public let isUSDT: Bool
+        public let coroutineFrom: CoroutineSource
         /// Whether the entry point runs in the request's own coroutine (`RequestEntry`).
-        public var runsInRequestCoroutine: Bool
+        public let runsInRequestCoroutine: Bool
         /// The canonical argument holding the request flags, if the entry takes them.
-        public var flagsArgument: Int?
+        public let flagsArgument: Int?
+
+        init(role: ProbeRole?, symbol: String, isFallback: Bool, values: Values, isUSDT: Bool,
+             coroutineFrom: CoroutineSource, runsInRequestCoroutine: Bool, flagsArgument: Int?) {
+            self.role = role
+            self.symbol = symbol
+            self.isFallback = isFallback
+            self.values = values
+            self.isUSDT = isUSDT
+            self.coroutineFrom = coroutineFrom
+            self.runsInRequestCoroutine = runsInRequestCoroutine
+            self.flagsArgument = flagsArgument
+        }
     }
 
     public let entries: [Entry]
