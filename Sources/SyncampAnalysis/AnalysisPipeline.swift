@@ -276,7 +276,7 @@ public struct AnalysisPipeline {
     /// costliest ops, the pinned op, an observer.
     private mutating func fold(_ finished: TreeBuilder.HandedOp) {
         var op = finished.op
-        let summary = finished.summary
+        let summary = finished.summary()
         if op.isGuestRequest { op.origin = toolOrigin }
         imageTally.add(&op, summary)
         tally.add(op, summary)

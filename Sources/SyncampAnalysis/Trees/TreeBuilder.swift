@@ -432,18 +432,16 @@ struct TreeBuilder {
     mutating func drainUnattributed() -> [(CausalNode, String)] { linker.drainUnattributed() }
 
     /// An op handed on: its value without its tree, the summary of its tree, and the tree on demand.
+    /// A reference to the builder's op, so that handing one on copies nothing.
     struct HandedOp {
-        /// The op, `children` empty.
-        let op: GuestOp
-        let summary: OpSummary
         private let source: Op
 
-        init(_ source: Op) {
-            self.source = source
-            op = source.value
-            summary = OpSummary(source)
-        }
+        init(_ source: Op) { self.source = source }
 
+        /// The op, `children` empty.
+        var op: GuestOp { source.value }
+        /// The summary of its tree (one walk: call once).
+        func summary() -> OpSummary { OpSummary(source) }
         /// The op's tree as values (causes filled in).
         func tree() -> [CausalNode] { source.children.map { $0.frozen() } }
     }
