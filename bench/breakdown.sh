@@ -7,17 +7,20 @@
 # of the capture file; and with every probe at its function entry (--probe-at-entry).
 # Alternating rounds; prints the median per-round slowdown of each against untraced.
 #
-#   bench/breakdown.sh [--rounds N] [--pairs N] [--binary PATH]
+#   bench/breakdown.sh [--rounds N] [--pairs N] [--binary PATH] [--ram]
 #
 # --binary: another qemu-io (the testbed's endbr64 build: .testbed/cet/bin/qemu-io).
+# --ram: the image on ext4 on a loop device backed by tmpfs (as bench/overhead.sh --ram): the
+#        same syncs, journal commits and device flushes, no disk waits to hide or blur the cost.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-rounds=5 pairs=1000 binary=""
+rounds=5 pairs=1000 binary="" ram=0
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift ;;
     --pairs) pairs=$2; shift ;;
     --binary) binary=$2; shift ;;
+    --ram) ram=1 ;;
     *) echo "breakdown: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
   shift
@@ -31,7 +34,22 @@ qemu_io=${binary:-$bin/qemu-io}
 collector="$top/.build/release/collector"
 analyzer="$top/.build/release/analyzer"
 work=$(mktemp -d /var/tmp/syncamp-breakdown.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+ramdir="" loopdev=""
+cleanup() {
+  if [ -n "$loopdev" ]; then umount "$work" 2>/dev/null || true; losetup -d "$loopdev" 2>/dev/null || true; fi
+  [ -n "$ramdir" ] && { umount "$ramdir" 2>/dev/null || true; rmdir "$ramdir" 2>/dev/null || true; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+if [ $ram = 1 ]; then
+  ramdir=$(mktemp -d /tmp/syncamp-ram.XXXXXX)
+  mount -t tmpfs -o size=3g tmpfs "$ramdir"
+  truncate -s 2900M "$ramdir/disk"
+  loopdev=$(losetup -f --show "$ramdir/disk")
+  mkfs.ext4 -q "$loopdev"
+  mount "$loopdev" "$work"
+  echo "breakdown: image on ext4 on $loopdev, backed by tmpfs" >&2
+fi
 for i in $(seq 0 $((pairs - 1))); do printf 'write -q %d 4k\nflush\n' $((i * 65536)); done > "$work/cmds"
 
 wait_for() {  # file pattern pid
@@ -61,7 +79,8 @@ run() {  # mode -> microseconds
         at-entry) extra=(--probe-at-entry) ;;
         no-*) extra=(--ablate "${mode#no-}") ;;
       esac
-      "$collector" "${extra[@]}" -p "$qpid" -o "$work/run.syncamp" --force 2> "$work/tracer.err" 3>&- &
+      # the collector's own CPU time (user + system), for the table's last column
+      /usr/bin/time -f '%U %S' -o "$work/cpu" "$collector" "${extra[@]}" -p "$qpid" -o "$work/run.syncamp" --force 2> "$work/tracer.err" 3>&- &
       tpid=$!
       wait_for "$work/tracer.err" "tracing pid" "$tpid" ;;
   esac
@@ -79,7 +98,9 @@ run() {  # mode -> microseconds
     local syncs; syncs=$("$analyzer" report "$work/run.syncamp" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["host_fdatasyncs"])')
     [ "$syncs" = $((3 + 2 * pairs)) ] || { echo "breakdown: the collector saw $syncs host syncs, not $((3 + 2 * pairs))" >&2; exit 1; }
   fi
-  echo $(( (t1 - t0) / 1000 ))
+  local cpu="-"
+  [ -n "$tpid" ] && cpu=$(awk '{printf "%.3f", $1 + $2}' "$work/cpu")
+  echo "$(( (t1 - t0) / 1000 ))	$cpu"
 }
 
 modes=(untraced no-output collector no-coroutine no-derefs no-storage no-writing at-entry)
@@ -96,17 +117,20 @@ python3 - "$raw" "$pairs" "$qemu_io" <<'PY'
 import csv, statistics, sys
 rows = [r for r in csv.reader(open(sys.argv[1]), delimiter="\t")]
 base = {r[0]: int(r[2]) for r in rows if r[1] == "untraced"}
+def cpu(m):
+    v = [float(r[3]) for r in m if len(r) > 3 and r[3] != "-"]
+    return f"{statistics.median(v):.3f} s" if v else "—"
 what = {"untraced": "no tracer",
         "collector": "the collector, everything on", "no-coroutine": "without the coroutine reads",
         "no-derefs": "without the reads through pointers", "no-output": "the trap floor: the program returns at once (no event)",
         "no-storage": "without the below-QEMU tracepoints", "no-writing": "without writing the capture file",
         "at-entry": "with every probe at its function entry"}
 print(f"flush-heavy: {sys.argv[2]} x (write 4k to a new cluster + flush) on {sys.argv[3]}, {len(base)} rounds")
-print("| run | median run time | median slowdown |")
-print("|---|---|---|")
+print("| run | median run time | median slowdown | the collector's CPU (user + system) |")
+print("|---|---|---|---|")
 for mode in dict.fromkeys(r[1] for r in rows):
     m = [r for r in rows if r[1] == mode]
     t = statistics.median(int(r[2]) for r in m) / 1e6
     ratio = statistics.median(int(r[2]) / base[r[0]] for r in m)
-    print(f"| {what.get(mode, mode)} | {t:.3f} s | {'—' if mode == 'untraced' else f'{(ratio - 1) * 100:+.1f}%'} |")
+    print(f"| {what.get(mode, mode)} | {t:.3f} s | {'—' if mode == 'untraced' else f'{(ratio - 1) * 100:+.1f}%'} | {cpu(m)} |")
 PY

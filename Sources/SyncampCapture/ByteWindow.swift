@@ -64,23 +64,25 @@ final class ByteWindow {
         guard offset >= base, count >= 0, offset <= size, count <= size - offset else { return false }
         if offset + count <= base + bytes.count { return true }
         guard let fd else { return false }
-        // Keep what is left from `offset` on, then read on until `count` bytes are there.
-        bytes.removeFirst(offset - base)
-        base = offset
-        let want = max(count, chunk)
-        while bytes.count < want && base + bytes.count < size {
-            let old = bytes.count
-            let add = min(want - old, size - (base + old))
-            bytes.append(contentsOf: repeatElement(0, count: add))
-            let n = (try? bytes.withUnsafeMutableBytes { buf in
-                try fd.read(fromAbsoluteOffset: Int64(base + old), into: UnsafeMutableRawBufferPointer(rebasing: buf[old ..< old + add]))
-            }) ?? -1
-            if n <= 0 {
-                bytes.removeLast(add)
-                break
+        // A new window: what is left from `offset` on, then the file read on into it, up to
+        // `max(count, chunk)` bytes (no zero-filling first: the reads initialise it).
+        let want = min(max(count, chunk), size - offset)
+        let left = max(0, bytes.count - (offset - base))
+        bytes = bytes.withUnsafeBytes { old in
+            [UInt8](unsafeUninitializedCapacity: max(want, left)) { buf, initialized in
+                let raw = UnsafeMutableRawBufferPointer(buf)
+                if left > 0 { raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: old[(offset - base)...])) }
+                var have = left
+                while have < want {
+                    let n = (try? fd.read(fromAbsoluteOffset: Int64(offset + have),
+                                          into: UnsafeMutableRawBufferPointer(rebasing: raw[have ..< want]))) ?? -1
+                    if n <= 0 { break }
+                    have += n
+                }
+                initialized = have
             }
-            bytes.removeLast(add - n)
         }
+        base = offset
         return offset + count <= base + bytes.count
     }
 
