@@ -18,7 +18,8 @@ public struct ModelComparison: Sendable {
     /// (image open, housekeeping, unknown image).
     public var predictions: [Int: Prediction] = [:]
     public var predictedHostSyncs = 0
-    public var predictedCauses: [Cause: Int] = [:]
+    public var predictedCauses: [Cause: Int] { predictedCounts.dictionary }
+    private var predictedCounts = CauseCounts()
     public var matchedOps = 0
     /// Op indexes whose observed causes differ from the prediction (timing-dependent ones
     /// excepted): the first `listLimit`; `deviatingCount` counts them all.
@@ -179,11 +180,13 @@ public struct ModelComparison: Sendable {
         }
         if op.kind == .imageClose && op.image == nil && only == nil {
             // Closing with nothing left to sync names no image: every image is closed.
-            var causes: [Cause: Int] = [:]
+            var causes = CauseCounts()
             for i in slots.indices.sorted(by: { slots[$0].name < slots[$1].name }) {
-                for (c, n) in slots[i].model.close() { causes[c, default: 0] += n }
+                slots[i].model.counts = CauseCounts()
+                slots[i].model.closeSteps()
+                causes.add(slots[i].model.counts)
             }
-            record(op, observed, Prediction(causes: causes, timingDependent: false), keep: keepPrediction)
+            record(op, observed, causes, timingDependent: false, keep: keepPrediction)
             return
         }
         if op.kind.isGuestRequest, op.backend != 0, let image = op.image { imageOfBackend[op.backend] = image }
@@ -214,7 +217,6 @@ public struct ModelComparison: Sendable {
             unpredicted(op, reason)
             return
         }
-        let causes: [Cause: Int]
         var timing: Bool
         switch slots[i].model.replay(op, discardUnmap: options.drive.discardUnmap) {
         case let .unpredicted(reason):
@@ -223,14 +225,13 @@ public struct ModelComparison: Sendable {
             return
         case .notAnOp:
             return
-        case let .predicted(c, spansTables):
-            causes = c
+        case let .predicted(spansTables):
             timing = spansTables
         }
         // Requests that overlap another in flight interleave their metadata work.
-        if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && causes.values.reduce(0, +) > 0 { timing = true }
+        if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && !slots[i].model.counts.isEmpty { timing = true }
         if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
-        record(op, observed, Prediction(causes: causes, timingDependent: timing), keep: keepPrediction)
+        record(op, observed, slots[i].model.counts, timingDependent: timing, keep: keepPrediction)
     }
 
     /// The model of an op's image. Ops name images by the path behind their fds, image states
@@ -287,13 +288,15 @@ public struct ModelComparison: Sendable {
         if unpredictedOps.count < Self.listLimit { unpredictedOps[op.index] = reason }
     }
 
-    private mutating func record(_ op: GuestOp, _ observed: [Cause: Int], _ p: Prediction, keep: Bool) {
-        if keep { predictions[op.index] = p }
-        predictedHostSyncs += p.hostSyncs
-        for (c, n) in p.causes { predictedCauses[c, default: 0] += n }
-        if observed == p.causes {
+    private mutating func record(_ op: GuestOp, _ observed: [Cause: Int], _ causes: CauseCounts, timingDependent: Bool, keep: Bool) {
+        if keep { predictions[op.index] = Prediction(causes: causes.dictionary, timingDependent: timingDependent) }
+        if !causes.isEmpty {
+            predictedHostSyncs += causes.total
+            predictedCounts.add(causes)
+        }
+        if causes.isEmpty ? observed.isEmpty : causes.matches(observed) {
             matchedOps += 1
-        } else if p.timingDependent {
+        } else if timingDependent {
             timingDependentCount += 1
             if timingDependentOps.count < Self.listLimit { timingDependentOps.append(op.index) }
         } else {
@@ -306,9 +309,9 @@ public struct ModelComparison: Sendable {
 extension Qcow2Model {
     /// What replaying one op gave.
     enum Replay {
-        /// Host syncs per cause; `spansTables` when a write covers more than one L2 table (QEMU
-        /// runs those parts as parallel tasks: the count is then timing-dependent).
-        case predicted([Cause: Int], spansTables: Bool)
+        /// Host syncs per cause, in `counts`; `spansTables` when a write covers more than one L2
+        /// table (QEMU runs those parts as parallel tasks: the count is then timing-dependent).
+        case predicted(spansTables: Bool)
         /// The model cannot know (its state is then lost).
         case unpredicted(ModelComparison.Unpredicted)
         /// Not a request the model replays (image open, housekeeping, creation).
@@ -318,27 +321,32 @@ extension Qcow2Model {
     /// Replays one op on this image in place.
     mutating func replay(_ op: GuestOp, discardUnmap: Bool) -> Replay {
         if let reason = gap(for: op) { return .unpredicted(reason) }
+        counts = CauseCounts()
         switch op.kind {
         case .write:
-            let perTable = image.bytesPerL2Table
+            let perTable = clustersPerTable * clusterSize
             let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
             let spans = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
-            return .predicted(write(offset: op.offset, bytes: op.bytes), spansTables: spans)
+            writeSteps(offset: op.offset, bytes: op.bytes)
+            return .predicted(spansTables: spans)
         case .flush:
-            return .predicted(flush(), spansTables: false)
+            flush(final: .guestFlush)
+            return .predicted(spansTables: false)
         case .imageClose:
-            return .predicted(close(), spansTables: false)
+            closeSteps()
+            return .predicted(spansTables: false)
         case .discard:
-            return .predicted(discard(offset: op.offset, bytes: op.bytes, unmap: discardUnmap), spansTables: false)
+            discardSteps(offset: op.offset, bytes: op.bytes, unmap: discardUnmap)
+            return .predicted(spansTables: false)
         case .writeZeroes:
             // BDRV_REQ_MAY_UNMAP is dropped on a node without discard=unmap (io.c, bdrv_co_do_pwrite_zeroes).
-            guard let c = writeZeroes(offset: op.offset, bytes: op.bytes, unmap: op.unmap == true && discardUnmap) else {
+            guard writeZeroesSteps(offset: op.offset, bytes: op.bytes, unmap: op.unmap == true && discardUnmap) else {
                 return .unpredicted(.unalignedWriteZeroes)
             }
-            return .predicted(c, spansTables: false)
+            return .predicted(spansTables: false)
         case .truncate:
-            guard let c = truncate(to: op.offset) else { return .unpredicted(.kindNotModelled) }
-            return .predicted(c, spansTables: false)
+            guard truncateSteps(to: op.offset) else { return .unpredicted(.kindNotModelled) }
+            return .predicted(spansTables: false)
         case .snapshot, .imageCheck, .makeEmpty:
             // Shared clusters, a reverted L1 table, repaired refcounts: what follows is not the state the model holds.
             return .unpredicted(.kindNotModelled)
@@ -349,11 +357,10 @@ extension Qcow2Model {
 
     /// What the model cannot know about an op before running it, if anything.
     func gap(for op: GuestOp) -> ModelComparison.Unpredicted? {
-        let drive = options.drive
         switch op.kind {
         case .write, .writeZeroes, .discard:
             if op.kind == .write && op.compressed == true { return .compressedWrite }
-            if op.kind == .write && drive.detectZeroes { return .detectZeroes }
+            if op.kind == .write && options.drive.detectZeroes { return .detectZeroes }
             if op.kind == .write && !knowsCowSource && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
                 return .backingFileCow
             }
