@@ -36,6 +36,8 @@ public struct Qcow2Model: Sendable {
     private var fileDirty = false
     private var lazyDirty: Bool
     private var l2Tables: Set<Int>
+    /// The last table `hasL2Table` found (tables are never dropped): runs of requests stay in one table.
+    private var lastL2Table = -1
     private var allocated: ClusterSet
     /// Extended L2: allocated subclusters (32 per cluster); nil for standard L2 entries.
     private var subclusters: ClusterSet?
@@ -146,7 +148,7 @@ public struct Qcow2Model: Sendable {
         let first = offset / cs, last = (offset + bytes - 1) / cs
         for unit in (first / entries)...(last / entries) {
             let table = unit * entries / clustersPerTable
-            if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
+            if !hasL2Table(Int(table)) { allocateL2Table(Int(table)) }
             useSlice(unit)  // handle_copied's get_cluster_table (qcow2-cluster.c:1523): a miss may evict (F11)
             let lo = max(first, unit * entries), hi = min(last + 1, (unit + 1) * entries)
             let missing = allocated.missing(lo, hi)
@@ -319,7 +321,7 @@ public struct Qcow2Model: Sendable {
         let entries = clustersPerUnit, perTable = clustersPerTable
         for unit in (lo / entries)...((hi - 1) / entries) {
             let table = unit * entries / perTable
-            if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
+            if !hasL2Table(Int(table)) { allocateL2Table(Int(table)) }
             useSlice(unit)
             body(&self, unit, max(lo, unit * entries), min(hi, (unit + 1) * entries))
         }
@@ -410,6 +412,13 @@ public struct Qcow2Model: Sendable {
         fileWrite()
         hostFlush(.l2TableAlloc)
         l2Tables.insert(index)
+    }
+
+    private mutating func hasL2Table(_ index: Int) -> Bool {
+        if index == lastL2Table { return true }
+        guard l2Tables.contains(index) else { return false }
+        lastL2Table = index
+        return true
     }
 
     /// qcow2_alloc_clusters: `n` host clusters at the end of the file; a refcount block where none covers them.
