@@ -124,10 +124,7 @@ public struct ModelComparison: Sendable {
         var lost = false
     }
     private var slots: [Slot] = []
-    /// The format of each BlockBackend's image, from its ops whose probes named one (vmdk, vhdx ...).
-    private var formatOfBackend: [UInt64: String] = [:]
-    /// The image of each BlockBackend, from its ops that named one.
-    private var imageOfBackend: [UInt64: String] = [:]
+    private var backends = Backends()
     /// The one image, when there is one: ops that name none are its.
     private var only: Int?
     private var lastEnd: UInt64 = 0
@@ -165,12 +162,12 @@ public struct ModelComparison: Sendable {
     /// once by the caller for every model it replays the op through).
     mutating func add(_ op: GuestOp, observed: [Cause: Int], keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
-        if op.backend != 0, let format = op.format { formatOfBackend[op.backend] = format }
+        if op.backend != 0, let format = op.format { backends.setFormat(format, of: op.backend) }
         // Closing a qcow2 image closes its raw backing file too, whose flush names the group raw's;
         // a raw node has no metadata: the close is the qcow2 image's when the model has it.
         let closesRawBacking = op.kind == .imageClose && op.format == "raw" && op.image.map { slot(for: $0) != nil } == true
         // A request with no probe naming its format (an overwrite) is on its disk's format.
-        if let format = op.format ?? (op.backend != 0 ? formatOfBackend[op.backend] : nil), format != "qcow2", !closesRawBacking {
+        if let format = op.format ?? (op.backend != 0 ? backends.format(of: op.backend) : nil), format != "qcow2", !closesRawBacking {
             unpredicted(op, .formatNotQcow2)
             return
         }
@@ -189,8 +186,8 @@ public struct ModelComparison: Sendable {
             record(op, observed, causes, timingDependent: false, keep: keepPrediction)
             return
         }
-        if op.kind.isGuestRequest, op.backend != 0, let image = op.image { imageOfBackend[op.backend] = image }
-        let image = op.image ?? (op.backend != 0 ? imageOfBackend[op.backend] : nil)
+        if op.kind.isGuestRequest, op.backend != 0, let image = op.image { backends.setImage(image, of: op.backend) }
+        let image = op.image ?? (op.backend != 0 ? backends.image(of: op.backend) : nil)
         if image == nil, only == nil, Self.isUnmodelled(op.kind), !slots.isEmpty {
             // An unmodelled request on an image no op named yet: any image's state may have changed.
             for i in slots.indices { slots[i].lost = true }
@@ -211,7 +208,7 @@ public struct ModelComparison: Sendable {
             return
         }
         if op.isGuestRequest, firstRequestNs == nil { firstRequestNs = op.startNs }
-        if op.kind.hasRange, slots[i].model.cacheMayEvict, let reason = evictionGap(op, slots[i].model) {
+        if op.kind.hasRange, slots[i].model.cacheMayEvict, let reason = evictionGap(op, slot: i) {
             slots[i].lost = true
             if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
             unpredicted(op, reason)
@@ -232,6 +229,47 @@ public struct ModelComparison: Sendable {
         if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && !slots[i].model.counts.isEmpty { timing = true }
         if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
         record(op, observed, slots[i].model.counts, timingDependent: timing, keep: keepPrediction)
+    }
+
+    /// What ops said of each BlockBackend (non-zero): the format of its image, from its ops whose
+    /// probes named one (vmdk, vhdx ...), and its image, from its ops that named one. The last
+    /// backend asked is kept apart: a disk's ops follow each other, and each is asked of every model.
+    private struct Backends {
+        struct Names { var format, image: String? }
+        private var names: [UInt64: Names] = [:]
+        /// `names[lastID]` (0: none yet).
+        private var lastID: UInt64 = 0
+        private var last = Names()
+
+        private mutating func select(_ id: UInt64) {
+            guard id != lastID else { return }
+            lastID = id
+            last = names[id] ?? Names()
+        }
+
+        mutating func format(of id: UInt64) -> String? {
+            select(id)
+            return last.format
+        }
+
+        mutating func image(of id: UInt64) -> String? {
+            select(id)
+            return last.image
+        }
+
+        mutating func setFormat(_ format: String, of id: UInt64) {
+            select(id)
+            guard last.format != format else { return }
+            last.format = format
+            names[id] = last
+        }
+
+        mutating func setImage(_ image: String, of id: UInt64) {
+            select(id)
+            guard last.image != image else { return }
+            last.image = image
+            names[id] = last
+        }
     }
 
     /// The model of an op's image. Ops name images by the path behind their fds, image states
@@ -260,11 +298,11 @@ public struct ModelComparison: Sendable {
     }
 
     /// What a cache that can evict makes the model unable to know for `op`, beyond the op itself (`Qcow2Model.gap`).
-    private func evictionGap(_ op: GuestOp, _ model: Qcow2Model) -> Unpredicted? {
-        if model.refcountCacheMayEvict { return .refcountCacheEvicts }
+    private func evictionGap(_ op: GuestOp, slot i: Int) -> Unpredicted? {
+        if slots[i].model.refcountCacheMayEvict { return .refcountCacheEvicts }
         if options.drive.untracedCacheUse { return .untracedCacheUse }
         if !options.cacheStartsEmpty { return .cacheContentsUnknown }
-        if op.startNs < lastEnd || op.kind == .write && model.writeSpansUnits(offset: op.offset, bytes: op.bytes) {
+        if op.startNs < lastEnd || op.kind == .write && slots[i].model.writeSpansUnits(offset: op.offset, bytes: op.bytes) {
             return .concurrentCacheUse
         }
         let interval = options.drive.cacheCleanInterval
