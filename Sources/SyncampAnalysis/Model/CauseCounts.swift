@@ -21,6 +21,16 @@ struct CauseCounts: Sendable, Equatable {
 
     var isEmpty: Bool { present == 0 }
 
+    /// Back to no sync, in place (only the counted slots are written).
+    mutating func removeAll() {
+        var bits = present
+        while bits != 0 {
+            n[bits.trailingZeroBitCount] = 0
+            bits &= bits - 1
+        }
+        present = 0
+    }
+
     /// All host syncs.
     var total: Int {
         var t = 0, bits = present

@@ -179,11 +179,11 @@ public struct ModelComparison: Sendable {
             // Closing with nothing left to sync names no image: every image is closed.
             var causes = CauseCounts()
             for i in slots.indices.sorted(by: { slots[$0].name < slots[$1].name }) {
-                slots[i].model.counts = CauseCounts()
+                slots[i].model.counts.removeAll()
                 slots[i].model.closeSteps()
                 causes.add(slots[i].model.counts)
             }
-            record(op, observed, causes, timingDependent: false, keep: keepPrediction)
+            record(op, observed, causes.isEmpty ? nil : causes, timingDependent: false, keep: keepPrediction)
             return
         }
         if op.kind.isGuestRequest, op.backend != 0, let image = op.image { backends.setImage(image, of: op.backend) }
@@ -228,7 +228,8 @@ public struct ModelComparison: Sendable {
         // Requests that overlap another in flight interleave their metadata work.
         if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && !slots[i].model.counts.isEmpty { timing = true }
         if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
-        record(op, observed, slots[i].model.counts, timingDependent: timing, keep: keepPrediction)
+        // The counts are copied out only when there are some.
+        record(op, observed, slots[i].model.counts.isEmpty ? nil : slots[i].model.counts, timingDependent: timing, keep: keepPrediction)
     }
 
     /// What ops said of each BlockBackend (non-zero): the format of its image, from its ops whose
@@ -326,13 +327,14 @@ public struct ModelComparison: Sendable {
         if unpredictedOps.count < Self.listLimit { unpredictedOps[op.index] = reason }
     }
 
-    private mutating func record(_ op: GuestOp, _ observed: [Cause: Int], _ causes: CauseCounts, timingDependent: Bool, keep: Bool) {
-        if keep { predictions[op.index] = Prediction(causes: causes.dictionary, timingDependent: timingDependent) }
-        if !causes.isEmpty {
+    /// Counts a prediction of `causes` (nil: no host sync) against what was `observed`.
+    private mutating func record(_ op: GuestOp, _ observed: [Cause: Int], _ causes: CauseCounts?, timingDependent: Bool, keep: Bool) {
+        if keep { predictions[op.index] = Prediction(causes: causes?.dictionary ?? [:], timingDependent: timingDependent) }
+        if let causes {
             predictedHostSyncs += causes.total
             predictedCounts.add(causes)
         }
-        if causes.isEmpty ? observed.isEmpty : causes.matches(observed) {
+        if causes?.matches(observed) ?? observed.isEmpty {
             matchedOps += 1
         } else if timingDependent {
             timingDependentCount += 1
@@ -359,7 +361,7 @@ extension Qcow2Model {
     /// Replays one op on this image in place.
     mutating func replay(_ op: GuestOp, discardUnmap: Bool) -> Replay {
         if let reason = gap(for: op) { return .unpredicted(reason) }
-        counts = CauseCounts()
+        counts.removeAll()
         switch op.kind {
         case .write:
             let perTable = clustersPerTable * clusterSize

@@ -135,7 +135,7 @@ public struct Qcow2Model: Sendable {
 
     /// A guest write of `bytes` at `offset`: returns the host syncs it causes, by cause.
     public mutating func write(offset: UInt64, bytes: UInt64) -> [Cause: Int] {
-        counts = CauseCounts()
+        counts.removeAll()
         writeSteps(offset: offset, bytes: bytes)
         return counts.dictionary
     }
@@ -210,7 +210,7 @@ public struct Qcow2Model: Sendable {
     /// file (pass-discard-request). `unmap` is the node's discard option (BDRV_O_UNMAP): without it
     /// bdrv_co_pdiscard returns before qcow2 (io.c).
     public mutating func discard(offset: UInt64, bytes: UInt64, unmap: Bool) -> [Cause: Int] {
-        counts = CauseCounts()
+        counts.removeAll()
         discardSteps(offset: offset, bytes: bytes, unmap: unmap)
         return counts.dictionary
     }
@@ -235,7 +235,7 @@ public struct Qcow2Model: Sendable {
     /// clusters are freed as by a discard; without, they keep their host cluster. Returns nil for a
     /// request not aligned to clusters (QEMU then writes zeroed data for the partial clusters).
     public mutating func writeZeroes(offset: UInt64, bytes: UInt64, unmap: Bool) -> [Cause: Int]? {
-        counts = CauseCounts()
+        counts.removeAll()
         return writeZeroesSteps(offset: offset, bytes: bytes, unmap: unmap) ? counts.dictionary : nil
     }
 
@@ -264,7 +264,7 @@ public struct Qcow2Model: Sendable {
     /// (F16) and qcow2_update_options, which flushes the L2 and refcount caches before resizing
     /// them. Returns nil for a shrink, which the model does not follow.
     public mutating func truncate(to newSize: UInt64) -> [Cause: Int]? {
-        counts = CauseCounts()
+        counts.removeAll()
         return truncateSteps(to: newSize) ? counts.dictionary : nil
     }
 
@@ -358,14 +358,14 @@ public struct Qcow2Model: Sendable {
 
     /// A guest flush: returns its host syncs by cause.
     public mutating func flush() -> [Cause: Int] {
-        counts = CauseCounts()
+        counts.removeAll()
         flush(final: .guestFlush)
         return counts.dictionary
     }
 
     /// Closing the image (qemu-io exit, device unplug): qcow2_inactivate and bdrv_close.
     public mutating func close() -> [Cause: Int] {
-        counts = CauseCounts()
+        counts.removeAll()
         closeSteps()
         return counts.dictionary
     }
@@ -385,7 +385,7 @@ public struct Qcow2Model: Sendable {
         hostFlush(.imageClose)
         // Everything at close is close work, whatever step flushed (as the tracker names group syncs).
         let total = counts.total
-        counts = CauseCounts()
+        counts.removeAll()
         counts[.imageClose] = total
     }
 
