@@ -140,6 +140,7 @@ public struct Qcow2Model: Sendable {
         return counts.dictionary
     }
 
+    /// `write`, counting into `counts` as it stands (`replay` runs the steps without the dictionary).
     mutating func writeSteps(offset: UInt64, bytes: UInt64) {
         let cs = clusterSize
         let entries = clustersPerUnit
@@ -215,6 +216,7 @@ public struct Qcow2Model: Sendable {
         return counts.dictionary
     }
 
+    /// `discard`, counting into `counts`.
     mutating func discardSteps(offset: UInt64, bytes: UInt64, unmap: Bool) {
         guard unmap, let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return }
         forEachUnit(lo, hi) { model, unit, lo, hi in
@@ -239,7 +241,7 @@ public struct Qcow2Model: Sendable {
         return writeZeroesSteps(offset: offset, bytes: bytes, unmap: unmap) ? counts.dictionary : nil
     }
 
-    /// `writeZeroes`; false for a request not aligned to clusters.
+    /// `writeZeroes`, counting into `counts`; false for a request not aligned to clusters.
     mutating func writeZeroesSteps(offset: UInt64, bytes: UInt64, unmap: Bool) -> Bool {
         let cs = clusterSize
         guard inDisk(offset, bytes) else { return true }  // refused before qcow2
@@ -268,7 +270,7 @@ public struct Qcow2Model: Sendable {
         return truncateSteps(to: newSize) ? counts.dictionary : nil
     }
 
-    /// `truncate`; false for a shrink.
+    /// `truncate`, counting into `counts`; false for a shrink.
     mutating func truncateSteps(to newSize: UInt64) -> Bool {
         guard newSize >= image.size, newSize <= Self.maxSize else { return false }
         let perTable = image.bytesPerL2Table
@@ -370,7 +372,7 @@ public struct Qcow2Model: Sendable {
         return counts.dictionary
     }
 
-    /// `close`, its syncs all counted as `.imageClose`.
+    /// `close`, counting into `counts`: its syncs all as `.imageClose`.
     mutating func closeSteps() {
         flush(final: .imageClose)
         cacheFlush(.l2, .imageClose)
@@ -414,6 +416,7 @@ public struct Qcow2Model: Sendable {
         l2Tables.insert(index)
     }
 
+    /// Whether the L2 table `index` exists.
     private mutating func hasL2Table(_ index: Int) -> Bool {
         if index == lastL2Table { return true }
         guard l2Tables.contains(index) else { return false }
