@@ -63,11 +63,12 @@ public struct ImageState: Codable, Sendable, Equatable {
             && (allocatedSubclusters ?? []).allSatisfy { $0.start <= $0.end && $0.end <= 1 << 57 }
     }
 
-    public var clusterSize: UInt64 { 1 << UInt64(clusterBits) }
+    // Inlinable: the model asks for these per op, from another module.
+    @inlinable public var clusterSize: UInt64 { 1 << UInt64(clusterBits) }
     /// Guest bytes one L2 table maps: cluster_size^2 / 8 (/ 16 with extended L2).
-    public var bytesPerL2Table: UInt64 { clusterSize * (clusterSize / (extendedL2 ? 16 : 8)) }
+    @inlinable public var bytesPerL2Table: UInt64 { clusterSize * (clusterSize / (extendedL2 ? 16 : 8)) }
     /// Host clusters one refcount block covers: 8 * cluster_size / refcount_bits.
-    public var clustersPerRefcountBlock: UInt64 { clusterSize * 8 / (UInt64(1) << UInt64(refcountOrder)) }
+    @inlinable public var clustersPerRefcountBlock: UInt64 { clusterSize * 8 / (UInt64(1) << UInt64(refcountOrder)) }
 
     public init(path: String, size: UInt64, clusterBits: Int, refcountOrder: Int = 4, version: Int = 3,
                 lazyRefcounts: Bool = false, extendedL2: Bool = false, dirty: Bool = false,

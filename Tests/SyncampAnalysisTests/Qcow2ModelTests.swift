@@ -145,6 +145,26 @@ final class Qcow2ModelTests: XCTestCase {
         XCTAssertEqual(s.ranges.count, 2)
     }
 
+    /// Removal in place against a plain set of clusters, over cuts inside, across and between ranges.
+    func testClusterSetRemoveMatchesASetOfClusters() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var s = ClusterSet(), plain = Set<UInt64>()
+            for _ in 0..<12 {
+                let a = UInt64.random(in: 0..<64, using: &rng), b = a + UInt64.random(in: 0..<10, using: &rng)
+                if Bool.random(using: &rng) {
+                    s.insert(a, b)
+                    plain.formUnion(a..<b)
+                } else {
+                    s.remove(a, b)
+                    plain.subtract(a..<b)
+                }
+                XCTAssertEqual(Set(s.ranges.flatMap { $0.start..<$0.end }), plain)
+                XCTAssertTrue(zip(s.ranges, s.ranges.dropFirst()).allSatisfy { $0.end < $1.start && $0.start < $0.end })
+            }
+        }
+    }
+
     func testCacheModeFromCommandLines() {
         XCTAssertEqual(CacheMode.detect(command: ["/usr/bin/qemu-io", "-f", "qcow2", "-t", "writeback", "img"]), .writeback)
         XCTAssertEqual(CacheMode.detect(command: ["qemu-io", "img"]), .writethrough, "qemu-io's default")

@@ -8,6 +8,8 @@ struct ClusterSet: Equatable, Sendable {
         for r in ranges { insert(r.start, r.end) }
     }
 
+    var isEmpty: Bool { ranges.isEmpty }
+
     /// The clusters of [start, end) not in the set.
     func missing(_ start: UInt64, _ end: UInt64) -> UInt64 {
         var covered: UInt64 = 0
@@ -42,16 +44,26 @@ struct ClusterSet: Equatable, Sendable {
         return lo
     }
 
-    /// Removes [start, end), splitting ranges it cuts.
+    /// Removes [start, end), splitting ranges it cuts (in place; nothing to do when no range overlaps).
     mutating func remove(_ start: UInt64, _ end: UInt64) {
         guard start < end else { return }
-        var kept: [ImageState.ClusterRange] = []
-        for r in ranges {
-            if r.end <= start || r.start >= end { kept.append(r); continue }
-            if r.start < start { kept.append(.init(start: r.start, end: start)) }
-            if r.end > end { kept.append(.init(start: end, end: r.end)) }
+        let first = firstIndex(endingAtOrAfter: start + 1)
+        var last = first
+        while last < ranges.count, ranges[last].start < end { last += 1 }
+        guard first < last else { return }
+        // What is left of the ranges [first, last) overlapping [start, end): a head and a tail at most,
+        // written over them (a tail past a head cut from one range is inserted after it).
+        let headStart = ranges[first].start, tailEnd = ranges[last - 1].end
+        var w = first
+        if headStart < start {
+            ranges[w] = .init(start: headStart, end: start)
+            w += 1
         }
-        ranges = kept
+        if tailEnd > end {
+            if w < last { ranges[w] = .init(start: end, end: tailEnd) } else { ranges.insert(.init(start: end, end: tailEnd), at: w) }
+            w += 1
+        }
+        if w < last { ranges.removeSubrange(w..<last) }
     }
 
     /// Whether any cluster of [start, end) is in the set.

@@ -18,7 +18,8 @@ public struct ModelComparison: Sendable {
     /// (image open, housekeeping, unknown image).
     public var predictions: [Int: Prediction] = [:]
     public var predictedHostSyncs = 0
-    public var predictedCauses: [Cause: Int] = [:]
+    public var predictedCauses: [Cause: Int] { predictedCounts.dictionary }
+    private var predictedCounts = CauseCounts()
     public var matchedOps = 0
     /// Op indexes whose observed causes differ from the prediction (timing-dependent ones
     /// excepted): the first `listLimit`; `deviatingCount` counts them all.
@@ -123,10 +124,7 @@ public struct ModelComparison: Sendable {
         var lost = false
     }
     private var slots: [Slot] = []
-    /// The format of each BlockBackend's image, from its ops whose probes named one (vmdk, vhdx ...).
-    private var formatOfBackend: [UInt64: String] = [:]
-    /// The image of each BlockBackend, from its ops that named one.
-    private var imageOfBackend: [UInt64: String] = [:]
+    private var backends = Backends()
     /// The one image, when there is one: ops that name none are its.
     private var only: Int?
     private var lastEnd: UInt64 = 0
@@ -164,12 +162,12 @@ public struct ModelComparison: Sendable {
     /// once by the caller for every model it replays the op through).
     mutating func add(_ op: GuestOp, observed: [Cause: Int], keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
-        if op.backend != 0, let format = op.format { formatOfBackend[op.backend] = format }
+        if op.backend != 0, let format = op.format { backends.setFormat(format, of: op.backend) }
         // Closing a qcow2 image closes its raw backing file too, whose flush names the group raw's;
         // a raw node has no metadata: the close is the qcow2 image's when the model has it.
         let closesRawBacking = op.kind == .imageClose && op.format == "raw" && op.image.map { slot(for: $0) != nil } == true
         // A request with no probe naming its format (an overwrite) is on its disk's format.
-        if let format = op.format ?? (op.backend != 0 ? formatOfBackend[op.backend] : nil), format != "qcow2", !closesRawBacking {
+        if let format = op.format ?? (op.backend != 0 ? backends.format(of: op.backend) : nil), format != "qcow2", !closesRawBacking {
             unpredicted(op, .formatNotQcow2)
             return
         }
@@ -179,15 +177,17 @@ public struct ModelComparison: Sendable {
         }
         if op.kind == .imageClose && op.image == nil && only == nil {
             // Closing with nothing left to sync names no image: every image is closed.
-            var causes: [Cause: Int] = [:]
+            var causes = CauseCounts()
             for i in slots.indices.sorted(by: { slots[$0].name < slots[$1].name }) {
-                for (c, n) in slots[i].model.close() { causes[c, default: 0] += n }
+                slots[i].model.counts.removeAll()
+                slots[i].model.closeSteps()
+                causes.add(slots[i].model.counts)
             }
-            record(op, observed, Prediction(causes: causes, timingDependent: false), keep: keepPrediction)
+            record(op, observed, causes.isEmpty ? nil : causes, timingDependent: false, keep: keepPrediction)
             return
         }
-        if op.kind.isGuestRequest, op.backend != 0, let image = op.image { imageOfBackend[op.backend] = image }
-        let image = op.image ?? (op.backend != 0 ? imageOfBackend[op.backend] : nil)
+        if op.kind.isGuestRequest, op.backend != 0, let image = op.image { backends.setImage(image, of: op.backend) }
+        let image = op.image ?? (op.backend != 0 ? backends.image(of: op.backend) : nil)
         if image == nil, only == nil, Self.isUnmodelled(op.kind), !slots.isEmpty {
             // An unmodelled request on an image no op named yet: any image's state may have changed.
             for i in slots.indices { slots[i].lost = true }
@@ -208,13 +208,12 @@ public struct ModelComparison: Sendable {
             return
         }
         if op.isGuestRequest, firstRequestNs == nil { firstRequestNs = op.startNs }
-        if op.kind.hasRange, slots[i].model.cacheMayEvict, let reason = evictionGap(op, slots[i].model) {
+        if op.kind.hasRange, slots[i].model.cacheMayEvict, let reason = evictionGap(op, slot: i) {
             slots[i].lost = true
             if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
             unpredicted(op, reason)
             return
         }
-        let causes: [Cause: Int]
         var timing: Bool
         switch slots[i].model.replay(op, discardUnmap: options.drive.discardUnmap) {
         case let .unpredicted(reason):
@@ -223,14 +222,55 @@ public struct ModelComparison: Sendable {
             return
         case .notAnOp:
             return
-        case let .predicted(c, spansTables):
-            causes = c
+        case let .predicted(spansTables):
             timing = spansTables
         }
         // Requests that overlap another in flight interleave their metadata work.
-        if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && causes.values.reduce(0, +) > 0 { timing = true }
+        if op.isGuestRequest && op.startNs < lastEnd && op.kind == .write && !slots[i].model.counts.isEmpty { timing = true }
         if op.isGuestRequest { lastEnd = max(lastEnd, op.endNs) }
-        record(op, observed, Prediction(causes: causes, timingDependent: timing), keep: keepPrediction)
+        // The counts are copied out only when there are some.
+        record(op, observed, slots[i].model.counts.isEmpty ? nil : slots[i].model.counts, timingDependent: timing, keep: keepPrediction)
+    }
+
+    /// What ops said of each BlockBackend (non-zero): the format of its image, from its ops whose
+    /// probes named one (vmdk, vhdx ...), and its image, from its ops that named one. The last
+    /// backend asked is kept apart: a disk's ops follow each other, and each is asked of every model.
+    private struct Backends {
+        struct Names { var format, image: String? }
+        private var names: [UInt64: Names] = [:]
+        /// `names[lastID]` (0: none yet).
+        private var lastID: UInt64 = 0
+        private var last = Names()
+
+        private mutating func select(_ id: UInt64) {
+            guard id != lastID else { return }
+            lastID = id
+            last = names[id] ?? Names()
+        }
+
+        mutating func format(of id: UInt64) -> String? {
+            select(id)
+            return last.format
+        }
+
+        mutating func image(of id: UInt64) -> String? {
+            select(id)
+            return last.image
+        }
+
+        mutating func setFormat(_ format: String, of id: UInt64) {
+            select(id)
+            guard last.format != format else { return }
+            last.format = format
+            names[id] = last
+        }
+
+        mutating func setImage(_ image: String, of id: UInt64) {
+            select(id)
+            guard last.image != image else { return }
+            last.image = image
+            names[id] = last
+        }
     }
 
     /// The model of an op's image. Ops name images by the path behind their fds, image states
@@ -259,11 +299,11 @@ public struct ModelComparison: Sendable {
     }
 
     /// What a cache that can evict makes the model unable to know for `op`, beyond the op itself (`Qcow2Model.gap`).
-    private func evictionGap(_ op: GuestOp, _ model: Qcow2Model) -> Unpredicted? {
-        if model.refcountCacheMayEvict { return .refcountCacheEvicts }
+    private func evictionGap(_ op: GuestOp, slot i: Int) -> Unpredicted? {
+        if slots[i].model.refcountCacheMayEvict { return .refcountCacheEvicts }
         if options.drive.untracedCacheUse { return .untracedCacheUse }
         if !options.cacheStartsEmpty { return .cacheContentsUnknown }
-        if op.startNs < lastEnd || op.kind == .write && model.writeSpansUnits(offset: op.offset, bytes: op.bytes) {
+        if op.startNs < lastEnd || op.kind == .write && slots[i].model.writeSpansUnits(offset: op.offset, bytes: op.bytes) {
             return .concurrentCacheUse
         }
         let interval = options.drive.cacheCleanInterval
@@ -287,13 +327,16 @@ public struct ModelComparison: Sendable {
         if unpredictedOps.count < Self.listLimit { unpredictedOps[op.index] = reason }
     }
 
-    private mutating func record(_ op: GuestOp, _ observed: [Cause: Int], _ p: Prediction, keep: Bool) {
-        if keep { predictions[op.index] = p }
-        predictedHostSyncs += p.hostSyncs
-        for (c, n) in p.causes { predictedCauses[c, default: 0] += n }
-        if observed == p.causes {
+    /// Counts a prediction of `causes` (nil: no host sync) against what was `observed`.
+    private mutating func record(_ op: GuestOp, _ observed: [Cause: Int], _ causes: CauseCounts?, timingDependent: Bool, keep: Bool) {
+        if keep { predictions[op.index] = Prediction(causes: causes?.dictionary ?? [:], timingDependent: timingDependent) }
+        if let causes {
+            predictedHostSyncs += causes.total
+            predictedCounts.add(causes)
+        }
+        if causes?.matches(observed) ?? observed.isEmpty {
             matchedOps += 1
-        } else if p.timingDependent {
+        } else if timingDependent {
             timingDependentCount += 1
             if timingDependentOps.count < Self.listLimit { timingDependentOps.append(op.index) }
         } else {
@@ -306,9 +349,9 @@ public struct ModelComparison: Sendable {
 extension Qcow2Model {
     /// What replaying one op gave.
     enum Replay {
-        /// Host syncs per cause; `spansTables` when a write covers more than one L2 table (QEMU
-        /// runs those parts as parallel tasks: the count is then timing-dependent).
-        case predicted([Cause: Int], spansTables: Bool)
+        /// Host syncs per cause, in `counts`; `spansTables` when a write covers more than one L2
+        /// table (QEMU runs those parts as parallel tasks: the count is then timing-dependent).
+        case predicted(spansTables: Bool)
         /// The model cannot know (its state is then lost).
         case unpredicted(ModelComparison.Unpredicted)
         /// Not a request the model replays (image open, housekeeping, creation).
@@ -318,27 +361,32 @@ extension Qcow2Model {
     /// Replays one op on this image in place.
     mutating func replay(_ op: GuestOp, discardUnmap: Bool) -> Replay {
         if let reason = gap(for: op) { return .unpredicted(reason) }
+        counts.removeAll()
         switch op.kind {
         case .write:
-            let perTable = image.bytesPerL2Table
+            let perTable = clustersPerTable * clusterSize
             let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
             let spans = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
-            return .predicted(write(offset: op.offset, bytes: op.bytes), spansTables: spans)
+            writeSteps(offset: op.offset, bytes: op.bytes)
+            return .predicted(spansTables: spans)
         case .flush:
-            return .predicted(flush(), spansTables: false)
+            flush(final: .guestFlush)
+            return .predicted(spansTables: false)
         case .imageClose:
-            return .predicted(close(), spansTables: false)
+            closeSteps()
+            return .predicted(spansTables: false)
         case .discard:
-            return .predicted(discard(offset: op.offset, bytes: op.bytes, unmap: discardUnmap), spansTables: false)
+            discardSteps(offset: op.offset, bytes: op.bytes, unmap: discardUnmap)
+            return .predicted(spansTables: false)
         case .writeZeroes:
             // BDRV_REQ_MAY_UNMAP is dropped on a node without discard=unmap (io.c, bdrv_co_do_pwrite_zeroes).
-            guard let c = writeZeroes(offset: op.offset, bytes: op.bytes, unmap: op.unmap == true && discardUnmap) else {
+            guard writeZeroesSteps(offset: op.offset, bytes: op.bytes, unmap: op.unmap == true && discardUnmap) else {
                 return .unpredicted(.unalignedWriteZeroes)
             }
-            return .predicted(c, spansTables: false)
+            return .predicted(spansTables: false)
         case .truncate:
-            guard let c = truncate(to: op.offset) else { return .unpredicted(.kindNotModelled) }
-            return .predicted(c, spansTables: false)
+            guard truncateSteps(to: op.offset) else { return .unpredicted(.kindNotModelled) }
+            return .predicted(spansTables: false)
         case .snapshot, .imageCheck, .makeEmpty:
             // Shared clusters, a reverted L1 table, repaired refcounts: what follows is not the state the model holds.
             return .unpredicted(.kindNotModelled)
@@ -349,11 +397,10 @@ extension Qcow2Model {
 
     /// What the model cannot know about an op before running it, if anything.
     func gap(for op: GuestOp) -> ModelComparison.Unpredicted? {
-        let drive = options.drive
         switch op.kind {
         case .write, .writeZeroes, .discard:
             if op.kind == .write && op.compressed == true { return .compressedWrite }
-            if op.kind == .write && drive.detectZeroes { return .detectZeroes }
+            if op.kind == .write && options.drive.detectZeroes { return .detectZeroes }
             if op.kind == .write && !knowsCowSource && allocatesPartialCluster(offset: op.offset, bytes: op.bytes) {
                 return .backingFileCow
             }

@@ -36,6 +36,8 @@ public struct Qcow2Model: Sendable {
     private var fileDirty = false
     private var lazyDirty: Bool
     private var l2Tables: Set<Int>
+    /// The last table `hasL2Table` found (tables are never dropped): runs of requests stay in one table.
+    private var lastL2Table = -1
     private var allocated: ClusterSet
     /// Extended L2: allocated subclusters (32 per cluster); nil for standard L2 entries.
     private var subclusters: ClusterSet?
@@ -49,7 +51,16 @@ public struct Qcow2Model: Sendable {
     private var backingData: ClusterSet?
     private var refcountBlocks: Set<Int>
     private var nextFree: UInt64
-    private var counts: [Cause: Int] = [:]
+    /// The host syncs of the op being replayed (each step counts into it; `replay` and the public
+    /// operations start it empty).
+    var counts = CauseCounts()
+    /// The image's geometry, read once (`ImageState`'s are computed, in another module).
+    let clusterSize: UInt64
+    /// Clusters one L2 table maps.
+    let clustersPerTable: UInt64
+    private let clustersPerRefcountBlock: UInt64
+    /// Clusters per unit a request is cut into (see `unitClusters`), kept with `slices`.
+    private var clustersPerUnit: UInt64
     /// The sizes of the L2 and refcount caches (DriveOptions.geometry).
     public private(set) var geometry: DriveOptions.CacheGeometry
     /// The L2 cache's slices when it cannot hold every slice of the disk; nil when it can (then
@@ -71,6 +82,10 @@ public struct Qcow2Model: Sendable {
         nextFree = state.hostClusters
         geometry = options.drive.geometry(state)
         slices = geometry.l2CoversDisk ? nil : SliceCache(capacity: geometry.l2Entries)
+        clusterSize = state.clusterSize
+        clustersPerTable = state.bytesPerL2Table / state.clusterSize
+        clustersPerRefcountBlock = state.clustersPerRefcountBlock
+        clustersPerUnit = Self.unitClusters(state, geometry)
         backingData = state.hasBackingFile ? state.backingData.map { ClusterSet($0) } : nil
     }
 
@@ -85,13 +100,13 @@ public struct Qcow2Model: Sendable {
     /// cluster: the head of the first cluster before the write, the tail of the last after it.
     private func copiesOnWrite(offset: UInt64, bytes: UInt64, lo: UInt64, hi: UInt64) -> Bool {
         guard image.hasBackingFile, let data = backingData else { return false }
-        let cs = image.clusterSize, end = offset + bytes
-        var areas: [(UInt64, UInt64)] = []
-        if offset % cs != 0, offset / cs >= lo, offset / cs < hi { areas.append((offset / cs * cs, offset)) }
-        if end % cs != 0, (end - 1) / cs >= lo, (end - 1) / cs < hi { areas.append((end, ((end - 1) / cs + 1) * cs)) }
-        return areas.contains { a in
-            allocated.missing(a.0 / cs, a.0 / cs + 1) == 1 && !readsZero.intersects(a.0 / cs, a.0 / cs + 1) && data.intersects(a.0, a.1)
+        let cs = clusterSize, end = offset + bytes
+        func copies(_ a: UInt64, _ b: UInt64) -> Bool {
+            allocated.missing(a / cs, a / cs + 1) == 1 && !readsZero.intersects(a / cs, a / cs + 1) && data.intersects(a, b)
         }
+        if offset % cs != 0, offset / cs >= lo, offset / cs < hi, copies(offset / cs * cs, offset) { return true }
+        if end % cs != 0, (end - 1) / cs >= lo, (end - 1) / cs < hi, copies(end, ((end - 1) / cs + 1) * cs) { return true }
+        return false
     }
 
     /// Whether a cache lookup may evict: the L2 cache holds fewer slices than the disk has, or
@@ -103,14 +118,14 @@ public struct Qcow2Model: Sendable {
 
     /// The unit a request is cut into (qcow2_alloc_host_offset and the discard and zero loops stop
     /// at L2 slice boundaries): a slice when the cache is simulated, else a whole L2 table.
-    private var clustersPerUnit: UInt64 {
-        slices != nil ? geometry.l2SliceBytes / (image.extendedL2 ? 16 : 8) : image.bytesPerL2Table / image.clusterSize
+    private static func unitClusters(_ image: ImageState, _ geometry: DriveOptions.CacheGeometry) -> UInt64 {
+        !geometry.l2CoversDisk ? geometry.l2SliceBytes / (image.extendedL2 ? 16 : 8) : image.bytesPerL2Table / image.clusterSize
     }
 
     /// Whether a write covers more than one unit: QEMU then runs its parts as parallel tasks.
     public func writeSpansUnits(offset: UInt64, bytes: UInt64) -> Bool {
         guard inDisk(offset, bytes) else { return false }
-        let per = clustersPerUnit * image.clusterSize
+        let per = clustersPerUnit * clusterSize
         return offset / per != (offset + bytes - 1) / per
     }
 
@@ -120,15 +135,21 @@ public struct Qcow2Model: Sendable {
 
     /// A guest write of `bytes` at `offset`: returns the host syncs it causes, by cause.
     public mutating func write(offset: UInt64, bytes: UInt64) -> [Cause: Int] {
-        counts = [:]
-        let cs = image.clusterSize
+        counts.removeAll()
+        writeSteps(offset: offset, bytes: bytes)
+        return counts.dictionary
+    }
+
+    /// `write`, counting into `counts` as it stands (`replay` runs the steps without the dictionary).
+    mutating func writeSteps(offset: UInt64, bytes: UInt64) {
+        let cs = clusterSize
         let entries = clustersPerUnit
         // A request outside the virtual disk is refused by QEMU before qcow2 sees it.
-        guard bytes > 0, offset < image.size, bytes <= image.size - offset else { return counts }
+        guard bytes > 0, offset < image.size, bytes <= image.size - offset else { return }
         let first = offset / cs, last = (offset + bytes - 1) / cs
         for unit in (first / entries)...(last / entries) {
-            let table = unit * entries / (image.bytesPerL2Table / cs)
-            if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
+            let table = unit * entries / clustersPerTable
+            if !hasL2Table(Int(table)) { allocateL2Table(Int(table)) }
             useSlice(unit)  // handle_copied's get_cluster_table (qcow2-cluster.c:1523): a miss may evict (F11)
             let lo = max(first, unit * entries), hi = min(last + 1, (unit + 1) * entries)
             let missing = allocated.missing(lo, hi)
@@ -138,12 +159,11 @@ public struct Qcow2Model: Sendable {
             fileWrite()  // the data, with any zero-filled COW areas (skip_cow, qcow2.c:2469-2525)
             // Extended L2: writing unallocated subclusters of an allocated cluster also goes through link_l2.
             var newSubclusters = false
-            if var sc = subclusters {
+            if subclusters != nil {
                 let sub = cs / 32
                 let sLo = max(offset / sub, lo * 32), sHi = min((offset + bytes - 1) / sub + 1, hi * 32)
-                newSubclusters = sc.missing(sLo, sHi) > 0
-                sc.insert(sLo, sHi)
-                subclusters = sc
+                newSubclusters = subclusters!.missing(sLo, sHi) > 0
+                subclusters!.insert(sLo, sHi)  // in place: no copy of the set
             }
             if missing > 0 || newSubclusters {
                 // qcow2_alloc_cluster_link_l2: perform_cow, the dirty bit or the L2 -> refcount dependency, then the L2 entry.
@@ -162,7 +182,6 @@ public struct Qcow2Model: Sendable {
             }
         }
         if options.cache.writesThrough { flush(final: .writethrough) }
-        return counts
     }
 
     /// Whether a write of `bytes` at `offset` allocates a cluster it does not cover whole: with a
@@ -170,7 +189,7 @@ public struct Qcow2Model: Sendable {
     /// (skip_cow) depends on the backing file's data, which the model does not read.
     public func allocatesPartialCluster(offset: UInt64, bytes: UInt64) -> Bool {
         guard inDisk(offset, bytes) else { return false }
-        let cs = image.clusterSize
+        let cs = clusterSize
         let first = offset / cs, last = (offset + bytes - 1) / cs
         let headPartial = offset % cs != 0 && allocated.missing(first, first + 1) > 0
         let tailPartial = (offset + bytes) % cs != 0 && allocated.missing(last, last + 1) > 0
@@ -179,8 +198,8 @@ public struct Qcow2Model: Sendable {
 
     /// Whether a write of `bytes` at `offset` touches a zero-flagged allocated cluster (then `write` is not exact).
     public func touchesZeroAllocated(offset: UInt64, bytes: UInt64) -> Bool {
-        guard inDisk(offset, bytes) else { return false }
-        let cs = image.clusterSize
+        guard !zeroAllocated.isEmpty, inDisk(offset, bytes) else { return false }
+        let cs = clusterSize
         return zeroAllocated.intersects(offset / cs, (offset + bytes - 1) / cs + 1)
     }
 
@@ -192,8 +211,14 @@ public struct Qcow2Model: Sendable {
     /// file (pass-discard-request). `unmap` is the node's discard option (BDRV_O_UNMAP): without it
     /// bdrv_co_pdiscard returns before qcow2 (io.c).
     public mutating func discard(offset: UInt64, bytes: UInt64, unmap: Bool) -> [Cause: Int] {
-        counts = [:]
-        guard unmap, let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return counts }
+        counts.removeAll()
+        discardSteps(offset: offset, bytes: bytes, unmap: unmap)
+        return counts.dictionary
+    }
+
+    /// `discard`, counting into `counts`.
+    mutating func discardSteps(offset: UInt64, bytes: UInt64, unmap: Bool) {
+        guard unmap, let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return }
         forEachUnit(lo, hi) { model, unit, lo, hi in
             let freed = model.allocated.missing(lo, hi) < hi - lo
             if freed || model.image.hasBackingFile {
@@ -204,7 +229,6 @@ public struct Qcow2Model: Sendable {
             }
             if model.image.hasBackingFile { model.readsZero.insert(lo, hi) }  // the zero flag over the backing file
         }
-        return counts
     }
 
     /// A write-zeroes of `bytes` at `offset` (qcow2_co_pwrite_zeroes -> qcow2_subcluster_zeroize ->
@@ -213,11 +237,16 @@ public struct Qcow2Model: Sendable {
     /// clusters are freed as by a discard; without, they keep their host cluster. Returns nil for a
     /// request not aligned to clusters (QEMU then writes zeroed data for the partial clusters).
     public mutating func writeZeroes(offset: UInt64, bytes: UInt64, unmap: Bool) -> [Cause: Int]? {
-        counts = [:]
-        let cs = image.clusterSize
-        guard inDisk(offset, bytes) else { return counts }  // refused before qcow2
-        guard offset % cs == 0, bytes % cs == 0 || offset + bytes == image.size, image.version >= 3 else { return nil }
-        guard let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return counts }
+        counts.removeAll()
+        return writeZeroesSteps(offset: offset, bytes: bytes, unmap: unmap) ? counts.dictionary : nil
+    }
+
+    /// `writeZeroes`, counting into `counts`; false for a request not aligned to clusters.
+    mutating func writeZeroesSteps(offset: UInt64, bytes: UInt64, unmap: Bool) -> Bool {
+        let cs = clusterSize
+        guard inDisk(offset, bytes) else { return true }  // refused before qcow2
+        guard offset % cs == 0, bytes % cs == 0 || offset + bytes == image.size, image.version >= 3 else { return false }
+        guard let (lo, hi) = wholeClusters(offset: offset, bytes: bytes) else { return true }
         forEachUnit(lo, hi) { model, unit, lo, hi in
             model.markDirty(unit)
             model.readsZero.insert(lo, hi)
@@ -228,7 +257,7 @@ public struct Qcow2Model: Sendable {
             }
         }
         if options.cache.writesThrough { flush(final: .writethrough) }
-        return counts
+        return true
     }
 
     /// A resize to `newSize` bytes (qcow2_co_truncate, preallocation off). Growing past what the
@@ -237,12 +266,17 @@ public struct Qcow2Model: Sendable {
     /// (F16) and qcow2_update_options, which flushes the L2 and refcount caches before resizing
     /// them. Returns nil for a shrink, which the model does not follow.
     public mutating func truncate(to newSize: UInt64) -> [Cause: Int]? {
-        counts = [:]
-        guard newSize >= image.size, newSize <= Self.maxSize else { return nil }
+        counts.removeAll()
+        return truncateSteps(to: newSize) ? counts.dictionary : nil
+    }
+
+    /// `truncate`, counting into `counts`; false for a shrink.
+    mutating func truncateSteps(to newSize: UInt64) -> Bool {
+        guard newSize >= image.size, newSize <= Self.maxSize else { return false }
         let perTable = image.bytesPerL2Table
         let needed = Int((newSize + perTable - 1) / perTable)
         if needed > image.l1Size {
-            let cs = image.clusterSize
+            let cs = clusterSize
             allocateHost(max(1, (UInt64(needed) * 8 + cs - 1) / cs))
             cacheFlush(.refcount, .l1TableGrow)
             fileWrite()
@@ -261,7 +295,8 @@ public struct Qcow2Model: Sendable {
         // qcow2_update_options makes new, empty caches sized for the new disk.
         geometry = options.drive.geometry(image)
         slices = geometry.l2CoversDisk ? nil : SliceCache(capacity: geometry.l2Entries)
-        return counts
+        clustersPerUnit = Self.unitClusters(image, geometry)
+        return true
     }
 
     /// The largest size the model follows, the bound `ImageState.isPlausible` takes (2^60 bytes); a larger resize is not modelled.
@@ -275,7 +310,7 @@ public struct Qcow2Model: Sendable {
     /// The whole clusters of a request, as [lo, hi) cluster indexes inside the disk, or nil if none.
     private func wholeClusters(offset: UInt64, bytes: UInt64) -> (UInt64, UInt64)? {
         guard inDisk(offset, bytes) else { return nil }
-        let cs = image.clusterSize
+        let cs = clusterSize
         let end = offset + bytes
         let lo = (offset + cs - 1) / cs
         let hi = end == image.size ? (end + cs - 1) / cs : end / cs
@@ -285,10 +320,10 @@ public struct Qcow2Model: Sendable {
     /// Runs `body` per unit (L2 slice or table) of clusters [lo, hi), after get_cluster_table:
     /// allocating a missing table, then looking the slice up.
     private mutating func forEachUnit(_ lo: UInt64, _ hi: UInt64, _ body: (inout Qcow2Model, UInt64, UInt64, UInt64) -> Void) {
-        let entries = clustersPerUnit, perTable = image.bytesPerL2Table / image.clusterSize
+        let entries = clustersPerUnit, perTable = clustersPerTable
         for unit in (lo / entries)...((hi - 1) / entries) {
             let table = unit * entries / perTable
-            if !l2Tables.contains(Int(table)) { allocateL2Table(Int(table)) }
+            if !hasL2Table(Int(table)) { allocateL2Table(Int(table)) }
             useSlice(unit)
             body(&self, unit, max(lo, unit * entries), min(hi, (unit + 1) * entries))
         }
@@ -299,10 +334,8 @@ public struct Qcow2Model: Sendable {
     /// qcow2_cache_get + put of one L2 slice: a miss in a full cache writes its victim back first
     /// when it is dirty (qcow2_cache_entry_flush: the pending dependency or depends_on_flush, then the write).
     private mutating func useSlice(_ unit: UInt64, evictionCause: Cause = .cacheEviction) {
-        guard var cache = slices else { return }
-        let evicted = cache.use(unit)
-        slices = cache
-        guard let e = evicted, e.dirty else { return }
+        guard slices != nil else { return }
+        guard let e = slices!.use(unit), e.dirty else { return }  // in place: no copy of the cache
         entryFlush(.l2, evictionCause)
         l2.dirty = !(slices?.dirty.isEmpty ?? true)
     }
@@ -327,14 +360,20 @@ public struct Qcow2Model: Sendable {
 
     /// A guest flush: returns its host syncs by cause.
     public mutating func flush() -> [Cause: Int] {
-        counts = [:]
+        counts.removeAll()
         flush(final: .guestFlush)
-        return counts
+        return counts.dictionary
     }
 
     /// Closing the image (qemu-io exit, device unplug): qcow2_inactivate and bdrv_close.
     public mutating func close() -> [Cause: Int] {
-        counts = [:]
+        counts.removeAll()
+        closeSteps()
+        return counts.dictionary
+    }
+
+    /// `close`, counting into `counts`: its syncs all as `.imageClose`.
+    mutating func closeSteps() {
         flush(final: .imageClose)
         cacheFlush(.l2, .imageClose)
         cacheFlush(.refcount, .imageClose)
@@ -347,13 +386,14 @@ public struct Qcow2Model: Sendable {
         }
         hostFlush(.imageClose)
         // Everything at close is close work, whatever step flushed (as the tracker names group syncs).
-        let total = counts.values.reduce(0, +)
-        return total > 0 ? [.imageClose: total] : [:]
+        let total = counts.total
+        counts.removeAll()
+        counts[.imageClose] = total
     }
 
     // MARK: Steps
 
-    private mutating func flush(final: Cause) {
+    mutating func flush(final: Cause) {
         cacheWrite(.l2)
         if !lazyDirty { cacheWrite(.refcount) }
         hostFlush(final)
@@ -364,7 +404,7 @@ public struct Qcow2Model: Sendable {
         allocateHost(1)
         cacheFlush(.refcount, .l2TableAlloc)
         // qcow2_cache_get_empty for every slice of the new table (qcow2-cluster.c:313-349).
-        let perTable = (image.bytesPerL2Table / image.clusterSize) / clustersPerUnit
+        let perTable = clustersPerTable / clustersPerUnit
         for s in 0..<(slices == nil ? 1 : perTable) {
             let unit = UInt64(index) * perTable + s
             useSlice(unit, evictionCause: .l2TableAlloc)
@@ -376,9 +416,17 @@ public struct Qcow2Model: Sendable {
         l2Tables.insert(index)
     }
 
+    /// Whether the L2 table `index` exists.
+    private mutating func hasL2Table(_ index: Int) -> Bool {
+        if index == lastL2Table { return true }
+        guard l2Tables.contains(index) else { return false }
+        lastL2Table = index
+        return true
+    }
+
     /// qcow2_alloc_clusters: `n` host clusters at the end of the file; a refcount block where none covers them.
     private mutating func allocateHost(_ n: UInt64) {
-        let per = image.clustersPerRefcountBlock
+        let per = clustersPerRefcountBlock
         var start = nextFree
         let blocks = (start / per)...((start + n - 1) / per)
         for block in blocks where !refcountBlocks.contains(Int(block)) {
@@ -412,7 +460,7 @@ public struct Qcow2Model: Sendable {
 
     private mutating func hostFlush(_ cause: Cause) {
         guard !options.cache.skipsFlushes, fileDirty else { return }
-        counts[cause, default: 0] += 1
+        counts[cause] += 1
         fileDirty = false
     }
 

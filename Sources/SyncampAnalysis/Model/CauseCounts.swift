@@ -1,0 +1,121 @@
+/// Host syncs per cause in a fixed array, one slot per `Cause`: what the model counts per op,
+/// without the allocation and hashing of a `[Cause: Int]` in every replay.
+///
+/// Causes with no sync count 0 and are absent from `dictionary`, as a dictionary counted up
+/// from empty leaves them.
+struct CauseCounts: Sendable, Equatable {
+    private var n = InlineArray<26, Int>(repeating: 0)
+    /// Bit `slot` set for each cause with a count: most ops have none or one, and the loops
+    /// below visit only those.
+    private var present: UInt32 = 0
+
+    init() {}
+
+    subscript(_ c: Cause) -> Int {
+        get { n[c.slot] }
+        set {
+            n[c.slot] = newValue
+            if newValue != 0 { present |= 1 << c.slot } else { present &= ~(1 << c.slot) }
+        }
+    }
+
+    var isEmpty: Bool { present == 0 }
+
+    /// Back to no sync, in place (only the counted slots are written).
+    mutating func removeAll() {
+        var bits = present
+        while bits != 0 {
+            n[bits.trailingZeroBitCount] = 0
+            bits &= bits - 1
+        }
+        present = 0
+    }
+
+    /// All host syncs.
+    var total: Int {
+        var t = 0, bits = present
+        let n = n.span
+        while bits != 0 {
+            t += n[bits.trailingZeroBitCount]
+            bits &= bits - 1
+        }
+        return t
+    }
+
+    mutating func add(_ other: CauseCounts) {
+        var bits = other.present
+        let o = other.n.span
+        var n = n.mutableSpan
+        while bits != 0 {
+            let i = bits.trailingZeroBitCount
+            n[i] += o[i]
+            bits &= bits - 1
+        }
+        present |= other.present  // counts are never negative: a sum is 0 only where both are
+    }
+
+    /// The causes with syncs and their counts.
+    var dictionary: [Cause: Int] {
+        var d: [Cause: Int] = [:]
+        guard present != 0 else { return d }
+        for c in Cause.all where n[c.slot] != 0 { d[c] = n[c.slot] }
+        return d
+    }
+
+    /// Whether `d` holds exactly the causes with syncs here, with the same counts (`d == dictionary`).
+    func matches(_ d: [Cause: Int]) -> Bool {
+        guard d.count == present.nonzeroBitCount else { return false }
+        let n = n.span
+        for (c, count) in d where count == 0 || n[c.slot] != count { return false }
+        return true
+    }
+
+    static func == (a: CauseCounts, b: CauseCounts) -> Bool {
+        guard a.present == b.present else { return false }
+        var bits = a.present
+        let x = a.n.span, y = b.n.span
+        while bits != 0 {
+            let i = bits.trailingZeroBitCount
+            if x[i] != y[i] { return false }
+            bits &= bits - 1
+        }
+        return true
+    }
+}
+
+extension Cause {
+    /// `allCases`, built once.
+    static let all = allCases
+
+    /// The cause's place in `CauseCounts`: its declaration order.
+    var slot: Int {
+        switch self {
+        case .guestFlush: 0
+        case .refcountDependency: 1
+        case .cowDependsOnFlush: 2
+        case .l2TableAlloc: 3
+        case .l1TableGrow: 4
+        case .refcountBlockAlloc: 5
+        case .refcountTableGrow: 6
+        case .dependencyCrossFlush: 7
+        case .l2Dependency: 8
+        case .cacheEviction: 9
+        case .resizeHeader: 10
+        case .cacheReconfigure: 11
+        case .lazyDirtyBit: 12
+        case .imageClose: 13
+        case .writethrough: 14
+        case .vmdkGrainTable: 15
+        case .vmdkDescriptor: 16
+        case .formatMetadata: 17
+        case .imageCreate: 18
+        case .snapshot: 19
+        case .imageCheck: 20
+        case .makeEmpty: 21
+        case .bitmap: 22
+        case .imageOpen: 23
+        case .housekeeping: 24
+        case .unattributed: 25
+        }
+    }
+}
