@@ -8,6 +8,7 @@
 # Alternating rounds; prints the median per-round slowdown of each against untraced.
 #
 #   bench/breakdown.sh [--rounds N] [--pairs N] [--binary PATH] [--ram]
+#   MODES="untraced collector capture-elsewhere" bench/breakdown.sh --ram   # some runs only
 #
 # --binary: another qemu-io (the testbed's endbr64 build: .testbed/cet/bin/qemu-io).
 # --ram: the image on ext4 on a loop device backed by tmpfs (as bench/overhead.sh --ram): the
@@ -35,7 +36,9 @@ collector="$top/.build/release/collector"
 analyzer="$top/.build/release/analyzer"
 work=$(mktemp -d /var/tmp/syncamp-breakdown.XXXXXX)
 ramdir="" loopdev=""
+shm=$(mktemp -d /dev/shm/syncamp-breakdown.XXXXXX)
 cleanup() {
+  rm -rf "$shm"
   if [ -n "$loopdev" ]; then umount "$work" 2>/dev/null || true; losetup -d "$loopdev" 2>/dev/null || true; fi
   [ -n "$ramdir" ] && { umount "$ramdir" 2>/dev/null || true; rmdir "$ramdir" 2>/dev/null || true; }
   rm -rf "$work"
@@ -66,21 +69,24 @@ run() {  # mode -> microseconds
   rm -f "$img" "$fifo" "$work/run.syncamp" "$work/tracer.err" "$work/bt.out"
   "$bin/qemu-img" create -q -f qcow2 "$img" 4G
   mkfifo "$fifo"
-  "$qemu_io" -f qcow2 -t writeback "$img" < "$fifo" > /dev/null 2>&1 &
+  ${PIN:+taskset -c $PIN} "$qemu_io" -f qcow2 -t writeback "$img" < "$fifo" > /dev/null 2>&1 &
   local qpid=$!
   exec 3> "$fifo"
   for _ in $(seq 200); do ls -l "/proc/$qpid/fd" 2>/dev/null | grep -q "$img" && break; sleep 0.02; done
   case $mode in
     untraced) ;;
     *)
-      local extra=()
+      local extra=() out=$work/run.syncamp
       case $mode in
         collector) ;;
+        # the capture on another file system (a tmpfs) than the image's: its writes then join
+        # none of the image's journal commits
+        capture-elsewhere) out=$shm/run.syncamp ;;
         at-entry) extra=(--probe-at-entry) ;;
         no-*) extra=(--ablate "${mode#no-}") ;;
       esac
       # the collector's own CPU time (user + system), for the table's last column
-      /usr/bin/time -f '%U %S' -o "$work/cpu" "$collector" "${extra[@]}" -p "$qpid" -o "$work/run.syncamp" --force 2> "$work/tracer.err" 3>&- &
+      /usr/bin/time -f '%U %S' -o "$work/cpu" "$collector" "${extra[@]}" -p "$qpid" -o "$out" --force 2> "$work/tracer.err" 3>&- &
       tpid=$!
       wait_for "$work/tracer.err" "tracing pid" "$tpid" ;;
   esac
@@ -93,6 +99,7 @@ run() {  # mode -> microseconds
   if [ -n "$tpid" ]; then
     wait "$tpid" || { echo "breakdown: the $mode tracer failed:" >&2; cat "$work/tracer.err" >&2; exit 1; }
   fi
+  rm -f "$shm/run.syncamp"
   if [ "$mode" = collector ]; then
     # the work happened: every host sync of the workload is in the capture
     local syncs; syncs=$("$analyzer" report "$work/run.syncamp" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["host_fdatasyncs"])')
@@ -103,7 +110,8 @@ run() {  # mode -> microseconds
   echo "$(( (t1 - t0) / 1000 ))	$cpu"
 }
 
-modes=(untraced no-output collector no-coroutine no-derefs no-storage no-writing at-entry)
+modes=(untraced no-output collector capture-elsewhere no-coroutine no-derefs no-storage no-writing at-entry)
+[ -n "${MODES:-}" ] && read -r -a modes <<< "$MODES"
 raw=$work/raw.tsv
 for r in $(seq 1 "$rounds"); do
   n=${#modes[@]}
@@ -113,6 +121,8 @@ for r in $(seq 1 "$rounds"); do
   done
   echo "breakdown: round $r/$rounds done" >&2
 done
+# RAW=FILE keeps each run's time and the collector's CPU (round, mode, us, s)
+[ -n "${RAW:-}" ] && cp "$raw" "$RAW"
 python3 - "$raw" "$pairs" "$qemu_io" <<'PY'
 import csv, statistics, sys
 rows = [r for r in csv.reader(open(sys.argv[1]), delimiter="\t")]
@@ -124,7 +134,8 @@ what = {"untraced": "no tracer",
         "collector": "the collector, everything on", "no-coroutine": "without the coroutine reads",
         "no-derefs": "without the reads through pointers", "no-output": "the trap floor: the program returns at once (no event)",
         "no-storage": "without the below-QEMU tracepoints", "no-writing": "without writing the capture file",
-        "at-entry": "with every probe at its function entry"}
+        "at-entry": "with every probe at its function entry",
+        "capture-elsewhere": "the capture on a tmpfs, not the image's file system"}
 print(f"flush-heavy: {sys.argv[2]} x (write 4k to a new cluster + flush) on {sys.argv[3]}, {len(base)} rounds")
 print("| run | median run time | median slowdown | the collector's CPU (user + system) |")
 print("|---|---|---|---|")

@@ -34,6 +34,14 @@ final class CaptureSession {
         self.durationNs = duration.map { UInt64($0 * 1e9) }
     }
 
+    /// This process's CPU time so far, user + system (getrusage), in ns.
+    static func cpuTimeNs() -> UInt64 {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        func ns(_ t: timeval) -> UInt64 { UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_usec) * 1000 }
+        return ns(u.ru_utime) + ns(u.ru_stime)
+    }
+
     /// Polls until the capture should end, then writes the lost counts, a note and the trailer.
     func run() throws -> Trailer {
         let sink = EventSink { [unowned self] bytes in
@@ -52,6 +60,7 @@ final class CaptureSession {
             }
         }
         try bpf.openRingBuffer(sink)
+        let cpuAtStart = Self.cpuTimeNs()
         target.release()
         let start = CaptureClock.monotonicNs()
         var reason = ""
@@ -93,8 +102,11 @@ final class CaptureSession {
         }
         try writer.appendNote(CaptureNote(timestampNs: end, kind: reason, message: message))
         let lost = lastLost.reduce(0, +)
+        let programs = bpf.programRunTime()
         let trailer = Trailer(events: writer.eventCount, lostEvents: lost, endMonotonicNs: end,
-                              reason: reason, eventsPerProbe: perProbe)
+                              reason: reason, eventsPerProbe: perProbe,
+                              bpfProgramRuns: programs?.runs, bpfRunTimeNs: programs?.ns,
+                              collectorCPUNs: programs.map { _ in Self.cpuTimeNs() - cpuAtStart })
         try writer.finish(trailer: trailer)
         return trailer
     }

@@ -104,6 +104,10 @@ struct CollectorCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Switch parts off to measure what each costs (bench/breakdown.sh): coroutine, derefs, output, storage, writing.", visibility: .hidden))
     var ablate: String = ""
 
+    @Flag(help: ArgumentHelp("Measure what tracing costs: the time the BPF programs run and the collector's CPU time, in the capture's trailer (the report's cost line).",
+                             discussion: "Turns on the kernel's BPF run-time statistics (BPF_ENABLE_STATS, Linux 5.8) for the capture: while on, every BPF program on the machine also reads the clock twice per run."))
+    var measureCost = false
+
     @Flag(name: .shortAndLong, help: "Show libbpf's messages.")
     var verbose = false
 
@@ -209,6 +213,7 @@ struct CollectorCommand: ParsableCommand {
                                  ablate: (parts.contains("output") ? UInt32(SYNCAMP_ABLATE_OUTPUT.rawValue) : 0)
                                     | (parts.contains("derefs") ? UInt32(SYNCAMP_ABLATE_DEREFS.rawValue) : 0),
                                  verbose: verbose)
+        if measureCost { try bpf.enableRunTimeStats() }
         try bpf.setProbeSpecs(plan.planned.map { p in
             p.usdtEvent != nil ? (p.entry.derefs, p.usdtArgs, false) : (p.entry.derefs, p.argMap ?? [], p.argMap != nil)
         })

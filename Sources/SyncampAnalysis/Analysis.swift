@@ -35,6 +35,15 @@ public struct Analysis: Sendable {
     }
 
     /// What the capture file held and how well it read.
+    /// The tracing's own cost in one capture, as the collector measured it (Trailer): its BPF
+    /// programs' runs and time (the kernel's run-time statistics; the uprobe traps themselves
+    /// are not in it), and the collector's CPU time while capturing. Times in ns.
+    public struct TracingCost: Sendable, Equatable {
+        public var bpfProgramRuns: UInt64
+        public var bpfRunTimeNs: UInt64
+        public var collectorCPUNs: UInt64?
+    }
+
     public struct CaptureInfo: Sendable {
         public var path: String
         public var events: UInt64 = 0
@@ -45,6 +54,8 @@ public struct Analysis: Sendable {
         /// Why the capture stopped before its trailer, when it did.
         public var damage: String?
         public var trailerReason: String?
+        /// What the tracing cost, when the collector measured it (`collector --measure-cost`; Trailer).
+        public var tracingCost: TracingCost?
         public var reorderedEvents: UInt64 = 0
         public var lateEvents: UInt64 = 0
         public var unknownRecords = 0

@@ -127,6 +127,9 @@ public struct AnalysisPipeline {
             last = max(last, p.timestampNs)
         case let .trailer(t):
             info.trailerReason = t.reason
+            if let runs = t.bpfProgramRuns, let ns = t.bpfRunTimeNs {
+                info.tracingCost = Analysis.TracingCost(bpfProgramRuns: runs, bpfRunTimeNs: ns, collectorCPUNs: t.collectorCPUNs)
+            }
             last = max(last, t.endMonotonicNs)
         case let .image(state):
             info.images.append(state)

@@ -21,6 +21,37 @@ final class CollectorBehaviourTests: XCTestCase {
         XCTAssertEqual(json.dict("target")["mode"] as? String, "attach")
     }
 
+    /// `--measure-cost` records what the kernel counted of the collector's BPF programs (every
+    /// event written took at least one run) and the collector's CPU time; without it, nothing.
+    func testMeasureCostRecordsTheKernelsRunCountsOfTheCollectorsPrograms() throws {
+        try Harness.requireTracing()
+        let dir = try Harness.tempDir(self)
+        let commands = (0 ..< 50).flatMap { ["write -q \($0 * 64)k 4k", "flush"] }
+        let (json, c) = try Harness.traceAndReport(dir, binary: Harness.qemuIO,
+                                                   args: Harness.qemuIOArgs(cache: "writeback", commands: commands, image: try Harness.makeImage(dir)),
+                                                   extra: ["--measure-cost"])
+        let capture = json.dict("capture")
+        let cost = try XCTUnwrap(capture["tracing_cost"] as? [String: Any], "no tracing_cost in \(capture)")
+        let events = try XCTUnwrap(capture["events"] as? Int)
+        let runs = try XCTUnwrap(cost["bpf_program_runs"] as? Int)
+        let runNs = try XCTUnwrap(cost["bpf_run_time_ns"] as? Int)
+        let cpuNs = try XCTUnwrap(cost["collector_cpu_ns"] as? Int)
+        let durationNs = try XCTUnwrap(capture["duration_ns"] as? Int)
+        XCTAssertEqual(json.int("totals.host_fdatasyncs"), 3 + 2 * 50, c.stderr)
+        XCTAssertGreaterThanOrEqual(runs, events, "every event written comes from a program run the kernel counted")
+        // A run takes more than 10 ns and, in all, less than the capture's time on every CPU.
+        XCTAssertGreaterThan(runNs, runs * 10)
+        XCTAssertLessThan(runNs, durationNs * ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertGreaterThan(cpuNs, 0)
+        let text = try Harness.run(Harness.analyzer, ["report", try XCTUnwrap(capture["path"] as? String)])
+        XCTAssertTrue(text.stdout.contains("BPF programs ran \(runs) times"), text.stdout)
+
+        let (plain, _) = try Harness.traceAndReport(dir, binary: Harness.qemuIO,
+                                                    args: Harness.qemuIOArgs(cache: "writeback", commands: ["write 0 4k", "flush"],
+                                                                             image: try Harness.makeImage(dir, name: "plain.qcow2")))
+        XCTAssertNil(plain.dict("capture")["tracing_cost"])
+    }
+
     /// This kernel's kprobe support decides the kernel probe; the tracepoint fallback is what runs without it.
     func testKernelProbeFallback() throws {
         try Harness.requireTracing()

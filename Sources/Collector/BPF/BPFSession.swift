@@ -19,6 +19,8 @@ final class BPFSession {
     private var links: [OpaquePointer] = []
     private var ringBuffer: OpaquePointer?
     private var lostMapFD: Int32 = -1
+    /// Holds the kernel's BPF run-time statistics on (`enableRunTimeStats`).
+    private var statsFD: Int32 = -1
     /// "kprobe" or "tracepoint", after attachKernelProbes.
     private(set) var kernelProbe = ""
     private let verbose: Bool
@@ -255,8 +257,41 @@ final class BPFSession {
         return values
     }
 
+    /// Turns on the kernel's run-time statistics of BPF programs (`BPF_ENABLE_STATS`,
+    /// BPF_STATS_RUN_TIME: every program run, system-wide, also reads the clock twice) until
+    /// `close()`. Needs Linux 5.8.
+    func enableRunTimeStats() throws {
+        let fd = bpf_enable_stats(BPF_STATS_RUN_TIME)
+        guard fd >= 0 else {
+            throw CollectorError.bpf("cannot turn on BPF run-time statistics (BPF_ENABLE_STATS, Linux 5.8): \(Self.errnoText())")
+        }
+        statsFD = fd
+    }
+
+    /// How often this session's loaded programs ran and for how long (`bpf_prog_info.run_cnt`,
+    /// `run_time_ns`), summed; counted only while `enableRunTimeStats` is on. Nil when off.
+    func programRunTime() -> (runs: UInt64, ns: UInt64)? {
+        guard statsFD >= 0, let obj = object else { return nil }
+        var runs: UInt64 = 0, ns: UInt64 = 0
+        var prog = bpf_object__next_program(obj, nil)
+        while let p = prog {
+            let fd = bpf_program__fd(p)
+            if fd >= 0 {
+                var info = bpf_prog_info()
+                var len = UInt32(MemoryLayout<bpf_prog_info>.size)
+                if bpf_obj_get_info_by_fd(fd, &info, &len) == 0 {
+                    runs += info.run_cnt
+                    ns += info.run_time_ns
+                }
+            }
+            prog = bpf_object__next_program(obj, p)
+        }
+        return (runs, ns)
+    }
+
     /// Detaches every probe and frees the object.
     func close() {
+        if statsFD >= 0 { Foundation.close(statsFD); statsFD = -1 }
         if let rb = ringBuffer { ring_buffer__free(rb); ringBuffer = nil }
         links.forEach { bpf_link__destroy($0) }
         links.removeAll()

@@ -54,7 +54,11 @@ public enum JSONReport {
                               damage: a.capture.damage, end_reason: a.capture.trailerReason,
                               reordered_events: a.capture.reorderedEvents, late_events: a.capture.lateEvents,
                               probe_hits: a.probeHitsTotal, probe_hits_per_guest_op: a.probeHitsPerGuestOp,
-                              single_stepped_probe_hits: a.singleSteppedProbeHits)
+                              single_stepped_probe_hits: a.singleSteppedProbeHits,
+                              tracing_cost: a.capture.tracingCost.map {
+                                  TracingCost(bpf_program_runs: $0.bpfProgramRuns, bpf_run_time_ns: $0.bpfRunTimeNs,
+                                              collector_cpu_ns: $0.collectorCPUNs)
+                              })
             target = Target(pid: m.target.pid, mode: m.target.mode, command: m.target.command, binary: m.target.binaryPath,
                             build_id: m.target.buildID, has_symtab: m.target.hasSymtab, qemu_version: m.qemuVersion,
                             qemu_abi: m.qemuABI)
@@ -320,6 +324,14 @@ public enum JSONReport {
         var probe_hits_per_guest_op: Double?
         /// Hits on probe sites the kernel single-steps (a second trap each); nil for older captures.
         var single_stepped_probe_hits: Int?
+        /// `collector --measure-cost` only: BPF program runs and time, the collector's CPU time (ns).
+        var tracing_cost: TracingCost?
+    }
+
+    struct TracingCost: Encodable {
+        var bpf_program_runs: UInt64
+        var bpf_run_time_ns: UInt64
+        var collector_cpu_ns: UInt64?
     }
 
     struct Target: Encodable {
