@@ -10,6 +10,11 @@
 #   bench/breakdown.sh [--rounds N] [--pairs N] [--binary PATH] [--ram]
 #   MODES="untraced collector capture-elsewhere" bench/breakdown.sh --ram   # some runs only
 #
+# The `measured` runs (collector --measure-cost) also give a counted account per pair: uprobe
+# hits priced per instruction class (TRAP_NS, STEP_NS: bench/uprobe-cost.sh's figures), the
+# kernel's run time of the BPF programs, the collector's own CPU time. Wall-clock slowdowns
+# on a 2-CPU VM vary by 15% from run to run; the counted figures do not.
+#
 # --binary: another qemu-io (the testbed's endbr64 build: .testbed/cet/bin/qemu-io).
 # --ram: the image on ext4 on a loop device backed by tmpfs (as bench/overhead.sh --ram): the
 #        same syncs, journal commits and device flushes, no disk waits to hide or blur the cost.
@@ -79,6 +84,9 @@ run() {  # mode -> microseconds
       local extra=() out=$work/run.syncamp
       case $mode in
         collector) ;;
+        # the collector with the kernel's BPF run-time statistics on: what its programs and
+        # the collector itself cost, counted rather than timed (the accounting table)
+        measured) extra=(--measure-cost) ;;
         # the capture on another file system (a tmpfs) than the image's: its writes then join
         # none of the image's journal commits
         capture-elsewhere) out=$shm/run.syncamp ;;
@@ -105,12 +113,22 @@ run() {  # mode -> microseconds
     local syncs; syncs=$("$analyzer" report "$work/run.syncamp" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["host_fdatasyncs"])')
     [ "$syncs" = $((3 + 2 * pairs)) ] || { echo "breakdown: the collector saw $syncs host syncs, not $((3 + 2 * pairs))" >&2; exit 1; }
   fi
+  if [ "$mode" = measured ]; then
+    "$analyzer" report "$work/run.syncamp" --format json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["capture"]; t = c["tracing_cost"]
+print(c["events"], c["probe_hits"], c.get("single_stepped_probe_hits") or 0, t["bpf_program_runs"], t["bpf_run_time_ns"], t["collector_cpu_ns"], sep="\t")
+with open(sys.argv[1], "a") as f:
+    for name, p in t["programs"].items():
+        print(name, p["runs"], p["run_time_ns"], sep="\t", file=f)
+' "$work/programs.tsv" >> "$work/measured.tsv"
+  fi
   local cpu="-"
   [ -n "$tpid" ] && cpu=$(awk '{printf "%.3f", $1 + $2}' "$work/cpu")
   echo "$(( (t1 - t0) / 1000 ))	$cpu"
 }
 
-modes=(untraced no-output collector capture-elsewhere no-coroutine no-derefs no-storage no-writing at-entry)
+modes=(untraced no-output collector measured capture-elsewhere no-coroutine no-derefs no-storage no-writing at-entry)
 [ -n "${MODES:-}" ] && read -r -a modes <<< "$MODES"
 raw=$work/raw.tsv
 for r in $(seq 1 "$rounds"); do
@@ -123,7 +141,7 @@ for r in $(seq 1 "$rounds"); do
 done
 # RAW=FILE keeps each run's time and the collector's CPU (round, mode, us, s)
 [ -n "${RAW:-}" ] && cp "$raw" "$RAW"
-python3 - "$raw" "$pairs" "$qemu_io" <<'PY'
+python3 - "$raw" "$pairs" "$qemu_io" "$work/measured.tsv" "${TRAP_NS:-600}" "${STEP_NS:-25400}" <<'PY'
 import csv, statistics, sys
 rows = [r for r in csv.reader(open(sys.argv[1]), delimiter="\t")]
 base = {r[0]: int(r[2]) for r in rows if r[1] == "untraced"}
@@ -144,4 +162,35 @@ for mode in dict.fromkeys(r[1] for r in rows):
     t = statistics.median(int(r[2]) for r in m) / 1e6
     ratio = statistics.median(int(r[2]) / base[r[0]] for r in m)
     print(f"| {what.get(mode, mode)} | {t:.3f} s | {'—' if mode == 'untraced' else f'{(ratio - 1) * 100:+.1f}%'} | {cpu(m)} |")
+import os
+if os.path.exists(sys.argv[4]) and base:
+    pairs = int(sys.argv[2]); trap_ns = float(sys.argv[5]); step_ns = float(sys.argv[6])
+    rows = [list(map(int, l.split())) for l in open(sys.argv[4]) if l.strip()]
+    med = lambda i: statistics.median(r[i] for r in rows)
+    untraced_us = statistics.median(base.values()) / pairs
+    hits, stepped = med(1) / pairs, med(2) / pairs
+    traps = (hits - stepped) * trap_ns / 1000 + stepped * step_ns / 1000
+    bpf = med(4) / pairs / 1000
+    collector = med(5) / pairs / 1000
+    print()
+    print(f"What tracing costs per pair, counted (the collector with --measure-cost, median of {len(rows)} runs;"
+          f" traps priced at bench/uprobe-cost.sh's {trap_ns:.0f} ns per emulated hit, {step_ns:.0f} per single-stepped one):")
+    print("| part | per pair | against an untraced pair |")
+    print("|---|---|---|")
+    print(f"| untraced pair (median run / pairs) | {untraced_us:.1f} us | |")
+    print(f"| uprobe traps: {hits:.2f} hits, {stepped:.2f} single-stepped | {traps:.1f} us | {traps / untraced_us * 100:.1f}% |")
+    print(f"| BPF programs: {med(3) / pairs:.1f} runs | {bpf:.1f} us | {bpf / untraced_us * 100:.1f}% |")
+    print(f"| on the traced threads (traps + programs) | {traps + bpf:.1f} us | {(traps + bpf) / untraced_us * 100:.1f}% |")
+    print(f"| the collector's CPU while capturing (another thread; competes on a 2-CPU machine) | {collector:.1f} us | {collector / untraced_us * 100:.1f}% |")
+    progs = {}
+    for l in open(sys.argv[4].replace("measured.tsv", "programs.tsv")):
+        name, runs, ns = l.split()
+        progs.setdefault(name, []).append((int(runs), int(ns)))
+    print()
+    print("Per BPF program (median of the measured runs; runs and time per pair, time per run):")
+    print("| program | runs per pair | us per pair | ns per run |")
+    print("|---|---|---|---|")
+    for name, v in sorted(progs.items(), key=lambda kv: -statistics.median(x[1] for x in kv[1])):
+        runs, ns = statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)
+        print(f"| {name} | {runs / pairs:.2f} | {ns / pairs / 1000:.2f} | {ns / runs:.0f} |")
 PY

@@ -210,6 +210,8 @@ const volatile long long co_entry_arg_offset = 8;
 const volatile long long aiocb_opaque_offset = 24;
 /* Parts of the uprobe program switched off, for bench/breakdown.sh only (enum syncamp_ablate). */
 const volatile __u32 ablate = 0;
+/* The ring buffer's size in bytes, as the collector sized it (one query less per event). */
+const volatile __u64 ring_bytes = 0;
 
 /* Devices whose journal commits and flush/FUA requests are recorded (the images' file systems). */
 struct {
@@ -280,8 +282,7 @@ static __always_inline struct syncamp_event *reserve_any(__u16 kind, __u16 probe
 static __always_inline void submit_event(struct syncamp_event *e)
 {
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	__u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
-	bpf_ringbuf_submit(e, avail >= size / 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, avail >= ring_bytes / 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline struct syncamp_event *reserve(__u16 kind, __u16 probe_id)

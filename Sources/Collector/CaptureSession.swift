@@ -102,11 +102,13 @@ final class CaptureSession {
         }
         try writer.appendNote(CaptureNote(timestampNs: end, kind: reason, message: message))
         let lost = lastLost.reduce(0, +)
-        let programs = bpf.programRunTime()
+        let programs = bpf.programRunTimes()
         let trailer = Trailer(events: writer.eventCount, lostEvents: lost, endMonotonicNs: end,
                               reason: reason, eventsPerProbe: perProbe,
-                              bpfProgramRuns: programs?.runs, bpfRunTimeNs: programs?.ns,
-                              collectorCPUNs: programs.map { _ in Self.cpuTimeNs() - cpuAtStart })
+                              bpfProgramRuns: programs.map { $0.values.reduce(0) { $0 + $1.runs } },
+                              bpfRunTimeNs: programs.map { $0.values.reduce(0) { $0 + $1.ns } },
+                              collectorCPUNs: programs.map { _ in Self.cpuTimeNs() - cpuAtStart },
+                              bpfPrograms: programs)
         try writer.finish(trailer: trailer)
         return trailer
     }

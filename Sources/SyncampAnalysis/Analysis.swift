@@ -42,6 +42,8 @@ public struct Analysis: Sendable {
         public var bpfProgramRuns: UInt64
         public var bpfRunTimeNs: UInt64
         public var collectorCPUNs: UInt64?
+        /// Per BPF program (its name in bpf/syncamp.bpf.c).
+        public var programs: [String: Trailer.ProgramCost] = [:]
     }
 
     public struct CaptureInfo: Sendable {

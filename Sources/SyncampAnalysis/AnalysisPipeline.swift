@@ -128,7 +128,8 @@ public struct AnalysisPipeline {
         case let .trailer(t):
             info.trailerReason = t.reason
             if let runs = t.bpfProgramRuns, let ns = t.bpfRunTimeNs {
-                info.tracingCost = Analysis.TracingCost(bpfProgramRuns: runs, bpfRunTimeNs: ns, collectorCPUNs: t.collectorCPUNs)
+                info.tracingCost = Analysis.TracingCost(bpfProgramRuns: runs, bpfRunTimeNs: ns, collectorCPUNs: t.collectorCPUNs,
+                                                        programs: t.bpfPrograms ?? [:])
             }
             last = max(last, t.endMonotonicNs)
         case let .image(state):

@@ -228,9 +228,22 @@ public struct Trailer: Codable, Sendable, Equatable {
     public var bpfProgramRuns: UInt64?
     public var bpfRunTimeNs: UInt64?
     public var collectorCPUNs: UInt64?
+    /// The same runs and time per BPF program (its name in bpf/syncamp.bpf.c), when measured.
+    public var bpfPrograms: [String: ProgramCost]?
+
+    /// One BPF program's runs and their total time (ns).
+    public struct ProgramCost: Codable, Sendable, Equatable {
+        public var runs: UInt64
+        public var ns: UInt64
+        public init(runs: UInt64, ns: UInt64) {
+            self.runs = runs
+            self.ns = ns
+        }
+    }
 
     public init(events: UInt64, lostEvents: UInt64, endMonotonicNs: UInt64, reason: String, eventsPerProbe: [Int: UInt64],
-                bpfProgramRuns: UInt64? = nil, bpfRunTimeNs: UInt64? = nil, collectorCPUNs: UInt64? = nil) {
+                bpfProgramRuns: UInt64? = nil, bpfRunTimeNs: UInt64? = nil, collectorCPUNs: UInt64? = nil,
+                bpfPrograms: [String: ProgramCost]? = nil) {
         self.events = events
         self.lostEvents = lostEvents
         self.endMonotonicNs = endMonotonicNs
@@ -239,5 +252,6 @@ public struct Trailer: Codable, Sendable, Equatable {
         self.bpfProgramRuns = bpfProgramRuns
         self.bpfRunTimeNs = bpfRunTimeNs
         self.collectorCPUNs = collectorCPUNs
+        self.bpfPrograms = bpfPrograms
     }
 }

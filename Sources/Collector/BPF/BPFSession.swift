@@ -46,6 +46,7 @@ final class BPFSession {
         try Self.setRodata(obj, "co_entry_arg_offset", Int64(offsets.coroutineEntryArg))
         try Self.setRodata(obj, "aiocb_opaque_offset", Int64(offsets.aiocbOpaque))
         try Self.setRodata(obj, "ablate", ablate)
+        try Self.setRodata(obj, "ring_bytes", UInt64(ringBufferBytes))
         guard let events = bpf_object__find_map_by_name(obj, "events") else {
             throw CollectorError.bpf("the BPF object has no ring buffer map `events`")
         }
@@ -268,25 +269,25 @@ final class BPFSession {
         statsFD = fd
     }
 
-    /// How often this session's loaded programs ran and for how long (`bpf_prog_info.run_cnt`,
-    /// `run_time_ns`), summed; counted only while `enableRunTimeStats` is on. Nil when off.
-    func programRunTime() -> (runs: UInt64, ns: UInt64)? {
+    /// How often each of this session's loaded programs ran and for how long, by program name
+    /// (`bpf_prog_info.run_cnt`, `run_time_ns`); counted only while `enableRunTimeStats` is on,
+    /// nil when off. Programs that never ran are left out.
+    func programRunTimes() -> [String: Trailer.ProgramCost]? {
         guard statsFD >= 0, let obj = object else { return nil }
-        var runs: UInt64 = 0, ns: UInt64 = 0
+        var out: [String: Trailer.ProgramCost] = [:]
         var prog = bpf_object__next_program(obj, nil)
         while let p = prog {
             let fd = bpf_program__fd(p)
             if fd >= 0 {
                 var info = bpf_prog_info()
                 var len = UInt32(MemoryLayout<bpf_prog_info>.size)
-                if bpf_obj_get_info_by_fd(fd, &info, &len) == 0 {
-                    runs += info.run_cnt
-                    ns += info.run_time_ns
+                if bpf_obj_get_info_by_fd(fd, &info, &len) == 0, info.run_cnt > 0 {
+                    out[String(cString: bpf_program__name(p))] = Trailer.ProgramCost(runs: info.run_cnt, ns: info.run_time_ns)
                 }
             }
             prog = bpf_object__next_program(obj, p)
         }
-        return (runs, ns)
+        return out
     }
 
     /// Detaches every probe and frees the object.

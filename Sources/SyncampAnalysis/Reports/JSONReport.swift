@@ -57,7 +57,8 @@ public enum JSONReport {
                               single_stepped_probe_hits: a.singleSteppedProbeHits,
                               tracing_cost: a.capture.tracingCost.map {
                                   TracingCost(bpf_program_runs: $0.bpfProgramRuns, bpf_run_time_ns: $0.bpfRunTimeNs,
-                                              collector_cpu_ns: $0.collectorCPUNs)
+                                              collector_cpu_ns: $0.collectorCPUNs,
+                                              programs: $0.programs.mapValues { TracingCost.Program(runs: $0.runs, run_time_ns: $0.ns) })
                               })
             target = Target(pid: m.target.pid, mode: m.target.mode, command: m.target.command, binary: m.target.binaryPath,
                             build_id: m.target.buildID, has_symtab: m.target.hasSymtab, qemu_version: m.qemuVersion,
@@ -332,6 +333,12 @@ public enum JSONReport {
         var bpf_program_runs: UInt64
         var bpf_run_time_ns: UInt64
         var collector_cpu_ns: UInt64?
+        /// By BPF program name (bpf/syncamp.bpf.c).
+        var programs: [String: Program]
+        struct Program: Encodable {
+            var runs: UInt64
+            var run_time_ns: UInt64
+        }
     }
 
     struct Target: Encodable {
