@@ -40,24 +40,15 @@ qemu_io=${binary:-$bin/qemu-io}
 collector="$top/.build/release/collector"
 analyzer="$top/.build/release/analyzer"
 work=$(mktemp -d /var/tmp/syncamp-breakdown.XXXXXX)
-ramdir="" loopdev=""
+. "$top/bench/ramdisk.sh"
 shm=$(mktemp -d /dev/shm/syncamp-breakdown.XXXXXX)
 cleanup() {
   rm -rf "$shm"
-  if [ -n "$loopdev" ]; then umount "$work" 2>/dev/null || true; losetup -d "$loopdev" 2>/dev/null || true; fi
-  [ -n "$ramdir" ] && { umount "$ramdir" 2>/dev/null || true; rmdir "$ramdir" 2>/dev/null || true; }
+  ramdisk_unmount "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
-if [ $ram = 1 ]; then
-  ramdir=$(mktemp -d /tmp/syncamp-ram.XXXXXX)
-  mount -t tmpfs -o size=3g tmpfs "$ramdir"
-  truncate -s 2900M "$ramdir/disk"
-  loopdev=$(losetup -f --show "$ramdir/disk")
-  mkfs.ext4 -q "$loopdev"
-  mount "$loopdev" "$work"
-  echo "breakdown: image on ext4 on $loopdev, backed by tmpfs" >&2
-fi
+[ $ram = 1 ] && ramdisk_mount "$work" breakdown
 for i in $(seq 0 $((pairs - 1))); do printf 'write -q %d 4k\nflush\n' $((i * 65536)); done > "$work/cmds"
 
 wait_for() {  # file pattern pid

@@ -52,24 +52,13 @@ fi
 collector="$top/.build/release/collector"
 analyzer="$top/.build/release/analyzer"
 work=$(mktemp -d /var/tmp/syncamp-overhead.XXXXXX)
-ramdir="" loopdev=""
+. "$top/bench/ramdisk.sh"
 cleanup() {
-  if [ -n "$loopdev" ]; then umount "$work" 2>/dev/null || true; losetup -d "$loopdev" 2>/dev/null || true; fi
-  [ -n "$ramdir" ] && { umount "$ramdir" 2>/dev/null || true; rmdir "$ramdir" 2>/dev/null || true; }
+  ramdisk_unmount "$work"
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
-if [ $ram = 1 ]; then
-  # ext4 (with its journal) on a loop device whose backing file is in a tmpfs: fdatasync still
-  # commits the journal and flushes the device, but nothing waits for a disk.
-  ramdir=$(mktemp -d /tmp/syncamp-ram.XXXXXX)
-  mount -t tmpfs -o size=3g tmpfs "$ramdir"
-  truncate -s 2900M "$ramdir/disk"
-  loopdev=$(losetup -f --show "$ramdir/disk")
-  mkfs.ext4 -q "$loopdev"
-  mount "$loopdev" "$work"
-  echo "overhead: images on ext4 on $loopdev, backed by tmpfs" >&2
-fi
+[ $ram = 1 ] && ramdisk_mount "$work" overhead
 
 python3 - "$work" "$pairs" "$writes" <<'PY'
 import sys
