@@ -165,7 +165,10 @@ enum ImageDiscovery {
         let fdDir = "/proc/\(pid)/fd"
         var paths: [String] = []
         for fd in (try? FileManager.default.contentsOfDirectory(atPath: fdDir)) ?? [] {
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDir)/\(fd)"),
+            // Standard input, output and error are never an image, even when redirected to a
+            // writable file (qemu-io > out.log): QEMU opens images after them.
+            guard let n = Int(fd), n > 2,
+                  let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(fdDir)/\(fd)"),
                   target.hasPrefix("/"), !paths.contains(target),
                   let info = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8),
                   let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags:") })

@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 
 extension Harness {
-    /// Starts qemu-io idle on `args` (its commands come from a pipe that stays empty until the
+    /// Starts qemu-io idle on `args` (its output and errors go to `qemu-io.out` in `dir`, a
+    /// writable regular file as a user's redirection makes; its commands come from a pipe that stays empty until the
     /// collector has attached), attaches the collector with `-p`, lets the commands run, and
     /// returns the JSON report of the capture and what the collector said on stderr.
     static func traceAttached(_ dir: URL, args: [String], commands: [String],
@@ -13,7 +14,7 @@ extension Harness {
         let quoted = args.map { "'\($0)'" }.joined(separator: " ")
         let script = """
             (while [ ! -e '\(go)' ]; do sleep 0.05; done; printf '\((commands + ["quit"]).joined(separator: "\\n"))\\n') \
-              | '\(qemuIO)' \(quoted) >/dev/null & echo $! > '\(pidFile)'; wait
+              | '\(qemuIO)' \(quoted) > '\(dir.appendingPathComponent("qemu-io.out").path)' 2>&1 & echo $! > '\(pidFile)'; wait
             """
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/sh")

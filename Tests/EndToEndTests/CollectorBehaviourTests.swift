@@ -19,6 +19,9 @@ final class CollectorBehaviourTests: XCTestCase {
         XCTAssertEqual(json.int("totals.unattributed_host_syncs"), 0)
         XCTAssertEqual(json.dict("capture")["end_reason"] as? String, "target-exited")
         XCTAssertEqual(json.dict("target")["mode"] as? String, "attach")
+        // qemu-io's output goes to a writable regular file (fd 1 and 2): not an image.
+        let devices = try XCTUnwrap(json["devices"] as? [[String: Any]])
+        XCTAssertEqual(devices.flatMap { $0["images"] as? [String] ?? [] }, [image], "\(devices)")
     }
 
     /// `--measure-cost` records what the kernel counted of the collector's BPF programs (every
