@@ -6,8 +6,13 @@
 # reads at every probe, the reads through pointers, the below-QEMU tracepoints, the writing
 # of the capture file; and with every probe at its function entry (--probe-at-entry).
 # Alternating rounds; prints the median per-round slowdown of each against untraced.
+# It builds the collector and analyzer (release, static stdlib) and the testbed's tools first.
 #
-#   bench/breakdown.sh [--rounds N] [--pairs N] [--binary PATH] [--ram]
+#   bench/breakdown.sh [--rounds N] [--pairs N] [--binary PATH] [--ram] [--workload flush|write]
+#
+# --workload write: bench/overhead.sh's write-heavy workload (b) instead, 50,000 sequential 4 KiB
+#        aio_writes with aio_flush + flush every 1,000 (--writes N); the account is then per
+#        1,000 writes and their flush.
 #   MODES="untraced collector capture-elsewhere" bench/breakdown.sh --ram   # some runs only
 #
 # The `measured` runs (collector --measure-cost) also give a counted account per pair: uprobe
@@ -20,13 +25,16 @@
 #        same syncs, journal commits and device flushes, no disk waits to hide or blur the cost.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-rounds=5 pairs=1000 binary="" ram=0
+rounds=5 pairs=1000 binary="" ram=0 workload=flush writes=50000
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) rounds=$2; shift ;;
     --pairs) pairs=$2; shift ;;
     --binary) binary=$2; shift ;;
     --ram) ram=1 ;;
+    --workload) workload=$2; shift ;;
+    --writes) writes=$2; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "breakdown: unknown option $1 (see the header of $0)" >&2; exit 2 ;;
   esac
   shift
@@ -49,7 +57,15 @@ cleanup() {
 }
 trap cleanup EXIT
 [ $ram = 1 ] && ramdisk_mount "$work" breakdown
-for i in $(seq 0 $((pairs - 1))); do printf 'write -q %d 4k\nflush\n' $((i * 65536)); done > "$work/cmds"
+case $workload in
+  flush)
+    for i in $(seq 0 $((pairs - 1))); do printf 'write -q %d 4k\nflush\n' $((i * 65536)); done > "$work/cmds"
+    units=$pairs unit="pair" syncs_expected=$((3 + 2 * pairs)) ;;
+  write)
+    awk -v n="$writes" 'BEGIN { for (i = 0; i < n; i++) { printf "aio_write -q %d 4k\n", i * 4096; if ((i + 1) % 1000 == 0) print "aio_flush\nflush" } }' > "$work/cmds"
+    units=$((writes / 1000)) unit="1,000 writes + flush" syncs_expected=$((3 + 2 * (writes / 1000))) ;;
+  *) echo "breakdown: unknown workload $workload (flush or write)" >&2; exit 2 ;;
+esac
 
 wait_for() {  # file pattern pid
   for _ in $(seq 300); do
@@ -102,7 +118,7 @@ run() {  # mode -> microseconds
   if [ "$mode" = collector ]; then
     # the work happened: every host sync of the workload is in the capture
     local syncs; syncs=$("$analyzer" report "$work/run.syncamp" --format json | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["host_fdatasyncs"])')
-    [ "$syncs" = $((3 + 2 * pairs)) ] || { echo "breakdown: the collector saw $syncs host syncs, not $((3 + 2 * pairs))" >&2; exit 1; }
+    [ "$syncs" = "$syncs_expected" ] || { echo "breakdown: the collector saw $syncs host syncs, not $syncs_expected" >&2; exit 1; }
   fi
   if [ "$mode" = measured ]; then
     "$analyzer" report "$work/run.syncamp" --format json | python3 -c '
@@ -120,7 +136,11 @@ with open(sys.argv[1], "a") as f:
 }
 
 modes=(untraced no-output collector measured capture-elsewhere no-coroutine no-derefs no-storage no-writing at-entry)
-[ -n "${MODES:-}" ] && read -r -a modes <<< "$MODES"
+if [ -n "${MODES:-}" ]; then
+  read -r -a modes <<< "$MODES"
+  # every slowdown and the account compare with the untraced run of the same round
+  [[ " ${modes[*]} " == *" untraced "* ]] || modes=(untraced "${modes[@]}")
+fi
 raw=$work/raw.tsv
 for r in $(seq 1 "$rounds"); do
   n=${#modes[@]}
@@ -132,7 +152,7 @@ for r in $(seq 1 "$rounds"); do
 done
 # RAW=FILE keeps each run's time and the collector's CPU (round, mode, us, s)
 [ -n "${RAW:-}" ] && cp "$raw" "$RAW"
-python3 - "$raw" "$pairs" "$qemu_io" "$work/measured.tsv" "${TRAP_NS:-600}" "${STEP_NS:-25400}" <<'PY'
+python3 - "$raw" "$units" "$qemu_io" "$work/measured.tsv" "${TRAP_NS:-600}" "${STEP_NS:-25400}" "$unit" "$workload" <<'PY'
 import csv, statistics, sys
 rows = [r for r in csv.reader(open(sys.argv[1]), delimiter="\t")]
 base = {r[0]: int(r[2]) for r in rows if r[1] == "untraced"}
@@ -144,9 +164,14 @@ what = {"untraced": "no tracer",
         "no-derefs": "without the reads through pointers", "no-output": "the trap floor: the program returns at once (no event)",
         "no-storage": "without the below-QEMU tracepoints", "no-writing": "without writing the capture file",
         "at-entry": "with every probe at its function entry",
-        "capture-elsewhere": "the capture on a tmpfs, not the image's file system"}
-print(f"flush-heavy: {sys.argv[2]} x (write 4k to a new cluster + flush) on {sys.argv[3]}, {len(base)} rounds")
-print("| run | median run time | median slowdown | the collector's CPU (user + system) |")
+        "capture-elsewhere": "the capture on a tmpfs, not the image's file system",
+        "measured": "the collector with --measure-cost (the account below)"}
+unit, workload = sys.argv[7], sys.argv[8]
+if workload == "flush":
+    print(f"flush-heavy: {sys.argv[2]} x (write 4k to a new cluster + flush) on {sys.argv[3]}, {len(base)} rounds")
+else:
+    print(f"write-heavy: {sys.argv[2]} x (1,000 sequential 4k aio_writes + aio_flush + flush) on {sys.argv[3]}, {len(base)} rounds")
+print("| run | median run time | median slowdown | the collector process's CPU, start-up included (user + system) |")
 print("|---|---|---|---|")
 for mode in dict.fromkeys(r[1] for r in rows):
     m = [r for r in rows if r[1] == mode]
@@ -155,33 +180,35 @@ for mode in dict.fromkeys(r[1] for r in rows):
     print(f"| {what.get(mode, mode)} | {t:.3f} s | {'—' if mode == 'untraced' else f'{(ratio - 1) * 100:+.1f}%'} | {cpu(m)} |")
 import os
 if os.path.exists(sys.argv[4]) and base:
-    pairs = int(sys.argv[2]); trap_ns = float(sys.argv[5]); step_ns = float(sys.argv[6])
+    units = int(sys.argv[2]); trap_ns = float(sys.argv[5]); step_ns = float(sys.argv[6])
     rows = [list(map(int, l.split())) for l in open(sys.argv[4]) if l.strip()]
     med = lambda i: statistics.median(r[i] for r in rows)
-    untraced_us = statistics.median(base.values()) / pairs
-    hits, stepped = med(1) / pairs, med(2) / pairs
+    untraced_us = statistics.median(base.values()) / units
+    hits, stepped = med(1) / units, med(2) / units
     traps = (hits - stepped) * trap_ns / 1000 + stepped * step_ns / 1000
-    bpf = med(4) / pairs / 1000
-    collector = med(5) / pairs / 1000
+    bpf = med(4) / units / 1000
+    collector = med(5) / units / 1000
     print()
-    print(f"What tracing costs per pair, counted (the collector with --measure-cost, median of {len(rows)} runs;"
-          f" traps priced at bench/uprobe-cost.sh's {trap_ns:.0f} ns per emulated hit, {step_ns:.0f} per single-stepped one):")
-    print("| part | per pair | against an untraced pair |")
+    print(f"What tracing costs per {unit}, counted (the collector with --measure-cost, median of {len(rows)} run(s);"
+          f" traps priced at bench/uprobe-cost.sh's {trap_ns:.0f} ns per emulated hit, {step_ns:.0f} ns per single-stepped one;"
+          f" BPF programs as the kernel counted them, including tracepoints other processes' I/O fired on this machine):")
+    print(f"| part | per {unit} | against an untraced {unit} |")
     print("|---|---|---|")
-    print(f"| untraced pair (median run / pairs) | {untraced_us:.1f} us | |")
+    print(f"| untraced {unit} (median run / {units}) | {untraced_us:.1f} us | |")
     print(f"| uprobe traps: {hits:.2f} hits, {stepped:.2f} single-stepped | {traps:.1f} us | {traps / untraced_us * 100:.1f}% |")
-    print(f"| BPF programs: {med(3) / pairs:.1f} runs | {bpf:.1f} us | {bpf / untraced_us * 100:.1f}% |")
-    print(f"| on the traced threads (traps + programs) | {traps + bpf:.1f} us | {(traps + bpf) / untraced_us * 100:.1f}% |")
-    print(f"| the collector's CPU while capturing (another thread; competes on a 2-CPU machine) | {collector:.1f} us | {collector / untraced_us * 100:.1f}% |")
+    print(f"| BPF programs: {med(3) / units:.1f} runs | {bpf:.1f} us | {bpf / untraced_us * 100:.1f}% |")
+    print(f"| traps + programs (on the threads doing the work: QEMU's, jbd2, block completions) | {traps + bpf:.1f} us | {(traps + bpf) / untraced_us * 100:.1f}% |")
+    print(f"| the collector's CPU while capturing, start-up left out (its own thread; competes on a 2-CPU machine) | {collector:.1f} us | {collector / untraced_us * 100:.1f}% |")
+    print(f"| all | {traps + bpf + collector:.1f} us | {(traps + bpf + collector) / untraced_us * 100:.1f}% |")
     progs = {}
     for l in open(sys.argv[4].replace("measured.tsv", "programs.tsv")):
         name, runs, ns = l.split()
         progs.setdefault(name, []).append((int(runs), int(ns)))
     print()
-    print("Per BPF program (median of the measured runs; runs and time per pair, time per run):")
-    print("| program | runs per pair | us per pair | ns per run |")
+    print(f"Per BPF program (median of the measured runs; runs and time per {unit}, time per run):")
+    print(f"| program | runs per {unit} | us per {unit} | ns per run |")
     print("|---|---|---|---|")
     for name, v in sorted(progs.items(), key=lambda kv: -statistics.median(x[1] for x in kv[1])):
         runs, ns = statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)
-        print(f"| {name} | {runs / pairs:.2f} | {ns / pairs / 1000:.2f} | {ns / runs:.0f} |")
+        print(f"| {name} | {runs / units:.2f} | {ns / units / 1000:.2f} | {ns / runs:.0f} |")
 PY

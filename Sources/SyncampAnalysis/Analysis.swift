@@ -210,7 +210,7 @@ public struct Analysis: Sendable {
             w.append("\(capture.lostEvents) events were lost (ring buffer full; \(cpus)): the trees may be incomplete; capture again with a larger --ring-buffer-mb")
         }
         if let d = capture.damage {
-            w.append("the capture was read up to \(d); what came before is reported")
+            w.append("the capture stops \(d); what came before is reported")
         }
         if capture.lateEvents > 0 {
             w.append("\(capture.lateEvents) events arrived too late to be put in time order; they were placed in arrival order")

@@ -177,7 +177,7 @@ final class ReportTests: AnalysisTestCase {
         let damage = try XCTUnwrap(a.capture.damage)
         XCTAssertTrue(damage.contains("cut short"), damage)
         XCTAssertNil(a.capture.trailerReason)
-        XCTAssertTrue(a.warnings.contains { $0.contains("the capture was read up to") && $0.contains("cut short") }, "\(a.warnings)")
+        XCTAssertTrue(a.warnings.contains { $0.contains("the capture stops at byte") && $0.contains("cut short") }, "\(a.warnings)")
 
         let j = try json(a)
         let capture = try XCTUnwrap(j["capture"] as? [String: Any])
@@ -188,7 +188,7 @@ final class ReportTests: AnalysisTestCase {
 
         let text = TextReport.render(a)
         XCTAssertTrue(text.contains("ended: cut short (no trailer)"), text)
-        XCTAssertTrue(text.contains("WARNING  the capture was read up to"), text)
+        XCTAssertTrue(text.contains("WARNING  the capture stops at byte"), text)
         XCTAssertTrue(text.contains("#1 write 0+4096"), text)
     }
 
