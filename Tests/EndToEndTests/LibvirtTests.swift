@@ -77,8 +77,12 @@ final class LibvirtTests: XCTestCase {
         let pidText = try String(contentsOf: libvirt.runFile("\(Self.name).pid"), encoding: .utf8)
         let qemuPid = try XCTUnwrap(Int32(pidText.trimmingCharacters(in: .whitespacesAndNewlines)), pidText)
         defer {
+            // The guest powers off after its workload (scripts/guest/init.sh) and the domain then
+            // ends by itself (<on_poweroff>destroy</on_poweroff>): a destroy that finds no domain
+            // is fine once its QEMU is gone; any other failure is not.
             let destroyed = try? libvirt.virsh(["destroy", Self.name])
-            XCTAssertEqual(destroyed?.status, 0, "virsh destroy: \(destroyed?.stderr ?? "")")
+            let endedByItself = destroyed?.stderr.contains("Domain not found") == true && kill(qemuPid, 0) != 0
+            XCTAssertTrue(destroyed?.status == 0 || endedByItself, "virsh destroy: \(destroyed?.stderr ?? "")")
             if kill(qemuPid, 0) == 0 { kill(qemuPid, SIGKILL) }  // only if libvirt could not
         }
         XCTAssertEqual(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(qemuPid)/exe"),
