@@ -105,10 +105,7 @@ final class CaptureSession {
         let programs = bpf.programRunTimes()
         let trailer = Trailer(events: writer.eventCount, lostEvents: lost, endMonotonicNs: end,
                               reason: reason, eventsPerProbe: perProbe,
-                              bpfProgramRuns: programs.map { $0.values.reduce(0) { $0 + $1.runs } },
-                              bpfRunTimeNs: programs.map { $0.values.reduce(0) { $0 + $1.ns } },
-                              collectorCPUNs: programs.map { _ in Self.cpuTimeNs() - cpuAtStart },
-                              bpfPrograms: programs)
+                              bpfPrograms: programs, collectorCPUNs: programs.map { _ in Self.cpuTimeNs() - cpuAtStart })
         try writer.finish(trailer: trailer)
         return trailer
     }

@@ -34,18 +34,18 @@ public struct Analysis: Sendable {
         }
     }
 
-    /// What the capture file held and how well it read.
     /// The tracing's own cost in one capture, as the collector measured it (Trailer): its BPF
     /// programs' runs and time (the kernel's run-time statistics; the uprobe traps themselves
     /// are not in it), and the collector's CPU time while capturing. Times in ns.
     public struct TracingCost: Sendable, Equatable {
-        public var bpfProgramRuns: UInt64
-        public var bpfRunTimeNs: UInt64
-        public var collectorCPUNs: UInt64?
         /// Per BPF program (its name in bpf/syncamp.bpf.c).
-        public var programs: [String: Trailer.ProgramCost] = [:]
+        public var programs: [String: Trailer.ProgramCost]
+        public var collectorCPUNs: UInt64?
+        public var bpfProgramRuns: UInt64 { programs.values.reduce(0) { $0 + $1.runs } }
+        public var bpfRunTimeNs: UInt64 { programs.values.reduce(0) { $0 + $1.ns } }
     }
 
+    /// What the capture file held and how well it read.
     public struct CaptureInfo: Sendable {
         public var path: String
         public var events: UInt64 = 0

@@ -127,10 +127,7 @@ public struct AnalysisPipeline {
             last = max(last, p.timestampNs)
         case let .trailer(t):
             info.trailerReason = t.reason
-            if let runs = t.bpfProgramRuns, let ns = t.bpfRunTimeNs {
-                info.tracingCost = Analysis.TracingCost(bpfProgramRuns: runs, bpfRunTimeNs: ns, collectorCPUNs: t.collectorCPUNs,
-                                                        programs: t.bpfPrograms ?? [:])
-            }
+            info.tracingCost = t.bpfPrograms.map { Analysis.TracingCost(programs: $0, collectorCPUNs: t.collectorCPUNs) }
             last = max(last, t.endMonotonicNs)
         case let .image(state):
             info.images.append(state)

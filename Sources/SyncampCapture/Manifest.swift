@@ -222,14 +222,12 @@ public struct Trailer: Codable, Sendable, Equatable {
     /// Events per probe id (uprobes) as counted by the collector.
     public var eventsPerProbe: [Int: UInt64]
     /// What the tracing cost, when the collector measured it (`collector --measure-cost`): how
-    /// often its BPF programs ran and for how long in all (the kernel's `bpf_prog_info.run_cnt`
-    /// and `run_time_ns`, BPF_ENABLE_STATS), and the collector's own CPU time (user + system,
-    /// getrusage) from its first poll of the ring buffer to the end. Nil otherwise.
-    public var bpfProgramRuns: UInt64?
-    public var bpfRunTimeNs: UInt64?
-    public var collectorCPUNs: UInt64?
-    /// The same runs and time per BPF program (its name in bpf/syncamp.bpf.c), when measured.
+    /// often each of its BPF programs ran and for how long, by program name in bpf/syncamp.bpf.c
+    /// (the kernel's `bpf_prog_info.run_cnt` and `run_time_ns`, BPF_ENABLE_STATS; programs that
+    /// never ran left out), and the collector's own CPU time (user + system, getrusage) from its
+    /// first poll of the ring buffer to the end. Nil otherwise.
     public var bpfPrograms: [String: ProgramCost]?
+    public var collectorCPUNs: UInt64?
 
     /// One BPF program's runs and their total time (ns).
     public struct ProgramCost: Codable, Sendable, Equatable {
@@ -242,16 +240,13 @@ public struct Trailer: Codable, Sendable, Equatable {
     }
 
     public init(events: UInt64, lostEvents: UInt64, endMonotonicNs: UInt64, reason: String, eventsPerProbe: [Int: UInt64],
-                bpfProgramRuns: UInt64? = nil, bpfRunTimeNs: UInt64? = nil, collectorCPUNs: UInt64? = nil,
-                bpfPrograms: [String: ProgramCost]? = nil) {
+                bpfPrograms: [String: ProgramCost]? = nil, collectorCPUNs: UInt64? = nil) {
         self.events = events
         self.lostEvents = lostEvents
         self.endMonotonicNs = endMonotonicNs
         self.reason = reason
         self.eventsPerProbe = eventsPerProbe
-        self.bpfProgramRuns = bpfProgramRuns
-        self.bpfRunTimeNs = bpfRunTimeNs
-        self.collectorCPUNs = collectorCPUNs
         self.bpfPrograms = bpfPrograms
+        self.collectorCPUNs = collectorCPUNs
     }
 }

@@ -41,9 +41,8 @@ public enum TextReport {
             + (a.probeHitsPerGuestOp.map { String(format: ", %.1f per guest request", $0) } ?? "")
             + (a.singleSteppedProbeHits.map { ", \($0) of them single-stepped (a second trap each)" } ?? "") + "\n"
         if let c = a.capture.tracingCost {
-            out += "           BPF programs ran \(c.bpfProgramRuns) times for \(ms(c.bpfRunTimeNs))"
-                + (c.bpfProgramRuns > 0 ? String(format: " (%.2f us each", Double(c.bpfRunTimeNs) / Double(c.bpfProgramRuns) / 1000) : " (")
-                + "; the uprobe traps not included)"
+            let each = c.bpfProgramRuns > 0 ? String(format: "%.2f us each; ", Double(c.bpfRunTimeNs) / Double(c.bpfProgramRuns) / 1000) : ""
+            out += "           BPF programs ran \(c.bpfProgramRuns) times for \(ms(c.bpfRunTimeNs)) (\(each)the uprobe traps not included)"
                 + (c.collectorCPUNs.map { ", the collector used \(ms($0)) of CPU while capturing" } ?? "") + "\n"
         }
         for w in a.warnings { out += "  WARNING  \(w)\n" }
