@@ -153,8 +153,12 @@ public struct Analysis: Sendable {
                                         images: extraImages, options: options, whatIf: whatIf, limits: limits,
                                         observe: observe, observeUnplaced: observeUnplaced)
         var records = 0
-        while let record = reader.next() {
-            pipeline.add(record)
+        // Events are read straight into the reorder window's next slot.
+        while let step = reader.next(eventInto: pipeline.nextEventSlot()) {
+            switch step {
+            case .event: pipeline.commitEvent()
+            case let .record(r): pipeline.add(r)
+            }
             records += 1
             if records & 0xffff == 0 { progress?(reader.offset, reader.fileSize, pipeline.events) }
         }

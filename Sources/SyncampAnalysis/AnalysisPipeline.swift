@@ -112,10 +112,8 @@ public struct AnalysisPipeline {
     public mutating func add(_ record: CaptureRecord) {
         switch record {
         case let .event(e):
-            info.events += 1
-            last = max(last, e.timestamp)
-            if let out = window.push(e) { feed(out) }
-            if info.events & 1023 == 0 { retire() }
+            nextEventSlot().pointee = e
+            commitEvent()
         case let .lost(cpu, count):
             info.lostPerCPU[cpu] = count
         case let .note(n):
@@ -136,6 +134,18 @@ public struct AnalysisPipeline {
         }
     }
 
+    /// Where the next event is to be read in place (`CaptureReader.next(eventInto:)`), then
+    /// `commitEvent()`: an event record's fast path (`add(.event(e))` is the same, with a copy).
+    public mutating func nextEventSlot() -> UnsafeMutablePointer<Event> { window.nextSlot() }
+
+    /// Takes the event read into `nextEventSlot()`.
+    public mutating func commitEvent() {
+        info.events += 1
+        last = max(last, window.nextSlot().pointee.timestamp)
+        if let out = window.commit() { feed(out) }
+        if info.events & 1023 == 0 { retire() }
+    }
+
     /// Moves capture time on to `clockNs` (CLOCK_MONOTONIC, as the events' timestamps).
     ///
     /// Events older than `clockNs - settleNs` leave the reorder window (nothing
@@ -144,7 +154,7 @@ public struct AnalysisPipeline {
     public mutating func advance(to clockNs: UInt64, settleNs: UInt64 = 500_000_000) {
         guard clockNs > settleNs else { return }
         let settled = clockNs - settleNs
-        while let e = window.pop(through: settled) { feed(e) }
+        while let e = window.release(through: settled) { feed(e) }
         now = max(now, settled)
         last = max(last, settled)
         retire()
@@ -189,7 +199,7 @@ public struct AnalysisPipeline {
     /// Hands on every op still open and returns the analysis.
     /// - Parameter damage: where the capture stopped before its trailer, if it did.
     public mutating func finish(damage: CaptureDamage?) -> Analysis {
-        while let e = window.pop() { feed(e) }
+        while let e = window.release() { feed(e) }
         if normaliser != nil {
             normaliser!.finish(into: &normalised)
             decodeNormalised()
@@ -244,13 +254,13 @@ public struct AnalysisPipeline {
     }
 
     /// Reorder window -> (USDT normaliser) -> decoder -> tree builder.
-    private mutating func feed(_ e: Event) {
-        now = max(now, e.timestamp)
+    private mutating func feed(_ e: UnsafePointer<Event>) {
+        now = max(now, e.pointee.timestamp)
         guard normaliser != nil else {
-            builder.add(decoder.decode(e))
+            builder.add(decoder.decode(at: e))
             return
         }
-        normaliser!.push(e, into: &normalised)
+        normaliser!.push(e.pointee, into: &normalised)
         decodeNormalised()
     }
 

@@ -10,16 +10,22 @@ import SystemPackage
 final class ByteWindow {
     /// Total bytes: the file's size when it was opened or last refreshed, or the data's count.
     private(set) var size: Int
-    private var bytes: [UInt8]
-    /// Offset in the capture of `bytes[0]`.
+    /// The window: `filled` bytes of the capture from offset `base` on, in a buffer of `capacity`.
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var filled = 0
     private var base = 0
     /// The capture file; nil for a capture held in memory.
     private let fd: FileDescriptor?
     private let chunk: Int
 
     init(data: Data) {
-        bytes = Array(data)
-        size = bytes.count
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(1, data.count), alignment: 16)
+        data.withUnsafeBytes { if let p = $0.baseAddress { buffer.copyMemory(from: p, byteCount: data.count) } }
+        self.buffer = buffer
+        capacity = max(1, data.count)
+        filled = data.count
+        size = data.count
         fd = nil
         chunk = 0
     }
@@ -45,12 +51,15 @@ final class ByteWindow {
         self.fd = fd
         self.size = Int(st.size)
         self.chunk = chunk
-        self.bytes = []
-        bytes.reserveCapacity(chunk)
+        capacity = chunk
+        buffer = .allocate(byteCount: chunk, alignment: 16)
         fd.adviseSequentialRead()
     }
 
-    deinit { try? fd?.close() }
+    deinit {
+        buffer.deallocate()
+        try? fd?.close()
+    }
 
     /// Takes in what was appended to the file since it was opened (a capture being written).
     func refresh() {
@@ -60,43 +69,52 @@ final class ByteWindow {
 
     /// Makes `count` bytes at `offset` available; false when they are not all in the capture
     /// (or the file shrank, or a read failed: the reader then reports the capture as cut there).
+    @inline(__always)
     func ensure(_ offset: Int, _ count: Int) -> Bool {
+        if offset >= base, count >= 0, count <= filled - (offset - base) { return true }
+        return slide(offset, count)
+    }
+
+    /// A new window: what is left from `offset` on, moved to the front, and the file read on
+    /// after it, up to `max(count, chunk)` bytes.
+    private func slide(_ offset: Int, _ count: Int) -> Bool {
         guard offset >= base, count >= 0, offset <= size, count <= size - offset else { return false }
-        if offset + count <= base + bytes.count { return true }
         guard let fd else { return false }
-        // A new window: what is left from `offset` on, then the file read on into it, up to
-        // `max(count, chunk)` bytes (no zero-filling first: the reads initialise it).
         let want = min(max(count, chunk), size - offset)
-        let left = max(0, bytes.count - (offset - base))
-        bytes = bytes.withUnsafeBytes { old in
-            [UInt8](unsafeUninitializedCapacity: max(want, left)) { buf, initialized in
-                let raw = UnsafeMutableRawBufferPointer(buf)
-                if left > 0 { raw.copyMemory(from: UnsafeRawBufferPointer(rebasing: old[(offset - base)...])) }
-                var have = left
-                while have < want {
-                    let n = (try? fd.read(fromAbsoluteOffset: Int64(offset + have),
-                                          into: UnsafeMutableRawBufferPointer(rebasing: raw[have ..< want]))) ?? -1
-                    if n <= 0 { break }
-                    have += n
-                }
-                initialized = have
-            }
+        let left = max(0, filled - (offset - base))
+        if want > capacity {
+            let bigger = UnsafeMutableRawPointer.allocate(byteCount: want, alignment: 16)
+            if left > 0 { bigger.copyMemory(from: buffer + (offset - base), byteCount: left) }
+            buffer.deallocate()
+            buffer = bigger
+            capacity = want
+        } else if left > 0 {
+            memmove(buffer, buffer + (offset - base), left)  // the areas may overlap
         }
+        var have = left
+        while have < want {
+            let n = (try? fd.read(fromAbsoluteOffset: Int64(offset + have),
+                                  into: UnsafeMutableRawBufferPointer(start: buffer + have, count: want - have))) ?? -1
+            if n <= 0 { break }
+            have += n
+        }
+        filled = have
         base = offset
-        return offset + count <= base + bytes.count
+        return count <= filled
     }
 
     /// Calls `body` with `count` bytes at `offset`, which `ensure` made available.
+    @inline(__always)
     func withBytes<R>(_ offset: Int, _ count: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
-        bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[(offset - base) ..< (offset - base + count)])) }
+        body(UnsafeRawBufferPointer(start: buffer + (offset - base), count: count))
     }
 
     func u32(_ offset: Int) -> UInt32 {
-        withBytes(offset, 4) { $0.loadUnaligned(as: UInt32.self) }.littleEndian
+        (buffer + (offset - base)).loadUnaligned(as: UInt32.self).littleEndian
     }
 
     func u64(_ offset: Int) -> UInt64 {
-        withBytes(offset, 8) { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        (buffer + (offset - base)).loadUnaligned(as: UInt64.self).littleEndian
     }
 
     func data(_ offset: Int, _ count: Int) -> Data {

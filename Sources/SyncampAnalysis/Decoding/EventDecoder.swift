@@ -10,6 +10,13 @@ struct EventDecoder {
     init(probes: ProbeIndex) { self.probes = probes }
 
     func decode(_ e: Event) -> DecodedEvent {
+        withUnsafePointer(to: e) { decode(at: $0) }
+    }
+
+    /// Decodes the event at `e` where it lies (the reorder window's slot): an event is 168
+    /// bytes, and passing it by value copied it once more per event.
+    func decode(at event: UnsafePointer<Event>) -> DecodedEvent {
+        let e = EventRef(event)
         var d = DecodedEvent(timestamp: e.timestamp, tid: e.tid, probeID: 0, role: nil, symbol: "",
                              coroutine: .init(running: e.coroutine, caller: e.coroutineCaller,
                                               entryArgument: e.coroutineArg, opaque: e.coroutineOpaque),
@@ -18,7 +25,7 @@ struct EventDecoder {
         switch e.kind {
         case .uprobe?:
             d.probeID = e.probeID
-            guard let entry = probes.entry(e) else {
+            guard let entry = probes.entry(id: e.probeID) else {
                 d.payload = .otherProbe
                 return d
             }
@@ -42,10 +49,10 @@ struct EventDecoder {
         return d
     }
 
-    private func value(_ s: ProbeIndex.Source, _ e: Event) -> UInt64? { ProbeIndex.read(s, of: e) }
+    private func value(_ s: ProbeIndex.Source, _ e: EventRef) -> UInt64? { ProbeIndex.read(s, of: e.p) }
 
     /// A uprobe's arguments and values, by role (argument positions: ProbeRole, canonical order).
-    private func qemu(_ role: ProbeRole, _ entry: ProbeIndex.Entry, _ e: Event) -> DecodedEvent.Payload {
+    private func qemu(_ role: ProbeRole, _ entry: ProbeIndex.Entry, _ e: EventRef) -> DecodedEvent.Payload {
         let a = e.args, v = entry.values
         func request(_ kind: GuestOp.Kind, offset: UInt64 = 0, bytes: UInt64 = 0, unmap: Bool? = nil, compressed: Bool? = nil) -> DecodedEvent.Payload {
             let binding: DecodedEvent.Binding
@@ -115,7 +122,7 @@ struct EventDecoder {
         }
     }
 
-    private func cacheWrite(_ cache: UInt64, _ v: ProbeIndex.Values, _ e: Event) -> DecodedEvent.CacheWrite {
+    private func cacheWrite(_ cache: UInt64, _ v: ProbeIndex.Values, _ e: EventRef) -> DecodedEvent.CacheWrite {
         let depends = value(v.depends, e) ?? 0
         return .init(cache: cache, name: cacheName(cache, v, e), depends: depends,
                      dependsName: depends != 0 ? cacheName(depends, v, e) : nil,
@@ -123,14 +130,14 @@ struct EventDecoder {
     }
 
     /// Which cache `ptr` is: the image's L2 or refcount cache as the probe read them, else unknown.
-    private func cacheName(_ ptr: UInt64, _ v: ProbeIndex.Values, _ e: Event) -> CacheName {
+    private func cacheName(_ ptr: UInt64, _ v: ProbeIndex.Values, _ e: EventRef) -> CacheName {
         if let l2 = value(v.l2TableCache, e), l2 == ptr { return .l2 }
         if let rc = value(v.refcountBlockCache, e), rc == ptr { return .refcount }
         return .unknown
     }
 
     /// The kernel's storage events (bpf/syncamp.bpf.c: args per kind).
-    private func storage(_ e: Event) -> DecodedEvent.StorageEvent {
+    private func storage(_ e: EventRef) -> DecodedEvent.StorageEvent {
         let a = e.args
         let dev = UInt32(truncatingIfNeeded: a[0])
         switch e.kind {
@@ -155,4 +162,19 @@ struct EventDecoder {
             return .journalFlushing
         }
     }
+}
+
+/// An event read in place: the fields the decoder reads, loaded from the slot one at a time.
+private struct EventRef {
+    let p: UnsafePointer<Event>
+    init(_ p: UnsafePointer<Event>) { self.p = p }
+    var timestamp: UInt64 { p.pointee.timestamp }
+    var tid: UInt32 { p.pointee.tid }
+    var probeID: UInt16 { p.pointee.probeID }
+    var kind: Event.Kind? { p.pointee.kind }
+    var args: InlineWords { p.pointee.args }
+    var coroutine: UInt64 { p.pointee.coroutine }
+    var coroutineCaller: UInt64 { p.pointee.coroutineCaller }
+    var coroutineArg: UInt64 { p.pointee.coroutineArg }
+    var coroutineOpaque: UInt64 { p.pointee.coroutineOpaque }
 }

@@ -117,6 +117,21 @@ public struct ProbeIndex: Sendable {
         Int(e.probeID) < entries.count ? entries[Int(e.probeID)] : nil
     }
 
+    /// The entry of a uprobe's probe id, if the manifest has one.
+    func entry(id: UInt16) -> Entry? {
+        Int(id) < entries.count ? entries[Int(id)] : nil
+    }
+
+    /// `read(_:of:)` of an event in place.
+    @inline(__always)
+    static func read(_ source: Source, of e: UnsafePointer<Event>) -> UInt64? {
+        switch source {
+        case .absent: return nil
+        case let .deref(i): return e.pointee.hasDeref(i) ? e.pointee.derefs[i] : nil
+        case let .constant(v): return v
+        }
+    }
+
     /// The value `source` names in `e`, if the event carries it.
     @inline(__always)
     public static func read(_ source: Source, of e: Event) -> UInt64? {
