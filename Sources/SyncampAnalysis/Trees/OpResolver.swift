@@ -23,11 +23,11 @@ import SyncampCapture
 /// Without coroutine information, the latest op owns every event.
 struct OpResolver {
     let useCoroutines: Bool
-    private var coOwner: [UInt64: TreeBuilder.Op] = [:]
+    private var coOwner = PointerMap<TreeBuilder.Op>()
     /// A request waiting to learn its coroutine from the next event on its thread, with the caller's coroutine.
     private var awaiting: [UInt32: (op: TreeBuilder.Op, callerCo: UInt64)] = [:]
     /// blk_aio_* requests waiting for their coroutine, by the opaque the device passed.
-    private var awaitingOpaque: [UInt64: TreeBuilder.Op] = [:]
+    private var awaitingOpaque = PointerMap<TreeBuilder.Op>()
     private var latest: TreeBuilder.Op?
     /// The group receiving unowned work, if one is open.
     private(set) var group: TreeBuilder.Op?
@@ -120,7 +120,7 @@ struct OpResolver {
         op.coroutine = 0
         op.moreCoroutines.removeAll()
         if let k = op.opaqueKey, awaitingOpaque[k] === op { awaitingOpaque[k] = nil }
-        if let a = awaiting.first(where: { $0.value.op === op })?.key { awaiting[a] = nil }
+        if !awaiting.isEmpty, let a = awaiting.first(where: { $0.value.op === op })?.key { awaiting[a] = nil }
         if latest === op { latest = nil }
         if group === op { group = nil }
     }
