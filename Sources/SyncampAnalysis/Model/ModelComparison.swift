@@ -299,6 +299,7 @@ public struct ModelComparison: Sendable {
     }
 
     /// What a cache that can evict makes the model unable to know for `op`, beyond the op itself (`Qcow2Model.gap`).
+    @inline(__always)  // called from `add`: out of line, `self` (561 bytes) was copied per call
     private func evictionGap(_ op: GuestOp, slot i: Int) -> Unpredicted? {
         if slots[i].model.refcountCacheMayEvict { return .refcountCacheEvicts }
         if options.drive.untracedCacheUse { return .untracedCacheUse }
@@ -396,6 +397,7 @@ extension Qcow2Model {
     }
 
     /// What the model cannot know about an op before running it, if anything.
+    @inline(__always)  // called from `replay`: out of line, the model (680 bytes) was copied per call
     func gap(for op: GuestOp) -> ModelComparison.Unpredicted? {
         switch op.kind {
         case .write, .writeZeroes, .discard:

@@ -187,6 +187,7 @@ public struct Qcow2Model: Sendable {
     /// Whether a write of `bytes` at `offset` allocates a cluster it does not cover whole: with a
     /// backing file, whether QEMU copies the rest from it (a real COW, F3) or zero-fills
     /// (skip_cow) depends on the backing file's data, which the model does not read.
+    @inline(__always)
     public func allocatesPartialCluster(offset: UInt64, bytes: UInt64) -> Bool {
         guard inDisk(offset, bytes) else { return false }
         let cs = clusterSize
@@ -197,6 +198,7 @@ public struct Qcow2Model: Sendable {
     }
 
     /// Whether a write of `bytes` at `offset` touches a zero-flagged allocated cluster (then `write` is not exact).
+    @inline(__always)
     public func touchesZeroAllocated(offset: UInt64, bytes: UInt64) -> Bool {
         guard !zeroAllocated.isEmpty, inDisk(offset, bytes) else { return false }
         let cs = clusterSize
@@ -303,6 +305,7 @@ public struct Qcow2Model: Sendable {
     static let maxSize: UInt64 = 1 << 60
 
     /// Whether [offset, offset + bytes) is a non-empty range inside the virtual disk (QEMU refuses others).
+    @inline(__always)
     private func inDisk(_ offset: UInt64, _ bytes: UInt64) -> Bool {
         bytes > 0 && offset < image.size && bytes <= image.size - offset
     }
