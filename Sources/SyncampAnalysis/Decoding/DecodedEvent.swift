@@ -10,9 +10,10 @@ struct DecodedEvent {
     var tid: UInt32
     /// Uprobes: the manifest's probe id (hits are counted per probe); kernel events: 0.
     var probeID: UInt16
-    /// Uprobes: the probe's role and function (nil role: a probe this build does not know).
+    /// Uprobes: the probe's role (nil: a probe this build does not know); its function is the
+    /// probe's `ProbeIndex.Entry.symbol`. No string or reference is held: a decoded event is
+    /// plain bytes, copied and dropped without reference counting.
     var role: ProbeRole?
-    var symbol: String
     /// QEMU's coroutine context at a uprobe (0 where unknown).
     var coroutine: CoroutineContext
     var payload: Payload

@@ -17,7 +17,7 @@ struct EventDecoder {
     /// bytes, and passing it by value copied it once more per event.
     func decode(at event: UnsafePointer<Event>) -> DecodedEvent {
         let e = EventRef(event)
-        var d = DecodedEvent(timestamp: e.timestamp, tid: e.tid, probeID: 0, role: nil, symbol: "",
+        var d = DecodedEvent(timestamp: e.timestamp, tid: e.tid, probeID: 0, role: nil,
                              coroutine: .init(running: e.coroutine, caller: e.coroutineCaller,
                                               entryArgument: e.coroutineArg, opaque: e.coroutineOpaque),
                              payload: .unknown)
@@ -30,7 +30,6 @@ struct EventDecoder {
                 return d
             }
             d.role = entry.role
-            d.symbol = entry.symbol
             d.payload = entry.role.map { qemu($0, entry, e) } ?? .otherProbe
         case .syscallEnter?:
             d.payload = .syncEnter(call: Syscall(rawValue: e.probeID), fd: UInt32(truncatingIfNeeded: a[0]))

@@ -97,6 +97,9 @@ struct TreeBuilder {
 
     private func rel(_ t: UInt64) -> UInt64 { t >= origin ? t - origin : 0 }
 
+    /// The function a uprobe event's probe is on ("" for a probe the manifest does not describe).
+    private func symbol(_ e: DecodedEvent) -> String { probes.entry(id: e.probeID)?.symbol ?? "" }
+
     // MARK: Ops
 
     private mutating func newOp(_ kind: GuestOp.Kind, _ e: DecodedEvent, entry: String, offset: UInt64 = 0, bytes: UInt64 = 0,
@@ -165,19 +168,19 @@ struct TreeBuilder {
         let hitOp: Op?
         switch e.payload {
         case let .request(r):
-            let op = newOp(r.kind, e, entry: e.symbol, offset: r.offset, bytes: r.bytes, backend: r.backend)
+            let op = newOp(r.kind, e, entry: symbol(e), offset: r.offset, bytes: r.bytes, backend: r.backend)
             op.value.unmap = r.unmap
             op.value.compressed = r.compressed
             resolver.start(op, e, binding: r.binding)
             hitOp = op
         case .imageCreate:
-            let op = newOp(.imageCreate, e, entry: e.symbol)
+            let op = newOp(.imageCreate, e, entry: symbol(e))
             resolver.start(op, e, binding: .ownCoroutine)
             hitOp = op
         case let .imageMaintenance(kind):
             // Snapshot and check work runs in coroutines of its own that no request holds: the
             // group takes it, until a request starts or the images close.
-            let op = newOp(kind, e, entry: e.symbol)
+            let op = newOp(kind, e, entry: symbol(e))
             resolver.setGroup(op)
             hitOp = op
         case .backendUnref where !sawGuestRequest:
@@ -185,7 +188,7 @@ struct TreeBuilder {
             hitOp = owner(e)
         case .backendUnref, .closeAll:
             if resolver.group?.value.kind != .imageClose {
-                resolver.close(newOp(.imageClose, e, entry: e.symbol))
+                resolver.close(newOp(.imageClose, e, entry: symbol(e)))
             }
             hitOp = resolver.group
         case .writeDone:
@@ -200,11 +203,11 @@ struct TreeBuilder {
             poolSubmit(e, job)
             return
         case let .workerFlush(arg, bs):
-            let node = Node(CausalNode(kind: .workerFlush, timeNs: t, tid: e.tid, symbol: e.symbol, details: NodeDetails(job: arg)))
+            let node = Node(CausalNode(kind: .workerFlush, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(job: arg)))
             linker.workerFlush(node, job: arg, node: bs, tid: e.tid, at: t)?.value.probeHits += 1
             return
         case let .qemuFdatasync(fd):
-            let node = Node(CausalNode(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: e.symbol, details: NodeDetails(fd: fd)))
+            let node = Node(CausalNode(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(fd: fd)))
             var op = linker.linkQemuFdatasync(node, fd: fd, tid: e.tid, at: t)
             if op == nil { op = linker.adoptQemuFdatasync(node, owner: threadOwner(e), tid: e.tid, at: t) }
             op?.value.probeHits += 1
@@ -231,7 +234,7 @@ struct TreeBuilder {
             default:
                 break
             }
-            op.add(Node(CausalNode(kind: .probe(role), timeNs: t, tid: e.tid, symbol: e.symbol, details: details(e))), at: t)
+            op.add(Node(CausalNode(kind: .probe(role), timeNs: t, tid: e.tid, symbol: symbol(e), details: details(e))), at: t)
             hitOp = op
         }
         hitOp?.value.probeHits += 1
@@ -335,7 +338,7 @@ struct TreeBuilder {
         var d = NodeDetails(job: job.arg)
         d.fd = job.fd
         d.submitCoroutine = job.coroutine
-        let node = Node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: e.symbol, details: d),
+        let node = Node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d),
                         slot: op.causes.submit())
         op.add(node, at: t)
         linker.poolSubmit(node, of: op, job: job.arg, fd: job.fd)
@@ -350,7 +353,7 @@ struct TreeBuilder {
         var d = NodeDetails(node: bs)
         d.fd = fd
         if e.coroutine.running != 0 { d.coroutine = e.coroutine.running }
-        let node = Node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: e.symbol, details: d),
+        let node = Node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d),
                         slot: op.causes.submit())
         op.add(node, at: t)
         linker.rawFlush(node, of: op, node: bs, fd: fd)
