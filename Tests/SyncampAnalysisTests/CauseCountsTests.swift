@@ -9,16 +9,20 @@ final class CauseCountsTests: XCTestCase {
     func testCountsReadAsTheDictionaryTheyStandFor() {
         var c = CauseCounts()
         XCTAssertTrue(c.isEmpty)
-        XCTAssertTrue(c.matches([:]))
-        XCTAssertFalse(c.matches([.guestFlush: 0]), "a cause counted 0 is absent, as in a dictionary counted up from empty")
+        XCTAssertEqual(c, CauseCounts([:]))
+        XCTAssertEqual(CauseCounts([.guestFlush: 0]), c, "a cause counted 0 is absent, as in a dictionary counted up from empty")
         c[.guestFlush] += 1
         c[.unattributed] += 2
         XCTAssertEqual(c.total, 3)
         XCTAssertEqual(c.dictionary, [.guestFlush: 1, .unattributed: 2])
-        XCTAssertTrue(c.matches([.guestFlush: 1, .unattributed: 2]))
-        XCTAssertFalse(c.matches([.guestFlush: 1]))
-        XCTAssertFalse(c.matches([.guestFlush: 1, .unattributed: 2, .imageClose: 1]))
-        XCTAssertFalse(c.matches([.guestFlush: 2, .unattributed: 1]))
+        XCTAssertEqual(c, CauseCounts([.guestFlush: 1, .unattributed: 2]))
+        XCTAssertNotEqual(c, CauseCounts([.guestFlush: 1]))
+        XCTAssertNotEqual(c, CauseCounts([.guestFlush: 1, .unattributed: 2, .imageClose: 1]))
+        XCTAssertNotEqual(c, CauseCounts([.guestFlush: 2, .unattributed: 1]))
+        var seen: [(Cause, Int)] = []
+        c.forEach { seen.append(($0, $1)) }
+        XCTAssertEqual(seen.map(\.0), [.guestFlush, .unattributed], "causes with syncs, in declaration order")
+        XCTAssertEqual(seen.map(\.1), [1, 2])
         var sum = CauseCounts()
         sum.add(c)
         sum.add(c)

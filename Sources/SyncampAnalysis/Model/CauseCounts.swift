@@ -54,20 +54,28 @@ struct CauseCounts: Sendable, Equatable {
         present |= other.present  // counts are never negative: a sum is 0 only where both are
     }
 
+    /// The counts of a dictionary (causes counted 0 are left out, as counting leaves them).
+    init(_ d: [Cause: Int]) {
+        for (c, n) in d where n != 0 { self[c] = n }
+    }
+
+    /// Calls `body` with each cause that has syncs and its count, in `Cause` declaration order.
+    func forEach(_ body: (Cause, Int) -> Void) {
+        var bits = present
+        let n = n.span
+        while bits != 0 {
+            let i = bits.trailingZeroBitCount
+            body(Cause.all[i], n[i])
+            bits &= bits - 1
+        }
+    }
+
     /// The causes with syncs and their counts.
     var dictionary: [Cause: Int] {
         var d: [Cause: Int] = [:]
         guard present != 0 else { return d }
         for c in Cause.all where n[c.slot] != 0 { d[c] = n[c.slot] }
         return d
-    }
-
-    /// Whether `d` holds exactly the causes with syncs here, with the same counts (`d == dictionary`).
-    func matches(_ d: [Cause: Int]) -> Bool {
-        guard d.count == present.nonzeroBitCount else { return false }
-        let n = n.span
-        for (c, count) in d where count == 0 || n[c.slot] != count { return false }
-        return true
     }
 
     static func == (a: CauseCounts, b: CauseCounts) -> Bool {

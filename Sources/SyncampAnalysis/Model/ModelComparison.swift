@@ -155,12 +155,12 @@ public struct ModelComparison: Sendable {
 
     /// Replays one finished op (ops come in index order); `keepPrediction` keeps it in `predictions`.
     public mutating func add(_ op: GuestOp, keepPrediction: Bool = true) {
-        add(op, observed: op.causes, keepPrediction: keepPrediction)
+        add(op, observed: CauseCounts(op.causes), keepPrediction: keepPrediction)
     }
 
     /// Replays one finished op whose host syncs per cause are `observed` (`op.causes`, counted
     /// once by the caller for every model it replays the op through).
-    mutating func add(_ op: GuestOp, observed: [Cause: Int], keepPrediction: Bool) {
+    mutating func add(_ op: GuestOp, observed: CauseCounts, keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
         if op.backend != 0, let format = op.format { backends.setFormat(format, of: op.backend) }
         // Closing a qcow2 image closes its raw backing file too, whose flush names the group raw's;
@@ -329,13 +329,15 @@ public struct ModelComparison: Sendable {
     }
 
     /// Counts a prediction of `causes` (nil: no host sync) against what was `observed`.
-    private mutating func record(_ op: GuestOp, _ observed: [Cause: Int], _ causes: CauseCounts?, timingDependent: Bool, keep: Bool) {
+    private mutating func record(_ op: GuestOp, _ observed: CauseCounts, _ causes: CauseCounts?, timingDependent: Bool, keep: Bool) {
         if keep { predictions[op.index] = Prediction(causes: causes?.dictionary ?? [:], timingDependent: timingDependent) }
         if let causes {
             predictedHostSyncs += causes.total
             predictedCounts.add(causes)
         }
-        if causes?.matches(observed) ?? observed.isEmpty {
+        let matched: Bool
+        if let causes { matched = causes == observed } else { matched = observed.isEmpty }
+        if matched {
             matchedOps += 1
         } else if timingDependent {
             timingDependentCount += 1

@@ -13,7 +13,8 @@ struct OpSummary {
 
     var hostSyncs: Int { syncs.count }
     private(set) var syncs: [Sync] = []
-    private(set) var causes: [Cause: Int] = [:]
+    /// Host syncs per cause (a fixed array: no dictionary per op; the model compares it with its prediction).
+    private(set) var causes = CauseCounts()
     /// Time in host syncs (ns; syncs without a captured return count 0).
     private(set) var hostSyncTimeNs: UInt64 = 0
     /// The latest of the op's own end and every node's time (host syncs: their return).
@@ -63,7 +64,7 @@ struct OpSummary {
         case .hostSync:
             let c = cause ?? .unattributed
             syncs.append(Sync(fd: fd, cause: c, latencyNs: latency))
-            causes[c, default: 0] += 1
+            causes[c] += 1
             hostSyncTimeNs += latency ?? 0
             latestReturnNs = max(latestReturnNs, time + (latency ?? 0))
             return c

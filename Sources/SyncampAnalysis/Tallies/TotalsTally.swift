@@ -39,7 +39,7 @@ struct TotalsTally {
     }
 
     private mutating func add(_ summary: OpSummary) {
-        for (c, n) in summary.causes { totals.causes[c, default: 0] += n }
+        summary.causes.forEach { c, n in totals.causes[c, default: 0] += n }
         totals.journalCommits += summary.journalCommits
         totals.deviceFlushes += summary.deviceFlushes
         totals.deviceFUAWrites += summary.deviceFUAWrites
