@@ -55,14 +55,25 @@ struct ImageTally {
             for img in images { count(img, kind: kind) }
             return
         }
-        var perImage: [Int: [Cause: Int]] = [:]
-        syncs(summary, into: &perImage)
-        var fds: [UInt32: Int] = [:]
-        for s in summary.syncs { if let fd = s.fd { fds[fd, default: 0] += 1 } }
+        // Syncs per image and per fd: an op syncs one image or a few, so short lists, not dictionaries.
+        var perImage: [(img: Int, causes: CauseCounts)] = []
+        var fds: [(fd: UInt32, syncs: Int)] = []
+        for s in summary.syncs {
+            guard let fd = s.fd else { continue }
+            let img = slot(fd: fd)
+            if let k = perImage.firstIndex(where: { $0.img == img }) {
+                perImage[k].causes[s.cause] += 1
+            } else {
+                var causes = CauseCounts()
+                causes[s.cause] = 1
+                perImage.append((img, causes))
+            }
+            if let k = fds.firstIndex(where: { $0.fd == fd }) { fds[k].syncs += 1 } else { fds.append((fd, 1)) }
+        }
         // The fd with most syncs names the op's image (the lowest fd of a tie).
-        if let fd = fds.max(by: { ($0.value, $1.key) < ($1.value, $0.key) })?.key { op.image = pathOfFD[fd] ?? "fd \(fd)" }
+        if let fd = fds.max(by: { ($0.syncs, $1.fd) < ($1.syncs, $0.fd) })?.fd { op.image = pathOfFD[fd] ?? "fd \(fd)" }
         // An op with syncs counts for every image it synced (quorum writes all children).
-        var images = perImage.keys.sorted { slots[$0].path < slots[$1].path }
+        var images = perImage.map(\.img).sorted { slots[$0].path < slots[$1].path }
         if !images.isEmpty, op.backend != 0 {
             if imagesOfBackend[op.backend] == nil, let w = waiting.removeValue(forKey: op.backend) {
                 for img in images {
@@ -77,7 +88,10 @@ struct ImageTally {
         if op.image == nil, let first = images.first { op.image = slots[first].path }
         for img in images {
             count(img, kind: kind)
-            for (c, n) in perImage[img] ?? [:] { slots[img].causes[c, default: 0] += n; slots[img].hostSyncs += n }
+            perImage.first { $0.img == img }?.causes.forEach { c, n in
+                slots[img].causes[c, default: 0] += n
+                slots[img].hostSyncs += n
+            }
         }
     }
 
