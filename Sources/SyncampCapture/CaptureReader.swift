@@ -135,7 +135,7 @@ public struct CaptureReader {
         // (the general path below finds the same, with the reasons when it is not one).
         if let slot, !following, damage == nil, window.ensure(offset, eventRecordSize),
            window.u32(offset) == CaptureFormat.RecordType.event.rawValue, Int(window.u32(offset + 4)) == eventSize {
-            window.withBytes(offset + CaptureFormat.recordHeaderSize, eventSize) { slot.pointee = Event(bytes: $0)! }
+            window.withBytes(offset + CaptureFormat.recordHeaderSize, eventSize) { Event.decode($0.baseAddress!, into: slot) }
             offset += eventRecordSize
             return .event
         }
@@ -183,7 +183,7 @@ public struct CaptureReader {
             }
             // The manifest's event size is at least Event.size (checked at open).
             if let slot {
-                window.withBytes(start, length) { slot.pointee = Event(bytes: $0)! }
+                window.withBytes(start, length) { Event.decode($0.baseAddress!, into: slot) }
                 return .event
             }
             return window.withBytes(start, length) { Event(bytes: $0) }.map { .record(.event($0)) }
