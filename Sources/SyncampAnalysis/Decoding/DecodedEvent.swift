@@ -169,6 +169,28 @@ public struct FormatName: Sendable, Equatable, CustomStringConvertible {
     /// Whether it is the file protocol ("file"), the node that makes host syncs.
     public var isFileProtocol: Bool { raw & 0xff_ffff_ffff == RequestEntry.fileProtocolFormat }
 
+    /// Whether the name reads `name` as `description` would (up to its first NUL), with no
+    /// string built: a node's flush names its format on every flush request.
+    public func reads(_ name: Pattern) -> Bool { raw & name.mask == name.value }
+
+    /// A name to compare with (`reads`): its bytes and NUL, little-endian, and the bytes they cover.
+    public struct Pattern: Sendable {
+        public let mask: UInt64
+        public let value: UInt64
+
+        /// Nil for a name longer than the 8 bytes a probe reads (no name read can be it).
+        public init?(_ name: String) {
+            let bytes = Array(name.utf8)
+            guard bytes.count <= 8 else { return nil }
+            var value: UInt64 = 0
+            for (i, b) in bytes.enumerated() { value |= UInt64(b) << (8 * UInt64(i)) }
+            // The NUL after the name is part of it, unless the name fills all 8 bytes.
+            let covered = min(8, bytes.count + 1)
+            mask = covered == 8 ? .max : (1 << (8 * UInt64(covered))) - 1
+            self.value = value
+        }
+    }
+
     /// The name ("qcow2", "file"), or "?" when the bytes are not printable.
     public var description: String {
         let bytes = withUnsafeBytes(of: raw.littleEndian) { Array($0) }.prefix { $0 != 0 }

@@ -225,11 +225,10 @@ struct TreeBuilder {
                 op.value.format = "vmdk"
             case let .nodeFlush(format?):
                 // A qcow2 node's flush is qcow2 work; another format's (vmdk, vdi, qed ...) names the op's format.
-                let name = format.description
-                if name == "qcow2" {
+                if format.reads(Self.qcow2Name) {
                     op.touchedQcow2 = true
-                } else if RequestEntry.otherImageFormats.contains(name) {
-                    op.value.format = name
+                } else if !format.isFileProtocol, let other = Self.otherFormatNames.first(where: { format.reads($0.pattern) }) {
+                    op.value.format = other.name
                 }
             default:
                 break
@@ -238,6 +237,12 @@ struct TreeBuilder {
             hitOp = op
         }
         hitOp?.value.probeHits += 1
+    }
+
+    private static let qcow2Name = FormatName.Pattern("qcow2")!
+    /// The formats a node's flush can name besides qcow2 (names a probe can read whole).
+    private static let otherFormatNames = RequestEntry.otherImageFormats.sorted().compactMap { name in
+        FormatName.Pattern(name).map { (pattern: $0, name: name) }
     }
 
     /// USDT captures: a guest flush has no trace event of its own. qcow2's flush_to_os writes
