@@ -78,10 +78,15 @@ struct CauseCounts: Sendable, Equatable {
         return d
     }
 
+    @inline(__always)
     static func == (a: CauseCounts, b: CauseCounts) -> Bool {
-        guard a.present == b.present else { return false }
-        // Most ops have no sync: equal with no count read (a span of a parameter copies the array).
-        if a.present == 0 { return true }
+        // Most ops have no sync: equal with no count read. The counts are compared out of line:
+        // a span of a parameter copies the array, and that copy was made on every comparison.
+        a.present == b.present && (a.present == 0 || sameCounts(a, b))
+    }
+
+    @inline(never)
+    private static func sameCounts(_ a: CauseCounts, _ b: CauseCounts) -> Bool {
         var bits = a.present
         let x = a.n.span, y = b.n.span
         while bits != 0 {
