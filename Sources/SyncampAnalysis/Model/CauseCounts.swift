@@ -19,6 +19,7 @@ struct CauseCounts: Sendable, Equatable {
         }
     }
 
+    @inline(__always)  // read in place: out of line, a caller holding the counts in an array copied them
     var isEmpty: Bool { present == 0 }
 
     /// Back to no sync, in place (only the counted slots are written).
