@@ -82,12 +82,15 @@ final class ByteWindow {
         guard let fd else { return false }
         let want = min(max(count, chunk), size - offset)
         let left = max(0, filled - (offset - base))
-        if want > capacity {
-            let bigger = UnsafeMutableRawPointer.allocate(byteCount: want, alignment: 16)
-            if left > 0 { bigger.copyMemory(from: buffer + (offset - base), byteCount: left) }
+        // A record larger than the chunk (an image record, up to 64 MiB) gets a buffer of its
+        // size; the next window goes back to the chunk's, so that memory does not stay that high.
+        let room = max(want, chunk)
+        if want > capacity || capacity > room {
+            let fresh = UnsafeMutableRawPointer.allocate(byteCount: room, alignment: 16)
+            if left > 0 { fresh.copyMemory(from: buffer + (offset - base), byteCount: left) }
             buffer.deallocate()
-            buffer = bigger
-            capacity = want
+            buffer = fresh
+            capacity = room
         } else if left > 0 {
             memmove(buffer, buffer + (offset - base), left)  // the areas may overlap
         }

@@ -100,4 +100,20 @@ final class ReorderWindowTests: XCTestCase {
         XCTAssertEqual(w.lateEvents, 0)
         XCTAssertGreaterThan(w.reordered, 0)
     }
+
+    /// A copy is a value: events moved in place by the original (an out-of-order arrival, read
+    /// into the slot and committed) do not change what the copy holds.
+    func testACopyKeepsItsEventsWhenTheOriginalReordersInPlace() {
+        var w = ReorderWindow(capacity: 3)
+        for t: UInt64 in [10, 20, 30] { XCTAssertNil(w.push(event(t))) }
+        w.nextSlot().pointee = event(15)
+        var copy = w
+        XCTAssertEqual(w.commit()?.pointee.timestamp, 10)
+        var fromCopy: [UInt64] = []
+        while let e = copy.pop() { fromCopy.append(e.timestamp) }
+        XCTAssertEqual(fromCopy, [10, 20, 30], "the copy never took the event written into the original's slot")
+        var fromOriginal: [UInt64] = []
+        while let e = w.pop() { fromOriginal.append(e.timestamp) }
+        XCTAssertEqual(fromOriginal, [15, 20, 30])
+    }
 }

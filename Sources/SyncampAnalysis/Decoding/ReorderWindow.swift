@@ -74,6 +74,7 @@ public struct ReorderWindow {
     /// Takes in the event written at `nextSlot()`; returns the oldest event when the window is
     /// full, in place: valid until the window next changes.
     public mutating func commit() -> UnsafePointer<Event>? {
+        own()  // an out-of-order event moves held ones: a copy taken since `nextSlot()` keeps its own
         let slots = ring.slots
         let at = slot(count)
         let t = slots[at].timestamp
@@ -116,7 +117,8 @@ public struct ReorderWindow {
         release()?.pointee
     }
 
-    /// Releases the oldest event in place: its slot stays as it is until the window next changes.
+    /// Releases the oldest event in place: its slot stays as it is until the window next changes
+    /// (and lives as long as this window's storage: a copy of the window may take its own later).
     public mutating func release() -> UnsafePointer<Event>? {
         guard count > 0 else { return nil }
         let e = UnsafePointer(ring.slots + front)
