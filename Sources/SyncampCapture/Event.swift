@@ -75,21 +75,9 @@ public struct Event: Sendable, Equatable {
 
     /// Decodes an event from at least `Event.size` bytes (little-endian host layout).
     public init?(bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Event.size else { return nil }
-        let raw = bytes.loadUnaligned(as: syncamp_event.self)
-        timestamp = raw.ts_ns
-        pid = raw.pid
-        tid = raw.tid
-        cpu = raw.cpu
-        rawKind = raw.kind
-        probeID = raw.probe_id
-        args = InlineWords(raw.args)
-        derefs = InlineWords(raw.derefs)
-        derefOK = raw.deref_ok
-        coroutine = raw.coroutine
-        coroutineCaller = raw.coroutine_caller
-        coroutineArg = raw.coroutine_arg
-        coroutineOpaque = raw.coroutine_opaque
+        guard bytes.count >= Event.size, let base = bytes.baseAddress else { return nil }
+        self.init(timestamp: 0, pid: 0, tid: 0, cpu: 0, kind: .uprobe, probeID: 0)
+        withUnsafeMutablePointer(to: &self) { Event.decode(base, into: $0) }
     }
 
     /// Decodes the event at `bytes` (at least `Event.size` of them) straight into `event`'s
