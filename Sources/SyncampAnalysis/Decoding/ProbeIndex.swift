@@ -114,7 +114,7 @@ public struct ProbeIndex: Sendable {
 
     /// The entry of a uprobe event, if its probe id is in the manifest.
     public func entry(_ e: Event) -> Entry? {
-        Int(e.probeID) < entries.count ? entries[Int(e.probeID)] : nil
+        entry(id: e.probeID)
     }
 
     /// The entry of a uprobe's probe id, if the manifest has one.
@@ -135,11 +135,7 @@ public struct ProbeIndex: Sendable {
     /// The value `source` names in `e`, if the event carries it.
     @inline(__always)
     public static func read(_ source: Source, of e: Event) -> UInt64? {
-        switch source {
-        case .absent: return nil
-        case let .deref(i): return e.hasDeref(i) ? e.derefs[i] : nil
-        case let .constant(v): return v
-        }
+        withUnsafePointer(to: e) { read(source, of: $0) }
     }
 
     /// The coroutine a USDT event names (its `coroutineFrom`), if it names one.

@@ -55,19 +55,11 @@ struct ImageTally {
             for img in images { count(img, kind: kind) }
             return
         }
-        // Syncs per image and per fd: an op syncs one image or a few, so short lists, not dictionaries.
-        var perImage: [(img: Int, causes: CauseCounts)] = []
+        let perImage = syncsPerImage(summary)
+        // Syncs per fd (a short list too).
         var fds: [(fd: UInt32, syncs: Int)] = []
         for s in summary.syncs {
             guard let fd = s.fd else { continue }
-            let img = slot(fd: fd)
-            if let k = perImage.firstIndex(where: { $0.img == img }) {
-                perImage[k].causes[s.cause] += 1
-            } else {
-                var causes = CauseCounts()
-                causes[s.cause] = 1
-                perImage.append((img, causes))
-            }
             if let k = fds.firstIndex(where: { $0.fd == fd }) { fds[k].syncs += 1 } else { fds.append((fd, 1)) }
         }
         // The fd with most syncs names the op's image (the lowest fd of a tie).
@@ -88,20 +80,15 @@ struct ImageTally {
         if op.image == nil, let first = images.first { op.image = slots[first].path }
         for img in images {
             count(img, kind: kind)
-            perImage.first { $0.img == img }?.causes.forEach { c, n in
-                slots[img].causes[c, default: 0] += n
-                slots[img].hostSyncs += n
-            }
+            if let synced = perImage.first(where: { $0.img == img }) { addSyncs(synced.causes, to: img) }
         }
     }
 
     /// Adds the syncs of a node no op took.
     mutating func addUnplaced(_ summary: OpSummary) {
-        var perImage: [Int: [Cause: Int]] = [:]
-        syncs(summary, into: &perImage)
-        for (img, causes) in perImage.sorted(by: { slots[$0.key].path < slots[$1.key].path }) {
+        for (img, causes) in syncsPerImage(summary).sorted(by: { slots[$0.img].path < slots[$1.img].path }) {
             touch(img)
-            for (c, n) in causes { slots[img].causes[c, default: 0] += n; slots[img].hostSyncs += n }
+            addSyncs(causes, to: img)
         }
     }
 
@@ -136,11 +123,28 @@ struct ImageTally {
         if kind == .flush { slots[img].guestFlushes += 1 }
     }
 
-    /// Host syncs and causes per image.
-    private mutating func syncs(_ summary: OpSummary, into perImage: inout [Int: [Cause: Int]]) {
+    /// Host syncs per cause of each image the syncs went to, in the order first synced: an op
+    /// syncs one image or a few, so a short list, not a dictionary per op.
+    private mutating func syncsPerImage(_ summary: OpSummary) -> [(img: Int, causes: CauseCounts)] {
+        var perImage: [(img: Int, causes: CauseCounts)] = []
         for s in summary.syncs {
             guard let fd = s.fd else { continue }
-            perImage[slot(fd: fd), default: [:]][s.cause, default: 0] += 1
+            let img = slot(fd: fd)
+            if let k = perImage.firstIndex(where: { $0.img == img }) {
+                perImage[k].causes[s.cause] += 1
+            } else {
+                var causes = CauseCounts()
+                causes[s.cause] = 1
+                perImage.append((img, causes))
+            }
+        }
+        return perImage
+    }
+
+    private mutating func addSyncs(_ causes: CauseCounts, to img: Int) {
+        causes.forEach { c, n in
+            slots[img].causes[c, default: 0] += n
+            slots[img].hostSyncs += n
         }
     }
 }
