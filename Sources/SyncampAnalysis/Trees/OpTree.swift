@@ -8,9 +8,20 @@ extension TreeBuilder {
         var children: [Node] = []
         /// Host syncs take their cause from the slot of the submit they descend from.
         var slot: CauseTracker.Slot?
+        /// When a node that ends later (a file-system sync, a journal commit) started, in capture
+        /// time (CLOCK_MONOTONIC ns); nil once `close(at:)` has turned it into the latency.
+        var openedAt: UInt64?
         init(_ value: CausalNode, slot: CauseTracker.Slot? = nil) {
             self.value = value
             self.slot = slot
+        }
+
+        /// Ends a node opened with `openedAt`: its latency is the time since (0 when it was not opened,
+        /// or the clock went back).
+        func close(at ts: UInt64) {
+            let start = openedAt ?? ts
+            openedAt = nil
+            value.latencyNs = ts >= start ? ts - start : 0
         }
 
         /// The node as a value, its host syncs' causes filled in from the slots above them.

@@ -42,8 +42,6 @@ final class StorageLinker {
     /// The last XFS log force per thread (lsn, time): `xfs_log_force_seq` fires the tracepoint and
     /// then its `xlog_force_lsn` fires it again with the same sequence; XFS counts one force (xs_log_force).
     private var lastLogForce: [UInt32: (lsn: UInt64, ts: UInt64)] = [:]
-    /// Start times of open nodes (syncs, commits), to turn into latencies.
-    private var starts: [ObjectIdentifier: UInt64] = [:]
     /// What happened on a watched device with no sync of the target in progress, counted apart.
     private(set) var unlinked = Unlinked()
 
@@ -64,7 +62,7 @@ final class StorageLinker {
             details.inode = inode
             if fs != .xfs { details.datasync = datasync }
             let node = TreeBuilder.Node(CausalNode(kind: .fsSync, timeNs: t, tid: tid, symbol: Self.syncSymbol(fs), details: details))
-            starts[ObjectIdentifier(node)] = ts
+            node.openedAt = ts
             (openSync ?? uringInFlight)?.children.append(node)
             syncByTid[tid] = node
             if dev != 0 { syncByDev[dev] = node }
@@ -97,7 +95,7 @@ final class StorageLinker {
             details.dev = dev
             details.transaction = transaction
             let node = TreeBuilder.Node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "jbd2", details: details))
-            starts[ObjectIdentifier(node)] = ts
+            node.openedAt = ts
             if let sync = syncByDev[dev] { sync.children.append(node) } else { unlinked.journalCommits += 1 }
             commitByDev[dev] = node
             commitByKey[UInt64(dev) << 32 | (transaction & 0xffff_ffff)] = node
@@ -105,8 +103,7 @@ final class StorageLinker {
             break
         case let .journalEnd(dev, transaction):
             guard let node = commitByDev[dev], node.value.details.transaction == transaction else { return }
-            let start = starts.removeValue(forKey: ObjectIdentifier(node)) ?? ts
-            node.value.latencyNs = ts >= start ? ts - start : 0
+            node.close(at: ts)
             commitByDev[dev] = nil
         case let .journalStats(dev, transaction, blocks, blocksLogged):
             guard let node = commitByKey.removeValue(forKey: UInt64(dev) << 32 | (transaction & 0xffff_ffff)) else { return }
@@ -130,9 +127,9 @@ final class StorageLinker {
             requests[dev, default: []].append((node, ts, kind))
         case let .deviceComplete(dev, rwbs, error):
             let kind: NodeKind = rwbs.isFlush ? .deviceFlush : .deviceFUAWrite
-            guard var queue = requests[dev], let i = queue.firstIndex(where: { $0.kind == kind }) else { return }
-            let r = queue.remove(at: i)
-            requests[dev] = queue
+            // In place: a copy of the queue taken out and stored back cost a malloc per completion.
+            guard let i = requests[dev]?.firstIndex(where: { $0.kind == kind }) else { return }
+            let r = requests[dev]!.remove(at: i)
             r.node.value.latencyNs = ts >= r.start ? ts - r.start : 0
             if error != 0 { r.node.value.returnValue = Int64(error) }
         }
@@ -153,8 +150,7 @@ final class StorageLinker {
 
     /// Closes a file-system sync: its latency, and the device's sync and log force, if still its own.
     private func end(_ node: TreeBuilder.Node, dev: UInt32, at ts: UInt64) {
-        let start = starts.removeValue(forKey: ObjectIdentifier(node)) ?? ts
-        node.value.latencyNs = ts >= start ? ts - start : 0
+        node.close(at: ts)
         if syncByDev[dev] === node {
             syncByDev[dev] = nil
             if let commit = commitByDev[dev], node.children.contains(where: { $0 === commit }), commit.value.details.lsn != nil {
