@@ -63,6 +63,8 @@ public struct AnalysisPipeline {
     private var second: ModelComparison?
     /// The model once per configuration change a recommendation is made for.
     private var candidates: [(Recommendation.Knob, ModelComparison)] = []
+    /// Where each op goes in every model run, decided once for all of them (they hold the same images).
+    private var router: ModelRouter?
     private var costs = CostTally()
     private var costliest: CostliestOps
     private var pinned: GuestOp?
@@ -304,6 +306,7 @@ public struct AnalysisPipeline {
             // Image records come first in a capture: by the first finished op they are all read.
             modelReady = true
             (model, second, candidates) = freshModels()
+            router = model?.freshRouter
         }
         if op.isGuestRequest {
             sawRequest = true
@@ -312,9 +315,11 @@ public struct AnalysisPipeline {
         } else if op.kind == .housekeeping && sawRequest {
             housekeepingSinceRequest += summary.hostSyncs
         }
-        model?.add(op, observed: summary.causes, keepPrediction: keep)
-        second?.add(op, observed: summary.causes, keepPrediction: keep)
-        for i in candidates.indices { candidates[i].1.add(op, observed: summary.causes, keepPrediction: false) }
+        if let route = router?.route(op) {
+            model?.add(op, route: route, observed: summary.causes, keepPrediction: keep)
+            second?.add(op, route: route, observed: summary.causes, keepPrediction: keep)
+            for i in candidates.indices { candidates[i].1.add(op, route: route, observed: summary.causes, keepPrediction: false) }
+        }
         if keep { listed.append(op) }
         opCount += 1
     }

@@ -124,16 +124,11 @@ public struct ModelComparison: Sendable {
         var lost = false
     }
     private var slots: [Slot] = []
-    private var backends = Backends()
-    /// The one image, when there is one: ops that name none are its.
-    private var only: Int?
+    /// Where this run's ops go when it is fed alone (`add(_:observed:keepPrediction:)`).
+    private var router: ModelRouter
     private var lastEnd: UInt64 = 0
     /// When the first guest request started (the clean timer's bound).
     private var firstRequestNs: UInt64?
-    /// The slot of each path ops named (nil: no model), so each path is matched once.
-    private var slotOfPath: [String: Int?] = [:]
-    /// The last path looked up (ops of one image follow each other).
-    private var lastSlot: (path: String, slot: Int?)?
 
     /// A comparison with no op yet, one model per plausible image.
     public init(images: [ImageState], options: ModelOptions) {
@@ -143,7 +138,7 @@ public struct ModelComparison: Sendable {
         for image in self.images where seen.insert(image.path).inserted {
             slots.append(Slot(name: image.path, model: Qcow2Model(image: image, options: options)))
         }
-        only = slots.count == 1 ? 0 : nil
+        router = ModelRouter(names: slots.map(\.name))
     }
 
     /// Replays the ops through one model per image.
@@ -161,22 +156,31 @@ public struct ModelComparison: Sendable {
     /// Replays one finished op whose host syncs per cause are `observed` (`op.causes`, counted
     /// once by the caller for every model it replays the op through).
     mutating func add(_ op: GuestOp, observed: CauseCounts, keepPrediction: Bool) {
+        add(op, route: router.route(op), observed: observed, keepPrediction: keepPrediction)
+    }
+
+    /// A router for runs that share one (`add(_:route:observed:keepPrediction:)`): it starts
+    /// from this comparison's images, before any op.
+    var freshRouter: ModelRouter { ModelRouter(names: slots.map(\.name)) }
+
+    /// Replays one finished op routed by a router shared with other runs over the same images
+    /// (`freshRouter` of one of them, fed every op in order). A run fed this way is fed only this way.
+    mutating func add(_ op: GuestOp, route: ModelRouter.Route, observed: CauseCounts, keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
-        if op.backend != 0, let format = op.format { backends.setFormat(format, of: op.backend) }
-        // Closing a qcow2 image closes its raw backing file too, whose flush names the group raw's;
-        // a raw node has no metadata: the close is the qcow2 image's when the model has it.
-        let closesRawBacking = op.kind == .imageClose && op.format == "raw" && op.image.map { slot(for: $0) != nil } == true
-        // A request with no probe naming its format (an overwrite) is on its disk's format.
-        if let format = op.format ?? (op.backend != 0 ? backends.format(of: op.backend) : nil), format != "qcow2", !closesRawBacking {
+        for r in route.renames {
+            slots[r.slot].name = r.to
+            if let j = images.firstIndex(where: { $0.path == r.from }) { images[j].path = r.to }
+        }
+        let i: Int
+        switch route.target {
+        case .otherFormat:
             unpredicted(op, .formatNotQcow2)
             return
-        }
-        if op.kind == .imageClose && op.image == nil && only == nil && slots.contains(where: \.lost) {
-            unpredicted(op, .stateUnknown)
-            return
-        }
-        if op.kind == .imageClose && op.image == nil && only == nil {
-            // Closing with nothing left to sync names no image: every image is closed.
+        case .closeAll:
+            if slots.contains(where: \.lost) {
+                unpredicted(op, .stateUnknown)
+                return
+            }
             var causes = CauseCounts()
             for i in slots.indices.sorted(by: { slots[$0].name < slots[$1].name }) {
                 slots[i].model.counts.removeAll()
@@ -185,23 +189,15 @@ public struct ModelComparison: Sendable {
             }
             record(op, observed, causes.isEmpty ? nil : causes, timingDependent: false, keep: keepPrediction)
             return
-        }
-        if op.kind.isGuestRequest, op.backend != 0, let image = op.image { backends.setImage(image, of: op.backend) }
-        let image = op.image ?? (op.backend != 0 ? backends.image(of: op.backend) : nil)
-        if image == nil, only == nil, Self.isUnmodelled(op.kind), !slots.isEmpty {
-            // An unmodelled request on an image no op named yet: any image's state may have changed.
+        case .unmodelledUnknownImage:
             for i in slots.indices { slots[i].lost = true }
             unpredicted(op, .kindNotModelled)
             return
-        }
-        let index: Int?
-        if let image { index = slot(for: image) } else { index = only }
-        guard let i = index else {
-            // An op that names an image the model has no state of is not guessed from another image's.
-            if let image, Self.isReadablePath(image), op.kind != .imageOpen, op.kind != .housekeeping, op.kind != .imageCreate {
-                unpredicted(op, .noImageState)
-            }
+        case let .noState(reported):
+            if reported { unpredicted(op, .noImageState) }
             return
+        case let .slot(index):
+            i = index
         }
         if slots[i].lost, op.kind != .imageOpen, op.kind != .housekeeping {
             unpredicted(op, .stateUnknown)
@@ -235,72 +231,6 @@ public struct ModelComparison: Sendable {
         } else {
             record(op, observed, slots[i].model.counts, timingDependent: timing, keep: keepPrediction)
         }
-    }
-
-    /// What ops said of each BlockBackend (non-zero): the format of its image, from its ops whose
-    /// probes named one (vmdk, vhdx ...), and its image, from its ops that named one. The last
-    /// backend asked is kept apart: a disk's ops follow each other, and each is asked of every model.
-    private struct Backends {
-        struct Names { var format, image: String? }
-        private var names: [UInt64: Names] = [:]
-        /// `names[lastID]` (0: none yet).
-        private var lastID: UInt64 = 0
-        private var last = Names()
-
-        private mutating func select(_ id: UInt64) {
-            guard id != lastID else { return }
-            lastID = id
-            last = names[id] ?? Names()
-        }
-
-        mutating func format(of id: UInt64) -> String? {
-            select(id)
-            return last.format
-        }
-
-        mutating func image(of id: UInt64) -> String? {
-            select(id)
-            return last.image
-        }
-
-        mutating func setFormat(_ format: String, of id: UInt64) {
-            select(id)
-            guard last.format != format else { return }
-            last.format = format
-            names[id] = last
-        }
-
-        mutating func setImage(_ image: String, of id: UInt64) {
-            select(id)
-            guard last.image != image else { return }
-            last.image = image
-            names[id] = last
-        }
-    }
-
-    /// The model of an op's image. Ops name images by the path behind their fds, image states
-    /// by the path the target was given: a relative one is matched by its suffix, once, and
-    /// the model then takes the op's name for the image.
-    private mutating func slot(for path: String) -> Int? {
-        if let last = lastSlot, last.path == path { return last.slot }
-        defer { lastSlot = (path, slotOfPath[path] ?? nil) }
-        if let known = slotOfPath[path] { return known }
-        var found = slots.firstIndex { $0.name == path }
-        if found == nil {
-            found = slots.firstIndex { path.hasSuffix("/" + $0.name) || $0.name.hasSuffix("/" + path) }
-            // A path the collector could not read ("?", "fd 9") names the one image there is.
-                ?? (Self.isReadablePath(path) ? nil : only)
-            if let i = found {
-                // A name that says nothing is not taken as the image's name.
-                let key = slots[i].name
-                let name = path.hasPrefix("/") || !path.contains(" ") && path != "?" ? path : key
-                slots[i].name = name
-                if let j = images.firstIndex(where: { $0.path == key }) { images[j].path = name }
-                slotOfPath[name] = i
-            }
-        }
-        slotOfPath[path] = found
-        return found
     }
 
     /// What a cache that can evict makes the model unable to know for `op`, beyond the op itself (`Qcow2Model.gap`).

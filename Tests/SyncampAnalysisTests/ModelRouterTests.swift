@@ -1,0 +1,94 @@
+@testable import SyncampAnalysis
+import SyncampQcow2
+import XCTest
+
+/// The analysis routes each op once for all its model runs (`ModelRouter`): runs fed from one
+/// shared router must end exactly as runs that route every op themselves.
+final class ModelRouterTests: XCTestCase {
+    let MiB: UInt64 = 1 << 20, KiB: UInt64 = 1 << 10
+
+    /// Ops that take every route: two images, one named by a relative path (renamed by the first op
+    /// that names it), an unknown image, a vmdk disk known by its backend only after a probe named
+    /// the format, an unmodelled discard on no named image, and a close naming no image.
+    private var ops: [GuestOp] {
+        var out: [GuestOp] = []
+        func add(_ kind: GuestOp.Kind, _ offset: UInt64 = 0, _ bytes: UInt64 = 0, backend: UInt64 = 0, image: String? = nil,
+                 format: String? = nil, causes: [Cause] = []) {
+            let i = out.count
+            var op = GuestOp(index: i, kind: kind, offset: offset, bytes: bytes, startNs: UInt64(i) * 1000,
+                             endNs: UInt64(i) * 1000 + 10, tid: 1, entry: "blk_co_pwritev_part", children: [], probeHits: 0,
+                             image: image)
+            op.backend = backend
+            op.format = format
+            op.children = causes.map { CausalNode(kind: .hostSync, timeNs: op.startNs, tid: 1, symbol: "fdatasync", cause: $0) }
+            out.append(op)
+        }
+        add(.imageOpen, image: "/srv/a.qcow2")
+        add(.write, 0, 64 * KiB, backend: 1, image: "/srv/a.qcow2", causes: [.l2TableAlloc])
+        add(.write, 128 * KiB, 4 * KiB, backend: 1)
+        add(.flush, backend: 1, image: "/srv/a.qcow2", causes: [.refcountDependency, .guestFlush])
+        add(.write, 0, 4 * KiB, backend: 2, image: "/var/lib/vm/b.qcow2", causes: [.l2TableAlloc])
+        add(.write, 8 * MiB, 4 * KiB, backend: 2)
+        add(.write, 0, 4 * KiB, backend: 3, image: "/srv/c.qcow2")
+        add(.write, 0, 4 * KiB, backend: 4, format: "vmdk")
+        add(.flush, backend: 4)
+        add(.flush, backend: 2, causes: [.guestFlush])
+        add(.discard, 0, 1 * MiB)
+        add(.write, 0, 4 * KiB, backend: 1)
+        add(.imageClose)
+        return out
+    }
+
+    private func images() -> [ImageState] {
+        [ImageState.fresh(path: "/srv/a.qcow2", size: 64 * MiB), ImageState.fresh(path: "b.qcow2", size: 64 * MiB)]
+    }
+
+    func testRunsSharingARouterEndAsRunsRoutingAlone() {
+        let options = [ModelOptions(cache: .writeback), ModelOptions(cache: .writethrough), ModelOptions(cache: .unsafe),
+                       ModelOptions(cache: .writeback, lazyRefcounts: true)]
+        var alone = options.map { ModelComparison(images: images(), options: $0) }
+        var shared = alone
+        var router = shared[0].freshRouter
+        for op in ops {
+            let observed = CauseCounts(op.causes)
+            for i in alone.indices { alone[i].add(op, observed: observed, keepPrediction: true) }
+            let route = router.route(op)
+            for i in shared.indices { shared[i].add(op, route: route, observed: observed, keepPrediction: true) }
+        }
+        for (a, s) in zip(alone, shared) {
+            XCTAssertEqual(a.predictions, s.predictions)
+            XCTAssertEqual(a.unpredictedOps, s.unpredictedOps)
+            XCTAssertEqual(a.images.map(\.path), s.images.map(\.path))
+            XCTAssertEqual(a.predictedCauses, s.predictedCauses)
+            XCTAssertEqual([a.matchedOps, a.deviatingCount, a.timingDependentCount, a.unpredictedCount, a.guestFlushes],
+                           [s.matchedOps, s.deviatingCount, s.timingDependentCount, s.unpredictedCount, s.guestFlushes])
+        }
+        // The stream reaches every route: the relative image took the op's name, the vmdk disk and
+        // the unknown image are unpredicted, the discard on no named image loses the states.
+        let asRun = shared[0]
+        XCTAssertEqual(asRun.images.map(\.path), ["/srv/a.qcow2", "/var/lib/vm/b.qcow2"])
+        XCTAssertEqual(asRun.unpredictedOps[6], .noImageState)
+        XCTAssertEqual(asRun.unpredictedOps[7], .formatNotQcow2)
+        XCTAssertEqual(asRun.unpredictedOps[8], .formatNotQcow2)
+        XCTAssertEqual(asRun.unpredictedOps[10], .kindNotModelled)
+        XCTAssertEqual(asRun.unpredictedOps[11], .stateUnknown)
+        XCTAssertEqual(asRun.unpredictedOps[12], .stateUnknown)
+        XCTAssertNotNil(asRun.predictions[1])
+        XCTAssertNotNil(asRun.predictions[5])
+    }
+
+    /// Routing reads only the ops: the route of each op does not depend on which run asks.
+    func testARouteNamesTheSlotOfTheImageTheBackendLastNamed() {
+        var router = ModelComparison(images: images(), options: ModelOptions(cache: .writeback)).freshRouter
+        let routes = ops.map { router.route($0) }
+        XCTAssertEqual(routes[1].target, .slot(0))
+        XCTAssertEqual(routes[2].target, .slot(0), "an op naming no image is on its backend's last image")
+        XCTAssertEqual(routes[4].target, .slot(1))
+        XCTAssertEqual(routes[4].renames, [ModelRouter.Rename(slot: 1, from: "b.qcow2", to: "/var/lib/vm/b.qcow2")])
+        XCTAssertEqual(routes[5].renames, [], "a name is taken once")
+        XCTAssertEqual(routes[6].target, .noState(reported: true))
+        XCTAssertEqual(routes[8].target, .otherFormat, "the backend's format, named by an earlier op")
+        XCTAssertEqual(routes[10].target, .unmodelledUnknownImage)
+        XCTAssertEqual(routes[12].target, .closeAll)
+    }
+}
