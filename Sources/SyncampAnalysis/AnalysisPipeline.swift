@@ -297,7 +297,7 @@ public struct AnalysisPipeline {
         let keep = listed.count < limits.listedOps
         let rank = CostliestOps.Rank(hostSyncs: summary.hostSyncs, hostSyncTimeNs: summary.hostSyncTimeNs, index: op.index)
         if keep || op.index == limits.pinnedOp || observe != nil || costliest.wouldKeep(rank) {
-            op.children = finished.tree()
+            op.children = builder.tree(of: finished)
         }
         costliest.add(op, rank: rank)
         if op.index == limits.pinnedOp { pinned = op }

@@ -38,6 +38,11 @@ extension TreeBuilder {
     final class Op {
         var value: GuestOp
         var children: [Node] = []
+        /// QEMU metadata work under the op (cache write-backs, L1 entries, node flushes ...): leaves
+        /// nothing is ever linked below, so they are kept as their events and made nodes only when
+        /// the tree is frozen (most ops' trees never are: a class instance, a symbol and its details
+        /// less per event). `position` is the count of `children` when the leaf came, for the order.
+        private(set) var probeLeaves: [(position: Int, event: DecodedEvent)] = []
         /// What its cause tracker starts from; the tracker itself is made by the first event that
         /// needs it (most ops, overwrites, never do: a class instance less per request).
         private let causeSetup: CauseTracker.Setup
@@ -80,6 +85,12 @@ extension TreeBuilder {
             children.append(n)
             touch(t)
         }
+
+        /// Adds a metadata probe's event as a leaf at the end of the op's children (`probeLeaves`).
+        func addLeaf(_ e: DecodedEvent, at t: UInt64) {
+            probeLeaves.append((children.count, e))
+            touch(t)
+        }
         func touch(_ t: UInt64) { value.endNs = max(value.endNs, t) }
 
         /// Renames the causes of the op's host syncs (their slots, and causes set on the node).
@@ -92,10 +103,27 @@ extension TreeBuilder {
             for n in children { walk(n) }
         }
 
-        /// The op as a value, with its tree.
-        var frozen: GuestOp {
+        /// The op's tree as values, in the order its nodes and leaves came; `leaf` makes a leaf's node.
+        func frozenChildren(_ leaf: (DecodedEvent) -> CausalNode) -> [CausalNode] {
+            guard !probeLeaves.isEmpty else { return children.map { $0.frozen() } }
+            var out: [CausalNode] = []
+            out.reserveCapacity(children.count + probeLeaves.count)
+            var l = 0
+            for (i, c) in children.enumerated() {
+                while l < probeLeaves.count, probeLeaves[l].position <= i {
+                    out.append(leaf(probeLeaves[l].event))
+                    l += 1
+                }
+                out.append(c.frozen())
+            }
+            for rest in probeLeaves[l...] { out.append(leaf(rest.event)) }
+            return out
+        }
+
+        /// The op as a value, with its tree (`frozenChildren`).
+        func frozen(_ leaf: (DecodedEvent) -> CausalNode) -> GuestOp {
             var v = value
-            v.children = children.map { $0.frozen() }
+            v.children = frozenChildren(leaf)
             return v
         }
     }

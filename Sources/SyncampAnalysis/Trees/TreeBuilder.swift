@@ -233,7 +233,7 @@ struct TreeBuilder {
             default:
                 break
             }
-            op.add(Node(CausalNode(kind: .probe(role), timeNs: t, tid: e.tid, symbol: symbol(e), details: details(e))), at: t)
+            op.addLeaf(e, at: t)
             hitOp = op
         }
         hitOp?.value.probeHits += 1
@@ -297,8 +297,14 @@ struct TreeBuilder {
         cache == .refcount ? .l2Dependency : .refcountDependency
     }
 
+    /// The node of a metadata probe's event kept as a leaf (`Op.probeLeaves`).
+    private func probeNode(_ e: DecodedEvent) -> CausalNode {
+        guard let role = e.role else { preconditionFailure("a metadata leaf is an event of a probe role (uprobe keeps no other)") }
+        return CausalNode(kind: .probe(role), timeNs: rel(e.timestamp), tid: e.tid, symbol: symbol(e), details: Self.details(e))
+    }
+
     /// The facts a QEMU work node shows.
-    private func details(_ e: DecodedEvent) -> NodeDetails {
+    private static func details(_ e: DecodedEvent) -> NodeDetails {
         var d = NodeDetails()
         if e.coroutine.running != 0 { d.coroutine = e.coroutine.running }
         switch e.payload {
@@ -450,9 +456,12 @@ struct TreeBuilder {
         var op: GuestOp { source.value }
         /// The summary of its tree (one walk: call once).
         func summary() -> OpSummary { OpSummary(source) }
-        /// The op's tree as values (causes filled in).
-        func tree() -> [CausalNode] { source.children.map { $0.frozen() } }
+        /// The op's tree as values (causes filled in); `leaf` makes a metadata leaf's node (`TreeBuilder.tree(of:)`).
+        func tree(_ leaf: (DecodedEvent) -> CausalNode) -> [CausalNode] { source.frozenChildren(leaf) }
     }
+
+    /// A handed-on op's tree as values (causes filled in).
+    func tree(of op: HandedOp) -> [CausalNode] { op.tree(probeNode) }
 
     private mutating func hand(_ op: Op) -> HandedOp {
         op.endCauses()
@@ -475,7 +484,7 @@ struct TreeBuilder {
     /// them again as they are then, if more work arrives for them.
     func endedLiveOps() -> [GuestOp] {
         live[liveHead...].filter { !linker.isWaiting($0) }.map { op in
-            op.asIfFullFlushEnded { op.frozen }
+            op.asIfFullFlushEnded { op.frozen(probeNode) }
         }
     }
 
