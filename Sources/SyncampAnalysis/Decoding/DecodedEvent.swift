@@ -133,9 +133,24 @@ struct DecodedEvent {
     }
 
     /// What the kernel's file-system, journal and block tracepoints said.
+    /// The file system of a storage-stack event, from its probe id (`enum syncamp_fs`: 0 ext4,
+    /// 1 xfs, 2 btrfs; another value reads as ext4). A plain value rather than `FileSystemKind`
+    /// (which holds a string): a decoded event then copies as bytes, with no outlined copy per event.
+    enum FileSystem: UInt8 {
+        case ext4, xfs, btrfs
+
+        init(eventFS: UInt16) {
+            switch eventFS {
+            case 1: self = .xfs
+            case 2: self = .btrfs
+            default: self = .ext4
+            }
+        }
+    }
+
     enum StorageEvent {
         /// `ext4_sync_file_enter`, `xfs_file_fsync`, `btrfs_sync_file`.
-        case fsSyncEnter(fs: FileSystemKind, dev: UInt32, inode: UInt64, datasync: Bool)
+        case fsSyncEnter(fs: FileSystem, dev: UInt32, inode: UInt64, datasync: Bool)
         case fsSyncExit(dev: UInt32, returnValue: Int32)
         /// `jbd2_start_commit`.
         case journalStart(dev: UInt32, transaction: UInt64)

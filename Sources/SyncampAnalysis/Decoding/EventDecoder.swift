@@ -141,11 +141,11 @@ struct EventDecoder {
         let dev = UInt32(truncatingIfNeeded: a[0])
         switch e.kind {
         case .fsSyncEnter?:
-            return .fsSyncEnter(fs: FileSystemKind(eventFS: e.probeID) ?? .ext4, dev: dev, inode: a[1], datasync: a[2] & 1 != 0)
+            return .fsSyncEnter(fs: DecodedEvent.FileSystem(eventFS: e.probeID), dev: dev, inode: a[1], datasync: a[2] & 1 != 0)
         case .fsSyncExit?:
             return .fsSyncExit(dev: dev, returnValue: Int32(truncatingIfNeeded: a[2]))
         case .journalStart? where e.probeID != 0:
-            return FileSystemKind(eventFS: e.probeID) == .xfs ? .logForce(dev: dev, lsn: Int64(bitPattern: a[1]))
+            return DecodedEvent.FileSystem(eventFS: e.probeID) == .xfs ? .logForce(dev: dev, lsn: Int64(bitPattern: a[1]))
                                                                : .transactionCommit(dev: dev, generation: a[1])
         case .journalStart?:
             return .journalStart(dev: dev, transaction: a[1])

@@ -159,11 +159,11 @@ final class StorageLinker {
         }
     }
 
-    static func syncSymbol(_ fs: FileSystemKind) -> String {
+    static func syncSymbol(_ fs: DecodedEvent.FileSystem) -> String {
         switch fs {
         case .xfs: return "xfs_file_fsync"
         case .btrfs: return "btrfs_sync_file"
-        default: return "ext4_sync_file"
+        case .ext4: return "ext4_sync_file"
         }
     }
 
