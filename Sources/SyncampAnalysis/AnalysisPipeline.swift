@@ -211,9 +211,9 @@ public struct AnalysisPipeline {
         info.reorderedEvents = window.reordered
         info.lateEvents = window.lateEvents
         info.durationNs = last >= manifest.startMonotonicNs ? last - manifest.startMonotonicNs : 0
-        let (rest, restUnplaced) = builder.finish()
-        for op in rest { fold(op) }
-        for u in restUnplaced { foldUnplaced(u) }
+        builder.finish()
+        while let op = builder.handOldest() { fold(op) }
+        for u in builder.drainUnattributed() { foldUnplaced(u) }
         return Analysis(manifest: manifest, capture: info, totals: currentTotals, ops: listed, opCount: opCount,
                         unattributed: unplaced, unattributedCount: unplacedCount, probeHits: builder.uprobeHits,
                         images: imageTally.images, model: model, whatIf: second,
@@ -272,7 +272,7 @@ public struct AnalysisPipeline {
     }
 
     private mutating func retire() {
-        for op in builder.retire(now: now, quietNs: limits.quietNs, maxLive: limits.maxLiveOps) { fold(op) }
+        while let op = builder.retireOldest(now: now, quietNs: limits.quietNs, maxLive: limits.maxLiveOps) { fold(op) }
         for u in builder.drainUnattributed() { foldUnplaced(u) }
     }
 
@@ -287,7 +287,7 @@ public struct AnalysisPipeline {
     /// Hands one finished op to the totals, the per-image sums, the costs, the ranking and the
     /// models. Its tree is turned into values only when something keeps it: the listing, the
     /// costliest ops, the pinned op, an observer.
-    private mutating func fold(_ finished: TreeBuilder.HandedOp) {
+    private mutating func fold(_ finished: consuming TreeBuilder.HandedOp) {
         var op = finished.op
         let summary = finished.summary()
         if op.isGuestRequest { op.origin = toolOrigin }

@@ -89,12 +89,14 @@ final class StreamingAnalysisTests: AnalysisTestCase {
             Self.minimalPair(&t, index: UInt64(i % 64))
             let decoder = EventDecoder(probes: ProbeIndex(manifest: t.manifest))
             for e in t.events { builder.add(decoder.decode(e)) }
-            handed += builder.retire(now: t.now, quietNs: 50_000, maxLive: 100_000).count
+            while builder.retireOldest(now: t.now, quietNs: 50_000, maxLive: 100_000) != nil { handed += 1 }
             most = max(most, builder.liveCount)
         }
         // Each pair takes about 30 us of capture time: ops older than 50 us are handed on.
         XCTAssertLessThanOrEqual(most, 8)
-        XCTAssertEqual(handed + builder.finish().ops.count, 4000)
+        builder.finish()
+        while builder.handOldest() != nil { handed += 1 }
+        XCTAssertEqual(handed, 4000)
         XCTAssertEqual(builder.forcedRetirements, 0)
     }
 
@@ -110,8 +112,9 @@ final class StreamingAnalysisTests: AnalysisTestCase {
         }
         let decoder = EventDecoder(probes: ProbeIndex(manifest: t.manifest))
         for e in t.events { builder.add(decoder.decode(e)) }
-        let handed = builder.retire(now: t.now + 10_000_000_000, quietNs: 1_000, maxLive: 20)
-        XCTAssertEqual(handed.count, 30)
+        var handed = 0
+        while builder.retireOldest(now: t.now + 10_000_000_000, quietNs: 1_000, maxLive: 20) != nil { handed += 1 }
+        XCTAssertEqual(handed, 30)
         XCTAssertEqual(builder.forcedRetirements, 30)
         XCTAssertEqual(builder.liveCount, 20)
     }

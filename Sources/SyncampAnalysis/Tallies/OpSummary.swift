@@ -39,9 +39,10 @@ struct OpSummary {
 
     /// The summary of an op still in the builder, its host syncs' causes read from their slots
     /// (as `TreeBuilder.Op.frozen` fills them in).
-    init(_ op: TreeBuilder.Op) {
+    init(_ op: borrowing TreeBuilder.Op) {
         latestReturnNs = op.value.endNs
-        for c in op.children { add(c, slot: nil, under: nil) }
+        // By index: iterating `op.children` would copy the op to consume the array.
+        for i in op.children.indices { add(op.children[i], slot: nil, under: nil) }
     }
 
     private mutating func add(_ n: CausalNode, under cause: Cause?) {

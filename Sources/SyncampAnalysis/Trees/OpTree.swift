@@ -34,8 +34,13 @@ extension TreeBuilder {
         }
     }
 
+    /// An op's id in the builder: its index (`GuestOp.index`), given in start order.
+    typealias OpID = Int
+
     /// An op while it is open: its tree, its cause tracker, and what to forget when it is handed on.
-    final class Op {
+    /// A value in the builder's `OpTable`, reached by its id: what refers to an op (a coroutine
+    /// binding, a pending flush job, an open system call) holds the id, not a reference to count.
+    struct Op {
         var value: GuestOp
         var children: [Node] = []
         /// QEMU metadata work under the op (cache write-backs, L1 entries, node flushes ...): leaves
@@ -47,7 +52,8 @@ extension TreeBuilder {
         /// needs it (most ops, overwrites, never do: a class instance less per request).
         private let causeSetup: CauseTracker.Setup
         private var tracker: CauseTracker?
-        var causes: CauseTracker {
+        /// The op's cause tracker (made on first use).
+        mutating func causes() -> CauseTracker {
             if let tracker { return tracker }
             let t = CauseTracker(causeSetup)
             tracker = t
@@ -55,8 +61,6 @@ extension TreeBuilder {
         }
         /// The cause of the last sync of a full flush in this op (`CauseTracker.finalCause`).
         var finalCause: Cause { causeSetup.finalCause }
-        /// Set once the op has been handed on: it takes no more work.
-        var retired = false
         /// Coroutines bound to it, and the opaque it waited for, to forget when it retires: most
         /// ops bind one, kept inline (an array per op cost a malloc per request).
         var coroutine: UInt64 = 0
@@ -73,6 +77,8 @@ extension TreeBuilder {
             causeSetup = causes
         }
 
+        var id: OpID { value.index }
+
         /// The op's work is over: the tracker names what it still held (`CauseTracker.endOp`).
         func endCauses() { tracker?.endOp() }
 
@@ -81,17 +87,19 @@ extension TreeBuilder {
             guard let tracker else { return body() }
             return tracker.asIfFullFlushEnded(body)
         }
-        func add(_ n: Node, at t: UInt64) {
+        mutating func add(_ n: Node, at t: UInt64) {
             children.append(n)
             touch(t)
         }
 
         /// Adds a metadata probe's event as a leaf at the end of the op's children (`probeLeaves`).
-        func addLeaf(_ e: DecodedEvent, at t: UInt64) {
+        mutating func addLeaf(_ e: DecodedEvent, at t: UInt64) {
+            // A guest flush writes back about eight (bench/seeds/mixed.syncamp): one allocation, not four.
+            if probeLeaves.isEmpty { probeLeaves.reserveCapacity(8) }
             probeLeaves.append((children.count, e))
             touch(t)
         }
-        func touch(_ t: UInt64) { value.endNs = max(value.endNs, t) }
+        mutating func touch(_ t: UInt64) { value.endNs = max(value.endNs, t) }
 
         /// Renames the causes of the op's host syncs (their slots, and causes set on the node).
         func renameCauses(_ rename: (Cause) -> Cause) {
@@ -125,6 +133,49 @@ extension TreeBuilder {
             var v = value
             v.children = frozenChildren(leaf)
             return v
+        }
+    }
+
+    /// The ops not handed on yet, by id. Ops start in id order and are handed on oldest first,
+    /// so the table is a window over the ids [first, first + count). An id below the window is an
+    /// op handed on: asked of, it is not live (`isLive`); work arriving for it is dropped by the
+    /// caller, as work for an op already counted changes nothing.
+    struct OpTable {
+        /// `slots[head]` holds op `first`; slots before `head` are emptied (their ops were moved out).
+        private var slots: [Op?] = []
+        private var head = 0
+        /// The id of the oldest op held.
+        private(set) var first = 0
+
+        var count: Int { slots.count - head }
+        /// The ids of the ops held, oldest first.
+        var ids: Range<OpID> { first ..< first + count }
+
+        @inline(__always)
+        func isLive(_ id: OpID) -> Bool { id >= first && id - first < count }
+
+        /// Adds the newest op; its id must follow the last one's.
+        mutating func append(_ op: consuming Op) {
+            precondition(op.id == first + count, "ops enter the table in id order")
+            slots.append(consume op)
+        }
+
+        /// A live op (`isLive(id)`: a precondition), read and changed in place.
+        subscript(id: OpID) -> Op {
+            _read { yield slots[head + id - first]! }
+            _modify { yield &slots[head + id - first]! }
+        }
+
+        /// Moves the oldest op out of the table.
+        mutating func removeOldest() -> Op {
+            let op = slots[head].take()!
+            head += 1
+            first += 1
+            if head > 1024 && head * 2 > slots.count {
+                slots.removeFirst(head)
+                head = 0
+            }
+            return op
         }
     }
 }

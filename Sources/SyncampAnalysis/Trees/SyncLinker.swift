@@ -20,7 +20,7 @@ import SyncampCapture
 struct SyncLinker {
     struct Pending {
         var node: TreeBuilder.Node
-        var op: TreeBuilder.Op
+        var op: TreeBuilder.OpID
         var fd: UInt32?
     }
 
@@ -35,11 +35,11 @@ struct SyncLinker {
     /// `raw_co_flush_to_disk` calls waiting for their sync, by file node.
     private var pendingRaw: [UInt64: Pending] = [:]
     /// The flush job each worker thread runs now.
-    private var job: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.Op)] = [:]
+    private var job: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.OpID)] = [:]
     /// Sync system calls in progress, by thread.
-    private var openSyscall: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.Op?, start: UInt64)] = [:]
+    private var openSyscall: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.OpID?, start: UInt64)] = [:]
     /// io_uring fsyncs in flight: what every kernel's submit and complete events both carry.
-    private var pendingUring: [(ring: UInt64, userData: UInt64, node: TreeBuilder.Node, op: TreeBuilder.Op?, start: UInt64)] = []
+    private var pendingUring: [(ring: UInt64, userData: UInt64, node: TreeBuilder.Node, op: TreeBuilder.OpID?, start: UInt64)] = []
     /// What could not be linked, with the reason.
     private(set) var unattributed: [(CausalNode, String)] = []
 
@@ -56,21 +56,21 @@ struct SyncLinker {
     // MARK: QEMU's side
 
     /// A flush job was handed to the thread pool (`thread_pool_submit_aio`).
-    mutating func poolSubmit(_ node: TreeBuilder.Node, of op: TreeBuilder.Op, job arg: UInt64, fd: UInt32?) {
+    mutating func poolSubmit(_ node: TreeBuilder.Node, of op: TreeBuilder.OpID, job arg: UInt64, fd: UInt32?) {
         pendingByArg[arg] = Pending(node: node, op: op, fd: fd)
         pendingFIFO.append(arg)
     }
 
     /// `raw_co_flush_to_disk(bs)`: an earlier one of this node with no sync (fd_open failed) is replaced.
-    mutating func rawFlush(_ node: TreeBuilder.Node, of op: TreeBuilder.Op, node bs: UInt64, fd: UInt32?) {
+    mutating func rawFlush(_ node: TreeBuilder.Node, of op: TreeBuilder.OpID, node bs: UInt64, fd: UInt32?) {
         pendingRaw[bs] = Pending(node: node, op: op, fd: fd)
     }
 
-    /// A worker starts a flush job (`handle_aiocb_flush(arg)`); returns the op it belongs to.
-    mutating func workerFlush(_ node: TreeBuilder.Node, job arg: UInt64, node bs: UInt64?, tid: UInt32, at t: UInt64) -> TreeBuilder.Op? {
+    /// A worker starts a flush job (`handle_aiocb_flush(arg)`); returns the op it belongs to (the
+    /// caller marks the op's work as going on: the linker holds op ids, not ops).
+    mutating func workerFlush(_ node: TreeBuilder.Node, job arg: UInt64, node bs: UInt64?, tid: UInt32) -> TreeBuilder.OpID? {
         if let p = takePending(arg: arg) ?? bs.flatMap({ pendingRaw.removeValue(forKey: $0) }) {
             p.node.children.append(node)
-            p.op.touch(t)
             job[tid] = (node, p.op)
             return p.op
         }
@@ -81,36 +81,34 @@ struct SyncLinker {
 
     /// `qemu_fdatasync(fd)` on a worker: the job running on its thread, or (without
     /// `handle_aiocb_flush`) the oldest pending flush job for its fd; nil when none claims it.
-    mutating func linkQemuFdatasync(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32, at t: UInt64) -> TreeBuilder.Op? {
+    mutating func linkQemuFdatasync(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32) -> TreeBuilder.OpID? {
         if let j = job[tid] {
             j.node.children.append(node)
-            j.op.touch(t)
             job[tid] = (node, j.op)
             return j.op
         }
         if !hasWorkerFlushProbe, let p = takeOldestPending(fd: fd) {
             p.node.children.append(node)
-            p.op.touch(t)
             job[tid] = (node, p.op)
             return p.op
         }
         return nil
     }
 
-    /// A `qemu_fdatasync` no job claimed: it runs for `owner`, the op that owns its thread, or is unattributed.
-    mutating func adoptQemuFdatasync(_ node: TreeBuilder.Node, owner: TreeBuilder.Op?, tid: UInt32, at t: UInt64) -> TreeBuilder.Op? {
+    /// A `qemu_fdatasync` no job claimed: it runs for `owner`, the op that owns its thread (the
+    /// caller places the node under it), or is unattributed.
+    mutating func adoptQemuFdatasync(_ node: TreeBuilder.Node, owner: TreeBuilder.OpID?, tid: UInt32) -> TreeBuilder.OpID? {
         guard let op = owner else {
             unattributed.append((node.frozen(), "qemu_fdatasync on thread \(tid) outside any known flush job"))
             return nil
         }
-        op.add(node, at: t)
         job[tid] = (node, op)
         return op
     }
 
     /// The pending `raw_co_flush_to_disk` of an op, if it has one (its io_uring fsync is that flush's).
-    mutating func takeRaw(of op: TreeBuilder.Op) -> Pending? {
-        guard let bs = pendingRaw.first(where: { $0.value.op === op })?.key else { return nil }
+    mutating func takeRaw(of op: TreeBuilder.OpID) -> Pending? {
+        guard let bs = pendingRaw.first(where: { $0.value.op == op })?.key else { return nil }
         return pendingRaw.removeValue(forKey: bs)
     }
 
@@ -119,8 +117,8 @@ struct SyncLinker {
     /// A sync system call starts: the job running on its thread, the pending
     /// `raw_co_flush_to_disk` of its fd, or (with no worker-side probe) the oldest flush job for
     /// its fd; nil when none claims it (the caller then asks which op owns the thread).
-    mutating func linkSync(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32, at t: UInt64) -> TreeBuilder.Op? {
-        var p: (node: TreeBuilder.Node, op: TreeBuilder.Op)?
+    mutating func linkSync(_ node: TreeBuilder.Node, fd: UInt32, tid: UInt32) -> TreeBuilder.OpID? {
+        var p: (node: TreeBuilder.Node, op: TreeBuilder.OpID)?
         if let j = job[tid] {
             p = (j.node, j.op)
         } else if let raw = takeRaw(fd: fd) {
@@ -131,12 +129,11 @@ struct SyncLinker {
         }
         guard let p else { return nil }
         p.node.children.append(node)
-        p.op.touch(t)
         return p.op
     }
 
     /// The sync system call is open on its thread, under `op` (nil: it goes to `unattributed` at its exit).
-    mutating func syncStarted(_ node: TreeBuilder.Node, op: TreeBuilder.Op?, tid: UInt32, at ts: UInt64) {
+    mutating func syncStarted(_ node: TreeBuilder.Node, op: TreeBuilder.OpID?, tid: UInt32, at ts: UInt64) {
         // A sync still open on this thread lost its exit: keep it rather than overwrite it.
         if let stale = openSyscall[tid], stale.op == nil {
             unattributed.append((Self.unplaced(stale.node), "\(stale.node.value.symbol ?? "sync") on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
@@ -144,46 +141,43 @@ struct SyncLinker {
         openSyscall[tid] = (node, op, ts)
     }
 
-    /// A sync system call returns; returns its node (the file-system syncs under it end with it).
-    mutating func syncExit(tid: UInt32, at ts: UInt64, t: UInt64, returnValue: Int64) -> TreeBuilder.Node? {
+    /// A sync system call returns; returns its node (the file-system syncs under it end with it)
+    /// and its op, if it has one.
+    mutating func syncExit(tid: UInt32, at ts: UInt64, returnValue: Int64) -> (node: TreeBuilder.Node, op: TreeBuilder.OpID?)? {
         guard let open = openSyscall.removeValue(forKey: tid) else { return nil }
         open.node.value.latencyNs = ts >= open.start ? ts - open.start : 0
         open.node.value.returnValue = returnValue
-        if let op = open.op {
-            op.touch(t)
-        } else {
+        if open.op == nil {
             unattributed.append((Self.unplaced(open.node), "\(open.node.value.symbol ?? "sync") on thread \(tid) ran outside any QEMU flush job or request"))
         }
         job[tid] = nil
-        return open.node
+        return (open.node, open.op)
     }
 
     /// An io_uring fsync was submitted, for `op` if a request's coroutine submitted it.
-    mutating func uringSubmit(_ node: TreeBuilder.Node, ring: UInt64, userData: UInt64, op: TreeBuilder.Op?, at ts: UInt64) {
+    mutating func uringSubmit(_ node: TreeBuilder.Node, ring: UInt64, userData: UInt64, op: TreeBuilder.OpID?, at ts: UInt64) {
         pendingUring.append((ring, userData, node, op, ts))
     }
 
-    /// An io_uring fsync completed; returns its node.
-    mutating func uringComplete(ring: UInt64, userData: UInt64, result: Int32, at ts: UInt64, t: UInt64) -> TreeBuilder.Node? {
+    /// An io_uring fsync completed; returns its node and its op, if it has one.
+    mutating func uringComplete(ring: UInt64, userData: UInt64, result: Int32, at ts: UInt64) -> (node: TreeBuilder.Node, op: TreeBuilder.OpID?)? {
         guard let i = pendingUring.firstIndex(where: { $0.ring == ring && $0.userData == userData }) else { return nil }
         let p = pendingUring.remove(at: i)
         p.node.value.latencyNs = ts >= p.start ? ts - p.start : 0
         p.node.value.returnValue = Int64(result)
-        if let op = p.op {
-            op.touch(t)
-        } else {
+        if p.op == nil {
             unattributed.append((Self.unplaced(p.node), "io_uring fsync request 0x\(String(userData, radix: 16)) submitted outside any QEMU request"))
         }
-        return p.node
+        return (p.node, p.op)
     }
 
     // MARK: Ops and the end
 
     /// Whether a sync or job `op` started is still open.
-    func isWaiting(_ op: TreeBuilder.Op) -> Bool {
-        pendingByArg.values.contains { $0.op === op } || pendingRaw.values.contains { $0.op === op }
-            || job.values.contains { $0.op === op } || openSyscall.values.contains { $0.op === op }
-            || pendingUring.contains { $0.op === op }
+    func isWaiting(_ op: TreeBuilder.OpID) -> Bool {
+        pendingByArg.values.contains { $0.op == op } || pendingRaw.values.contains { $0.op == op }
+            || job.values.contains { $0.op == op } || openSyscall.values.contains { $0.op == op }
+            || pendingUring.contains { $0.op == op }
     }
 
     /// Nodes that could not be linked so far, with the reason; the linker forgets them.

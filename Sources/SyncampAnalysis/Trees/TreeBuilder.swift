@@ -15,13 +15,12 @@ import SyncampProbes
 struct TreeBuilder {
     let probes: ProbeIndex
     let origin: UInt64
-    /// Ops not yet handed on, in index order.
-    private(set) var live: [Op] = []
-    private var liveHead = 0
+    /// Ops not yet handed on, by id (index order).
+    private var ops = OpTable()
     private var nextIndex = 0
     private var sawGuestRequest = false
     /// Ops held, not yet handed on.
-    var liveCount: Int { live.count - liveHead }
+    var liveCount: Int { ops.count }
     /// Ops handed on while still waiting for a sync, because too many were in flight.
     private(set) var forcedRetirements = 0
     private(set) var hostSyncs = 0
@@ -72,12 +71,14 @@ struct TreeBuilder {
         switch e.payload {
         case let .syncEnter(call, fd): syncEnter(e, call: call, fd: fd)
         case let .syncExit(ret):
-            if let node = linker.syncExit(tid: e.tid, at: e.timestamp, t: rel(e.timestamp), returnValue: ret) {
+            if let (node, op) = linker.syncExit(tid: e.tid, at: e.timestamp, returnValue: ret) {
+                touch(op, t)
                 storage.hostSyncEnded(node, at: e.timestamp)
             }
         case let .uringSubmit(ring, userData): uringSubmit(e, ring: ring, userData: userData)
         case let .uringComplete(ring, userData, result):
-            if let node = linker.uringComplete(ring: ring, userData: userData, result: result, at: e.timestamp, t: t) {
+            if let (node, op) = linker.uringComplete(ring: ring, userData: userData, result: result, at: e.timestamp) {
+                touch(op, t)
                 storage.hostSyncEnded(node, at: e.timestamp)
             }
         case let .storage(s):
@@ -97,13 +98,25 @@ struct TreeBuilder {
 
     private func rel(_ t: UInt64) -> UInt64 { t >= origin ? t - origin : 0 }
 
+    /// Marks work of `op` at `t`, if it is still held (work for an op handed on changes nothing).
+    private mutating func touch(_ op: OpID?, _ t: UInt64) {
+        guard let op, ops.isLive(op) else { return }
+        ops[op].touch(t)
+    }
+
+    /// Counts a probe hit for `op`, if it is still held.
+    private mutating func hit(_ op: OpID?) {
+        guard let op, ops.isLive(op) else { return }
+        ops[op].value.probeHits += 1
+    }
+
     /// The function a uprobe event's probe is on ("" for a probe the manifest does not describe).
     private func symbol(_ e: DecodedEvent) -> String { probes.entry(id: e.probeID)?.symbol ?? "" }
 
     // MARK: Ops
 
     private mutating func newOp(_ kind: GuestOp.Kind, _ e: DecodedEvent, entry: String, offset: UInt64 = 0, bytes: UInt64 = 0,
-                                backend: UInt64 = 0) -> Op {
+                                backend: UInt64 = 0) -> OpID {
         let final: Cause
         switch kind {
         // A write-zeroes is a write: FUA emulation flushes after it in write-through mode (F14).
@@ -118,7 +131,7 @@ struct TreeBuilder {
         case .imageCheck: final = .imageCheck
         case .makeEmpty: final = .makeEmpty
         }
-        let op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
+        var op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
                             endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
                     causes: CauseTracker.Setup(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe,
                                          // A resize's plain cache flushes are qcow2_update_options' (it recomputes the cache sizes).
@@ -127,13 +140,14 @@ struct TreeBuilder {
         if kind.isGuestRequest { op.value.backend = backend }
         nextIndex += 1
         if op.value.isGuestRequest { sawGuestRequest = true }
-        live.append(op)
-        return op
+        let id = op.id
+        ops.append(consume op)  // moved into the table, not copied
+        return id
     }
 
     /// The op a submitting-thread event belongs to (a group is made when none owns it).
-    private mutating func owner(_ e: DecodedEvent) -> Op {
-        if let op = resolver.owner(of: e) { return op }
+    private mutating func owner(_ e: DecodedEvent) -> OpID {
+        if let op = resolver.owner(of: e, ops: &ops) { return op }
         let kind: GuestOp.Kind = sawGuestRequest ? .housekeeping : .imageOpen
         let entry = kind == .imageOpen ? "(before the first guest request)" : "(outside any guest request)"
         let group = newOp(kind, e, entry: entry)
@@ -142,8 +156,8 @@ struct TreeBuilder {
     }
 
     /// The op that owns a sync's thread, for a sync no job claims: only where coroutines say, or the op runs on that thread.
-    private mutating func threadOwner(_ e: DecodedEvent) -> Op? {
-        guard let op = resolver.owner(of: e), resolver.useCoroutines || op.value.tid == e.tid else { return nil }
+    private mutating func threadOwner(_ e: DecodedEvent) -> OpID? {
+        guard let op = resolver.owner(of: e, ops: &ops), resolver.useCoroutines || ops[op].value.tid == e.tid else { return nil }
         return op
     }
 
@@ -152,30 +166,30 @@ struct TreeBuilder {
     private mutating func uprobe(_ e: DecodedEvent) {
         let id = Int(e.probeID)
         if id < hitsByID.count { hitsByID[id] += 1 } else { hitsPastTable[id, default: 0] += 1 }
-        resolver.observe(e)
+        resolver.observe(e, ops: &ops)
         guard let role = e.role else { return }
         let t = rel(e.timestamp)
         if inferFlushes, case let .cacheWrite(c) = e.payload { inferFlush(e, isL2: c.name == .l2) }
         // Requests a qcow2 image creation makes through its own BlockBackend (header, resize) and
         // the release of that BlockBackend are part of the creation, not guest requests or a close.
         if role.isGuestRequest || role == .backendUnref, e.coroutine.running != 0,
-           let create = resolver.boundOwner(of: e.coroutine.running), create.value.kind == .imageCreate {
-            create.value.probeHits += 1
-            create.touch(t)
+           let create = resolver.boundOwner(of: e.coroutine.running, in: ops), ops[create].value.kind == .imageCreate {
+            ops[create].value.probeHits += 1
+            ops[create].touch(t)
             return
         }
         // The op this probe hit is counted for.
-        let hitOp: Op?
+        let hitOp: OpID?
         switch e.payload {
         case let .request(r):
             let op = newOp(r.kind, e, entry: symbol(e), offset: r.offset, bytes: r.bytes, backend: r.backend)
-            op.value.unmap = r.unmap
-            op.value.compressed = r.compressed
-            resolver.start(op, e, binding: r.binding)
+            ops[op].value.unmap = r.unmap
+            ops[op].value.compressed = r.compressed
+            resolver.start(op, e, binding: r.binding, ops: &ops)
             hitOp = op
         case .imageCreate:
             let op = newOp(.imageCreate, e, entry: symbol(e))
-            resolver.start(op, e, binding: .ownCoroutine)
+            resolver.start(op, e, binding: .ownCoroutine, ops: &ops)
             hitOp = op
         case let .imageMaintenance(kind):
             // Snapshot and check work runs in coroutines of its own that no request holds: the
@@ -187,14 +201,14 @@ struct TreeBuilder {
             // Opening an image releases temporary BlockBackends: still open work.
             hitOp = owner(e)
         case .backendUnref, .closeAll:
-            if resolver.group?.value.kind != .imageClose {
+            if resolver.group.map({ ops[$0].value.kind }) != .imageClose {
                 resolver.close(newOp(.imageClose, e, entry: symbol(e)))
             }
             hitOp = resolver.group
         case .writeDone:
             // The write is over: its pooled coroutine may next serve a flush.
-            let op = resolver.boundOwner(of: e.coroutine.running)
-            if let op, op.value.kind == .write || op.value.kind == .writeZeroes { resolver.unbind(e.coroutine.running) }
+            let op = resolver.boundOwner(of: e.coroutine.running, in: ops)
+            if let op, ops[op].value.kind == .write || ops[op].value.kind == .writeZeroes { resolver.unbind(e.coroutine.running) }
             hitOp = op
         case let .rawFlush(bs, fd):
             rawFlush(e, node: bs, fd: fd)
@@ -204,39 +218,46 @@ struct TreeBuilder {
             return
         case let .workerFlush(arg, bs):
             let node = Node(CausalNode(kind: .workerFlush, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(job: arg)))
-            linker.workerFlush(node, job: arg, node: bs, tid: e.tid, at: t)?.value.probeHits += 1
+            let op = linker.workerFlush(node, job: arg, node: bs, tid: e.tid)
+            touch(op, t)
+            hit(op)
             return
         case let .qemuFdatasync(fd):
             let node = Node(CausalNode(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(fd: fd)))
-            var op = linker.linkQemuFdatasync(node, fd: fd, tid: e.tid, at: t)
-            if op == nil { op = linker.adoptQemuFdatasync(node, owner: threadOwner(e), tid: e.tid, at: t) }
-            op?.value.probeHits += 1
+            if let op = linker.linkQemuFdatasync(node, fd: fd, tid: e.tid) {
+                touch(op, t)
+                hit(op)
+            } else if let op = linker.adoptQemuFdatasync(node, owner: threadOwner(e), tid: e.tid) {
+                ops[op].add(node, at: t)
+                hit(op)
+            }
             return
         case .otherProbe, .syncEnter, .syncExit, .uringSubmit, .uringComplete, .storage, .unknown:
             return
         default:
             // qcow2 (and other formats') metadata work: a node in the op's tree, and its cause tracker told.
             let op = owner(e)
-            track(e.payload, in: op.causes)
+            // Static: a method of `self` whose argument mutates `self.ops` would copy the builder first.
+            Self.track(e.payload, in: ops[op].causes())
             switch e.payload {
             case .cacheWrite, .cacheEntryFlush, .setDependency, .l1Entry, .markDirty, .growL1, .refcountArea, .qcow2Write:
-                op.touchedQcow2 = true
+                ops[op].touchedQcow2 = true
             case .vmdkWrite, .vmdkGrainTableUpdate:
-                op.value.format = "vmdk"
+                ops[op].value.format = "vmdk"
             case let .nodeFlush(format?):
                 // A qcow2 node's flush is qcow2 work; another format's (vmdk, vdi, qed ...) names the op's format.
                 if format.reads(Self.qcow2Name) {
-                    op.touchedQcow2 = true
+                    ops[op].touchedQcow2 = true
                 } else if !format.isFileProtocol, let other = Self.otherFormatNames.first(where: { format.reads($0.pattern) }) {
-                    op.value.format = other.name
+                    ops[op].value.format = other.name
                 }
             default:
                 break
             }
-            op.addLeaf(e, at: t)
+            ops[op].addLeaf(e, at: t)
             hitOp = op
         }
-        hitOp?.value.probeHits += 1
+        hit(hitOp)
     }
 
     private static let qcow2Name = FormatName.Pattern("qcow2")!
@@ -253,21 +274,21 @@ struct TreeBuilder {
     /// requests free their coroutine at `qcow2_writev_done_req`. Not at open or close, whose
     /// work is grouped anyway.
     private mutating func inferFlush(_ e: DecodedEvent, isL2: Bool) {
-        if let op = resolver.boundOwner(of: e.coroutine.running) {
-            guard op.inferredFlush else { return }
-            if !isL2 { op.flushWroteRefcounts = true; return }
-            guard op.flushWroteRefcounts else { return }
+        if let op = resolver.boundOwner(of: e.coroutine.running, in: ops) {
+            guard ops[op].inferredFlush else { return }
+            if !isL2 { ops[op].flushWroteRefcounts = true; return }
+            guard ops[op].flushWroteRefcounts else { return }
         }
-        guard sawGuestRequest, resolver.group.map({ $0.value.kind != .imageClose }) ?? true else { return }
+        guard sawGuestRequest, resolver.group.map({ ops[$0].value.kind != .imageClose }) ?? true else { return }
         let op = newOp(.flush, e, entry: "qcow2_cache_flush (guest flush inferred: no trace event)")
-        op.inferredFlush = true
-        op.flushWroteRefcounts = !isL2
-        resolver.start(op, e, binding: .ownCoroutine)
-        op.causes.nodeFlush(isFormatNode: true)
+        ops[op].inferredFlush = true
+        ops[op].flushWroteRefcounts = !isL2
+        resolver.start(op, e, binding: .ownCoroutine, ops: &ops)
+        ops[op].causes().nodeFlush(isFormatNode: true)
     }
 
     /// Feeds an op's cause tracker.
-    private func track(_ payload: DecodedEvent.Payload, in causes: CauseTracker) {
+    private static func track(_ payload: DecodedEvent.Payload, in causes: CauseTracker) {
         switch payload {
         case .qcow2Write:
             causes.qcow2Write()
@@ -344,29 +365,29 @@ struct TreeBuilder {
         selfCheck.poolFlushSubmits += 1
         if let fd = job.fd, !ProbeSelfCheck.isPossibleFd(UInt64(fd)) { selfCheck.impossibleValues[.threadPoolSubmit, default: 0] += 1 }
         let op = owner(e)
-        op.value.probeHits += 1
+        ops[op].value.probeHits += 1
         let t = rel(e.timestamp)
         var d = NodeDetails(job: job.arg)
         d.fd = job.fd
         d.submitCoroutine = job.coroutine
         let node = Node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d),
-                        slot: op.causes.submit())
-        op.add(node, at: t)
+                        slot: ops[op].causes().submit())
+        ops[op].add(node, at: t)
         linker.poolSubmit(node, of: op, job: job.arg, fd: job.fd)
     }
 
     /// `raw_co_flush_to_disk(bs)`: a host sync of the file node starts; its cause is fixed now, as at a thread-pool submit.
     private mutating func rawFlush(_ e: DecodedEvent, node bs: UInt64, fd: UInt32?) {
         let op = owner(e)
-        op.value.probeHits += 1
+        ops[op].value.probeHits += 1
         let t = rel(e.timestamp)
         if let fd, !ProbeSelfCheck.isPossibleFd(UInt64(fd)) { selfCheck.impossibleValues[.rawFlush, default: 0] += 1 }
         var d = NodeDetails(node: bs)
         d.fd = fd
         if e.coroutine.running != 0 { d.coroutine = e.coroutine.running }
         let node = Node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d),
-                        slot: op.causes.submit())
-        op.add(node, at: t)
+                        slot: ops[op].causes().submit())
+        ops[op].add(node, at: t)
         linker.rawFlush(node, of: op, node: bs, fd: fd)
     }
 
@@ -379,11 +400,12 @@ struct TreeBuilder {
         var d = NodeDetails(fd: fd)
         d.syscall = syscall
         let node = Node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: syscall.rawValue, details: d))
-        var op = linker.linkSync(node, fd: fd, tid: e.tid, at: t)
+        var op = linker.linkSync(node, fd: fd, tid: e.tid)
+        touch(op, t)
         if op == nil, let owner = threadOwner(e) {
             // A sync made directly on a request's thread, not through the thread pool.
-            node.value.cause = owner.finalCause
-            owner.add(node, at: t)
+            node.value.cause = ops[owner].finalCause
+            ops[owner].add(node, at: t)
             op = owner
         }
         linker.syncStarted(node, op: op, tid: e.tid, at: e.timestamp)
@@ -398,17 +420,17 @@ struct TreeBuilder {
         d.syscall = .ioUringFsync
         d.userData = userData
         let node = Node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: SyncCall.ioUringFsync.rawValue, details: d))
-        let op = resolver.owner(of: e)
+        let op = resolver.owner(of: e, ops: &ops)
         if let op {
             // raw_co_flush_to_disk of this request went to io_uring: the fsync is its sync.
             if let raw = linker.takeRaw(of: op) {
                 // The file node's fd (read at raw_co_flush_to_disk) names the image, as a system call's does.
                 node.value.details.fd = raw.fd
                 raw.node.children.append(node)
-                op.touch(t)
+                ops[op].touch(t)
             } else {
-                node.slot = op.causes.submit()
-                op.add(node, at: t)
+                node.slot = ops[op].causes().submit()
+                ops[op].add(node, at: t)
             }
         }
         linker.uringSubmit(node, ring: ring, userData: userData, op: op, at: e.timestamp)
@@ -416,41 +438,36 @@ struct TreeBuilder {
 
     // MARK: Handing ops on
 
-    /// Hands on the oldest ops that can take no more work, in index order.
+    /// Hands on the oldest op if it can take no more work; call until nil to hand on all that
+    /// can, in index order (one at a time: each op is moved out of the table to its caller, never
+    /// copied into a list).
     ///
     /// An op is done when no sync it started is still open and nothing was
     /// placed under it for `quietNs` of capture time. The oldest op is also
     /// handed on when more than `maxLive` are held (it is then counted in
     /// `forcedRetirements`), so memory stays bounded whatever the capture holds.
-    mutating func retire(now: UInt64, quietNs: UInt64, maxLive: Int) -> [HandedOp] {
-        var out: [HandedOp] = []
+    mutating func retireOldest(now: UInt64, quietNs: UInt64, maxLive: Int) -> HandedOp? {
+        guard ops.count > 0 else { return nil }
         let t = rel(now)
-        while liveHead < live.count {
-            let op = live[liveHead]
-            let quiet = t >= op.value.endNs && t - op.value.endNs >= quietNs
-            guard quiet || live.count - liveHead > maxLive else { break }
-            let waiting = linker.isWaiting(op)
-            guard !waiting || live.count - liveHead > maxLive else { break }
-            if waiting { forcedRetirements += 1 }
-            out.append(hand(op))
-            liveHead += 1
-        }
-        if liveHead > 1024 && liveHead * 2 > live.count {
-            live.removeFirst(liveHead)
-            liveHead = 0
-        }
-        return out
+        let oldest = ops.first
+        let endNs = ops[oldest].value.endNs
+        let quiet = t >= endNs && t - endNs >= quietNs
+        guard quiet || ops.count > maxLive else { return nil }
+        let waiting = linker.isWaiting(oldest)
+        guard !waiting || ops.count > maxLive else { return nil }
+        if waiting { forcedRetirements += 1 }
+        return hand(ops.removeOldest())
     }
 
     /// Nodes that could not be placed so far, with the reason; the builder forgets them.
     mutating func drainUnattributed() -> [(CausalNode, String)] { linker.drainUnattributed() }
 
     /// An op handed on: its value without its tree, the summary of its tree, and the tree on demand.
-    /// A reference to the builder's op, so that handing one on copies nothing.
+    /// The builder's op, moved out of its table.
     struct HandedOp {
         private let source: Op
 
-        init(_ source: Op) { self.source = source }
+        init(_ source: consuming Op) { self.source = source }
 
         /// The op, `children` empty.
         var op: GuestOp { source.value }
@@ -463,7 +480,8 @@ struct TreeBuilder {
     /// A handed-on op's tree as values (causes filled in).
     func tree(of op: HandedOp) -> [CausalNode] { op.tree(probeNode) }
 
-    private mutating func hand(_ op: Op) -> HandedOp {
+    private mutating func hand(_ op: consuming Op) -> HandedOp {
+        // Taken out of the table already: nothing can reach it by id any more.
         op.endCauses()
         // Groups (open, close ...) name their syncs after the group already; only requests are renamed.
         if op.value.isGuestRequest, !op.touchedQcow2, let format = op.value.format, format != "qcow2", format != "vmdk" {
@@ -474,7 +492,6 @@ struct TreeBuilder {
                 c.isQcow2Metadata || (c == .writethrough && writesThrough != true) ? .formatMetadata : c
             }
         }
-        op.retired = true
         resolver.forget(op)
         return HandedOp(op)
     }
@@ -483,18 +500,20 @@ struct TreeBuilder {
     /// as they stand, in start order: a live view counts them with their syncs, and counts
     /// them again as they are then, if more work arrives for them.
     func endedLiveOps() -> [GuestOp] {
-        live[liveHead...].filter { !linker.isWaiting($0) }.map { op in
-            op.asIfFullFlushEnded { op.frozen(probeNode) }
+        ops.ids.filter { !linker.isWaiting($0) }.map { id in
+            let op = ops[id]
+            return op.asIfFullFlushEnded { op.frozen(probeNode) }
         }
     }
 
-    /// Closes what is still open (a sync whose exit was not captured) and returns the ops not handed on yet.
-    mutating func finish() -> (ops: [HandedOp], unattributed: [(CausalNode, String)]) {
-        linker.finish()
-        let rest = live[liveHead...].map { hand($0) }
-        live.removeAll()
-        liveHead = 0
-        return (rest, drainUnattributed())
+    /// Closes what is still open (a sync whose exit was not captured, now in `drainUnattributed`);
+    /// `handOldest()` then hands on the ops not handed on yet.
+    mutating func finish() { linker.finish() }
+
+    /// Hands on the oldest op whatever it waits for (at the end of the capture); nil when none is left.
+    mutating func handOldest() -> HandedOp? {
+        guard ops.count > 0 else { return nil }
+        return hand(ops.removeOldest())
     }
 }
 
