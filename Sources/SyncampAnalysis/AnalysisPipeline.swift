@@ -316,9 +316,11 @@ public struct AnalysisPipeline {
             housekeepingSinceRequest += summary.hostSyncs
         }
         if let route = router?.route(op) {
-            model?.add(op, route: route, observed: summary.causes, keepPrediction: keep)
-            second?.add(op, route: route, observed: summary.causes, keepPrediction: keep)
-            for i in candidates.indices { candidates[i].1.add(op, route: route, observed: summary.causes, keepPrediction: false) }
+            // In place, and the observed counts read once (each `summary.causes` argument was a 212-byte copy).
+            let observed = summary.causes
+            model!.add(op, route: route, observed: observed, keepPrediction: keep)  // there is a router only with a model
+            if second != nil { second!.add(op, route: route, observed: observed, keepPrediction: keep) }
+            for i in candidates.indices { candidates[i].1.add(op, route: route, observed: observed, keepPrediction: false) }
         }
         if keep { listed.append(op) }
         opCount += 1
