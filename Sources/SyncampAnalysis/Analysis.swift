@@ -154,10 +154,13 @@ public struct Analysis: Sendable {
                                         observe: observe, observeUnplaced: observeUnplaced)
         var records = 0
         // Events are read straight into the reorder window's next slot.
-        while let step = reader.next(eventInto: pipeline.nextEventSlot()) {
-            switch step {
-            case .event: pipeline.commitEvent()
-            case let .record(r): pipeline.add(r)
+        while true {
+            if reader.readEvent(into: pipeline.nextEventSlot()) {
+                pipeline.commitEvent()
+            } else if let r = reader.next() {
+                pipeline.add(r)
+            } else {
+                break
             }
             records += 1
             if records & 0xffff == 0 { progress?(reader.offset, reader.fileSize, pipeline.events) }

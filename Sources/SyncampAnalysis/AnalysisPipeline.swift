@@ -136,7 +136,7 @@ public struct AnalysisPipeline {
         }
     }
 
-    /// Where the next event is to be read in place (`CaptureReader.next(eventInto:)`), then
+    /// Where the next event is to be read in place (`CaptureReader.readEvent(into:)`), then
     /// `commitEvent()`: an event record's fast path (`add(.event(e))` is the same, with a copy).
     public mutating func nextEventSlot() -> UnsafeMutablePointer<Event> { window.nextSlot() }
 

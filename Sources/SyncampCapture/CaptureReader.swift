@@ -104,41 +104,25 @@ public struct CaptureReader {
         eventRecordSize = CaptureFormat.recordHeaderSize + manifest.eventSize
     }
 
+    /// The analysis's hot path: when the next record is an event whole in the read window (nearly
+    /// every record), decodes it straight into `slot` (an event is 168 bytes: returned through a
+    /// `CaptureRecord` it was copied three times), moves past it and returns true. Otherwise reads
+    /// nothing and returns false: `next()` then returns that record (an event too, when this path
+    /// could not take it: following a growing file, the window's end), the end or the damage.
+    @inline(__always)
+    public mutating func readEvent(into slot: UnsafeMutablePointer<Event>) -> Bool {
+        guard !following, damage == nil, window.ensure(offset, eventRecordSize),
+              window.u32(offset) == CaptureFormat.RecordType.event.rawValue, Int(window.u32(offset + 4)) == eventSize
+        else { return false }
+        window.withBytes(offset + CaptureFormat.recordHeaderSize, eventSize) { Event.decode($0.baseAddress!, into: slot) }
+        offset += eventRecordSize
+        return true
+    }
+
     /// Returns the next record, or nil at the end of the file or at the first damage.
     ///
     /// When `following`, nil at the end only means "nothing more yet".
     public mutating func next() -> CaptureRecord? {
-        guard let step = read(eventInto: nil) else { return nil }
-        switch step {
-        case let .record(r): return r
-        case .event: return nil // not reached: with no slot, events come as records
-        }
-    }
-
-    /// What `next(eventInto:)` read.
-    public enum Step {
-        /// An event, written into the slot.
-        case event
-        /// Any other record.
-        case record(CaptureRecord)
-    }
-
-    /// `next()` for the analysis's hot path: an event record is decoded straight into `slot`
-    /// (an event is 168 bytes: returned through a `CaptureRecord` it was copied three times),
-    /// any other record is returned as `next()` returns it. Nil at the end or at the first damage.
-    public mutating func next(eventInto slot: UnsafeMutablePointer<Event>) -> Step? {
-        read(eventInto: slot)
-    }
-
-    private mutating func read(eventInto slot: UnsafeMutablePointer<Event>?) -> Step? {
-        // The common record first: a whole event record in the window, read with no other check
-        // (the general path below finds the same, with the reasons when it is not one).
-        if let slot, !following, damage == nil, window.ensure(offset, eventRecordSize),
-           window.u32(offset) == CaptureFormat.RecordType.event.rawValue, Int(window.u32(offset + 4)) == eventSize {
-            window.withBytes(offset + CaptureFormat.recordHeaderSize, eventSize) { Event.decode($0.baseAddress!, into: slot) }
-            offset += eventRecordSize
-            return .event
-        }
         guard damage == nil else { return nil }
         if following {
             if !hasWholeRecord() { window.refresh() }
@@ -182,19 +166,15 @@ public struct CaptureReader {
                 return fail(recordOffset, "an event record has \(length) bytes, the manifest says \(manifest.eventSize)")
             }
             // The manifest's event size is at least Event.size (checked at open).
-            if let slot {
-                window.withBytes(start, length) { Event.decode($0.baseAddress!, into: slot) }
-                return .event
-            }
-            return window.withBytes(start, length) { Event(bytes: $0) }.map { .record(.event($0)) }
+            return window.withBytes(start, length) { Event(bytes: $0) }.map { .event($0) }
         case .lost:
             guard length == 16 else { return fail(recordOffset, "a lost-events record has \(length) bytes, not 16") }
-            return .record(.lost(cpu: window.u32(start), count: window.u64(start + 8)))
+            return .lost(cpu: window.u32(start), count: window.u64(start + 8))
         case .note:
             guard let note = try? JSONDecoder().decode(CaptureNote.self, from: slice(start, length)) else {
                 return fail(recordOffset, "a note record is not valid JSON")
             }
-            return .record(FDPath(legacyNote: note).map(CaptureRecord.fdPath) ?? .note(note))
+            return FDPath(legacyNote: note).map(CaptureRecord.fdPath) ?? .note(note)
         case .fdPath:
             guard length >= FDPath.headerSize else { return fail(recordOffset, "an fd-path record has \(length) bytes, fewer than \(FDPath.headerSize)") }
             let pathLength = Int(window.u32(start + 12))
@@ -202,22 +182,22 @@ public struct CaptureReader {
                 return fail(recordOffset, "an fd-path record says its path has \(pathLength) bytes in a record of \(length)")
             }
             let path = String(decoding: slice(start + FDPath.headerSize, pathLength), as: UTF8.self)
-            return .record(.fdPath(FDPath(timestampNs: window.u64(start), fd: window.u32(start + 8), path: path)))
+            return .fdPath(FDPath(timestampNs: window.u64(start), fd: window.u32(start + 8), path: path))
         case .trailer:
             guard let t = try? JSONDecoder().decode(Trailer.self, from: slice(start, length)) else {
                 return fail(recordOffset, "the trailer is not valid JSON")
             }
             trailer = t
-            return .record(.trailer(t))
+            return .trailer(t)
         case .image:
             guard let state = try? JSONDecoder().decode(ImageState.self, from: slice(start, length)) else {
                 return fail(recordOffset, "an image record is not valid JSON")
             }
-            return .record(.image(state))
+            return .image(state)
         case .manifest:
             return fail(recordOffset, "a second manifest record")
         case nil:
-            return .record(.unknown(type: rawType, length: length))
+            return .unknown(type: rawType, length: length)
         }
     }
 
@@ -228,7 +208,7 @@ public struct CaptureReader {
         return Int(window.u32(offset + 4)) <= remaining - CaptureFormat.recordHeaderSize
     }
 
-    private mutating func fail(_ at: Int, _ reason: String) -> Step? {
+    private mutating func fail(_ at: Int, _ reason: String) -> CaptureRecord? {
         damage = CaptureDamage(offset: at, reason: reason + ": the file is damaged")
         return nil
     }

@@ -54,10 +54,13 @@ final class CaptureRoundTripTests: CaptureTestCase {
         let slot = UnsafeMutablePointer<Event>.allocate(capacity: 1)
         defer { slot.deallocate() }
         var read: [CaptureRecord] = []
-        while let step = again.next(eventInto: slot) {
-            switch step {
-            case .event: read.append(.event(slot.pointee))
-            case let .record(r): read.append(r)
+        while true {
+            if again.readEvent(into: slot) {
+                read.append(.event(slot.pointee))
+            } else if let r = again.next() {
+                read.append(r)
+            } else {
+                break
             }
         }
         XCTAssertEqual(read, records)
