@@ -27,6 +27,9 @@ struct ImageTally {
     private var counted: [Bool] = []
     /// The images each BlockBackend synced last, sorted by path.
     private var imagesOfBackend: [UInt64: [Int]] = [:]
+    /// The last backend found in `imagesOfBackend`, kept apart: a disk's ops follow each other,
+    /// and most (overwrites) are counted by their backend alone.
+    private var lastBackend: (id: UInt64, images: [Int])?
     /// Ops without syncs on a BlockBackend whose images are not known yet.
     private var waiting: [UInt64: (writes: Int, flushes: Int)] = [:]
 
@@ -43,7 +46,7 @@ struct ImageTally {
         guard !summary.syncs.isEmpty else {
             // An op without syncs (an overwrite) counts for the images of its BlockBackend.
             guard op.backend != 0 else { return }
-            guard let images = imagesOfBackend[op.backend] else {
+            guard let images = images(ofBackend: op.backend) else {
                 if op.isGuestRequest {
                     var w = waiting[op.backend] ?? (0, 0)
                     if kind == .write { w.writes += 1 } else if kind == .flush { w.flushes += 1 }
@@ -74,9 +77,9 @@ struct ImageTally {
                     slots[img].guestFlushes += w.flushes
                 }
             }
-            imagesOfBackend[op.backend] = images
+            setImages(images, ofBackend: op.backend)
         }
-        if images.isEmpty, op.backend != 0 { images = imagesOfBackend[op.backend] ?? [] }
+        if images.isEmpty, op.backend != 0 { images = self.images(ofBackend: op.backend) ?? [] }
         if op.image == nil, let first = images.first { op.image = slots[first].path }
         for img in images {
             count(img, kind: kind)
@@ -85,6 +88,19 @@ struct ImageTally {
     }
 
     /// Adds the syncs of a node no op took.
+    /// `imagesOfBackend[id]`, through `lastBackend`.
+    private mutating func images(ofBackend id: UInt64) -> [Int]? {
+        if let last = lastBackend, last.id == id { return last.images }
+        guard let found = imagesOfBackend[id] else { return nil }
+        lastBackend = (id, found)
+        return found
+    }
+
+    private mutating func setImages(_ images: [Int], ofBackend id: UInt64) {
+        imagesOfBackend[id] = images
+        lastBackend = (id, images)
+    }
+
     mutating func addUnplaced(_ summary: OpSummary) {
         for (img, causes) in syncsPerImage(summary).sorted(by: { slots[$0.img].path < slots[$1.img].path }) {
             touch(img)
