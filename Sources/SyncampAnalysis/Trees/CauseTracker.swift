@@ -193,7 +193,10 @@ final class CauseTracker {
         lastCacheWriteWasRefcount = false
         // Open, close and housekeeping work is named after the group, whatever flushed.
         if bitmapStore { return Slot(.bitmap) }
-        if [.imageOpen, .imageClose, .housekeeping, .imageCreate, .snapshot, .imageCheck, .makeEmpty].contains(finalCause) { return Slot(finalCause) }
+        switch finalCause {  // a switch, not an array literal's contains: that allocated an array per submit
+        case .imageOpen, .imageClose, .housekeeping, .imageCreate, .snapshot, .imageCheck, .makeEmpty: return Slot(finalCause)
+        default: break
+        }
         if inFullFlush {
             let slot = Slot(finalCause)
             fullFlushSlots.append((slot, takeDependencyCause()))
