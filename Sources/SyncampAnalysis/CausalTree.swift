@@ -152,6 +152,16 @@ public struct NodeDetails: Sendable, Equatable {
         }
         set {
             let bit = UInt32(1) << key.rawValue
+            // The common case first: details are filled in key order, so a new key lands after
+            // every value present (no shifting; the general case below does the same).
+            if let v = newValue, present & ~(bit &- 1) == 0 {
+                let n = count
+                if n < Self.inlineCapacity {
+                    setSlot(n, v)
+                    present |= bit
+                    return
+                }
+            }
             let rank = (present & (bit - 1)).nonzeroBitCount
             let n = count
             switch (present & bit != 0, newValue) {
