@@ -52,9 +52,10 @@ struct OpSummary {
 
     private mutating func add(_ n: TreeBuilder.Node, slot inherited: CauseTracker.Slot?, under cause: Cause?) {
         let slot = n.slot ?? inherited
-        let v = n.value
-        let own = v.kind == .hostSync && v.cause == nil ? slot?.cause : v.cause
-        let current = count(v.kind, v.timeNs, v.latencyNs, v.details.fd, own, under: cause)
+        // The fields read one by one: `let v = n.value` copied the whole node value (and counted its references).
+        let kind = n.value.kind, ownCause = n.value.cause
+        let own = kind == .hostSync && ownCause == nil ? slot?.cause : ownCause
+        let current = count(kind, n.value.timeNs, n.value.latencyNs, n.value.details.fd, own, under: cause)
         for c in n.children { add(c, slot: slot, under: current) }
     }
 
