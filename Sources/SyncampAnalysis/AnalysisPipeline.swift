@@ -169,9 +169,8 @@ public struct AnalysisPipeline {
     public var snapshot: Snapshot {
         var s = Snapshot()
         var totals = tally, images = imageTally, costs = costs
-        for op in builder.endedLiveOps() {
+        for (op, summary) in builder.endedLiveOps() {
             var o = op
-            let summary = OpSummary(op)
             images.add(&o, summary)
             totals.add(o, summary)
             costs.add(o, summary)

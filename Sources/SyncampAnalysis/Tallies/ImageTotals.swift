@@ -87,7 +87,6 @@ struct ImageTally {
         }
     }
 
-    /// Adds the syncs of a node no op took.
     /// `imagesOfBackend[id]`, through `lastBackend`.
     private mutating func images(ofBackend id: UInt64) -> [Int]? {
         if let last = lastBackend, last.id == id { return last.images }
@@ -101,6 +100,7 @@ struct ImageTally {
         lastBackend = (id, images)
     }
 
+    /// Adds the syncs of a node no op took.
     mutating func addUnplaced(_ summary: OpSummary) {
         for (img, causes) in syncsPerImage(summary).sorted(by: { slots[$0.img].path < slots[$1.img].path }) {
             touch(img)

@@ -497,12 +497,13 @@ struct TreeBuilder {
     }
 
     /// The ops not handed on yet that have ended for now (no sync they started is still open),
-    /// as they stand, in start order: a live view counts them with their syncs, and counts
-    /// them again as they are then, if more work arrives for them.
-    func endedLiveOps() -> [GuestOp] {
+    /// as they stand, in start order, each with the summary of its tree (no tree is made: a live
+    /// view takes a snapshot per record it reads): a live view counts them with their syncs, and
+    /// counts them again as they are then, if more work arrives for them.
+    func endedLiveOps() -> [(op: GuestOp, summary: OpSummary)] {
         ops.ids.filter { !linker.isWaiting($0) }.map { id in
             let op = ops[id]
-            return op.asIfFullFlushEnded { op.frozen(probeNode) }
+            return op.asIfFullFlushEnded { (op.value, OpSummary(op)) }
         }
     }
 
