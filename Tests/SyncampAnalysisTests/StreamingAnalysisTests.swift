@@ -118,4 +118,27 @@ final class StreamingAnalysisTests: AnalysisTestCase {
         XCTAssertEqual(builder.forcedRetirements, 30)
         XCTAssertEqual(builder.liveCount, 20)
     }
+
+    /// Several raw flushes pending on one fd (one image, several flushes in flight): a sync no job
+    /// claims goes to the oldest, whatever the process's hash seed (it went to the first in the
+    /// dictionary's order, which changes from run to run).
+    func testASyncOnAnFdWithSeveralRawFlushesGoesToTheOldest() throws {
+        var t = Trace(manifest: Self.minimalManifest())
+        var builder = TreeBuilder(probes: ProbeIndex(manifest: t.manifest), origin: F.startNs, coroutines: true)
+        for i in 0 ..< 8 {
+            t.running = .init(coroutine: F.flushCoroutine + UInt64(i) * 0x10000)
+            t.uprobe(.guestFlushCo, args: [F.blk])
+            t.uprobe(.rawFlush, args: [F.fileBS + UInt64(i) * 0x1000], derefs: ["fd": 10])
+        }
+        for k in 0 ..< 3 {
+            t.syscallEnter(tid: 300, fd: 10)
+            t.syscallExit(tid: 300, after: 1_000 + UInt64(k))
+        }
+        let decoder = EventDecoder(probes: ProbeIndex(manifest: t.manifest))
+        for e in t.events { builder.add(decoder.decode(e)) }
+        builder.finish()
+        var syncsPerOp: [Int] = []
+        while let op = builder.handOldest() { syncsPerOp.append(op.summary().hostSyncs) }
+        XCTAssertEqual(syncsPerOp, [1, 1, 1, 0, 0, 0, 0, 0], "the three syncs go to the three oldest flushes, in order")
+    }
 }

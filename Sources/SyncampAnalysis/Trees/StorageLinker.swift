@@ -142,7 +142,10 @@ final class StorageLinker {
     /// exit event of their own (XFS, btrfs) end with it.
     func hostSyncEnded(_ host: TreeBuilder.Node, at ts: UInt64) {
         for (dev, node) in hostSyncByDev where node === host { hostSyncByDev[dev] = nil }
-        for (tid, node) in syncByTid where host.children.contains(where: { $0 === node }) {
+        var ended: [(tid: UInt32, node: TreeBuilder.Node)] = []  // usually none: ext4's syncs end with their own exit
+        for (tid, node) in syncByTid where host.children.contains(where: { $0 === node }) { ended.append((tid, node)) }
+        // By thread id: the dictionary's order changes with the process's hash seed.
+        for (tid, node) in ended.sorted(by: { $0.tid < $1.tid }) {
             syncByTid[tid] = nil
             end(node, dev: syncByDev.first { $0.value === node }?.key ?? 0, at: ts)
         }

@@ -22,6 +22,8 @@ struct SyncLinker {
         var node: TreeBuilder.Node
         var op: TreeBuilder.OpID
         var fd: UInt32?
+        /// When it came, among the raw flushes (`rawFlush`): of several that match a sync, the oldest is its.
+        var order = 0
     }
 
     /// Whether a probe on the worker side (handle_aiocb_flush, qemu_fdatasync) links syncs to flush jobs.
@@ -34,6 +36,8 @@ struct SyncLinker {
     private var pendingFIFO: [UInt64] = []
     /// `raw_co_flush_to_disk` calls waiting for their sync, by file node.
     private var pendingRaw: [UInt64: Pending] = [:]
+    /// Raw flushes seen so far (`Pending.order`).
+    private var rawFlushes = 0
     /// The flush job each worker thread runs now.
     private var job: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.OpID)] = [:]
     /// Sync system calls in progress, by thread.
@@ -63,7 +67,8 @@ struct SyncLinker {
 
     /// `raw_co_flush_to_disk(bs)`: an earlier one of this node with no sync (fd_open failed) is replaced.
     mutating func rawFlush(_ node: TreeBuilder.Node, of op: TreeBuilder.OpID, node bs: UInt64, fd: UInt32?) {
-        pendingRaw[bs] = Pending(node: node, op: op, fd: fd)
+        rawFlushes += 1
+        pendingRaw[bs] = Pending(node: node, op: op, fd: fd, order: rawFlushes)
     }
 
     /// A worker starts a flush job (`handle_aiocb_flush(arg)`); returns the op it belongs to (the
@@ -108,7 +113,16 @@ struct SyncLinker {
 
     /// The pending `raw_co_flush_to_disk` of an op, if it has one (its io_uring fsync is that flush's).
     mutating func takeRaw(of op: TreeBuilder.OpID) -> Pending? {
-        guard let bs = pendingRaw.first(where: { $0.value.op == op })?.key else { return nil }
+        takeOldestRaw { $0.op == op }
+    }
+
+    /// The oldest pending raw flush that `matches`, taken out. By age, not by the dictionary's
+    /// order: that order changes with the process's hash seed, and so did the op a sync went to
+    /// when several raw flushes matched it.
+    private mutating func takeOldestRaw(_ matches: (Pending) -> Bool) -> Pending? {
+        var oldest: (bs: UInt64, order: Int)?
+        for (bs, p) in pendingRaw where matches(p) && p.order < (oldest?.order ?? .max) { oldest = (bs, p.order) }
+        guard let bs = oldest?.bs else { return nil }
         return pendingRaw.removeValue(forKey: bs)
     }
 
@@ -188,7 +202,8 @@ struct SyncLinker {
 
     /// Closes what is still open at the end of the capture: syncs whose exit or completion was not captured.
     mutating func finish() {
-        for (tid, open) in openSyscall where open.op == nil {
+        // By thread id: the dictionary's order changes with the process's hash seed.
+        for (tid, open) in openSyscall.sorted(by: { $0.key < $1.key }) where open.op == nil {
             unattributed.append((Self.unplaced(open.node), "sync on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
         }
         openSyscall.removeAll()
@@ -205,8 +220,7 @@ struct SyncLinker {
 
     /// The pending `raw_co_flush_to_disk` of the file with this fd.
     private mutating func takeRaw(fd: UInt32) -> Pending? {
-        guard let bs = pendingRaw.first(where: { $0.value.fd == fd })?.key else { return nil }
-        return pendingRaw.removeValue(forKey: bs)
+        takeOldestRaw { $0.fd == fd }
     }
 
     /// The oldest pending flush job for this fd (or of an unknown fd).
