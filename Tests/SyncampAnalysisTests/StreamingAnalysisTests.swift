@@ -100,14 +100,19 @@ final class StreamingAnalysisTests: AnalysisTestCase {
         XCTAssertEqual(builder.forcedRetirements, 0)
     }
 
+    /// Guest flush `i` in a coroutine of its own, down to `raw_co_flush_to_disk` of its file node on `fd`.
+    private static func flushToRawFlush(_ t: inout Trace, _ i: Int, fd: UInt64) {
+        t.running = .init(coroutine: F.flushCoroutine + UInt64(i) * 0x10000)
+        t.uprobe(.guestFlushCo, args: [F.blk])
+        t.uprobe(.rawFlush, args: [F.fileBS + UInt64(i) * 0x1000], derefs: ["fd": fd])
+    }
+
     func testTooManyOpsInFlightAreHandedOnAndCounted() throws {
         var t = Trace(manifest: Self.minimalManifest())
         var builder = TreeBuilder(probes: ProbeIndex(manifest: t.manifest), origin: F.startNs, coroutines: true)
         // Flushes whose syncs never end: each stays waiting.
         for i in 0 ..< 50 {
-            t.running = .init(coroutine: F.flushCoroutine + UInt64(i) * 0x10000)
-            t.uprobe(.guestFlushCo, args: [F.blk])
-            t.uprobe(.rawFlush, args: [F.fileBS + UInt64(i) * 0x1000], derefs: ["fd": 10 + UInt64(i)])
+            Self.flushToRawFlush(&t, i, fd: 10 + UInt64(i))
             t.syscallEnter(tid: 200 + UInt32(i), fd: 10 + UInt64(i))
         }
         let decoder = EventDecoder(probes: ProbeIndex(manifest: t.manifest))
@@ -125,11 +130,7 @@ final class StreamingAnalysisTests: AnalysisTestCase {
     func testASyncOnAnFdWithSeveralRawFlushesGoesToTheOldest() throws {
         var t = Trace(manifest: Self.minimalManifest())
         var builder = TreeBuilder(probes: ProbeIndex(manifest: t.manifest), origin: F.startNs, coroutines: true)
-        for i in 0 ..< 8 {
-            t.running = .init(coroutine: F.flushCoroutine + UInt64(i) * 0x10000)
-            t.uprobe(.guestFlushCo, args: [F.blk])
-            t.uprobe(.rawFlush, args: [F.fileBS + UInt64(i) * 0x1000], derefs: ["fd": 10])
-        }
+        for i in 0 ..< 8 { Self.flushToRawFlush(&t, i, fd: 10) }
         for k in 0 ..< 3 {
             t.syscallEnter(tid: 300, fd: 10)
             t.syscallExit(tid: 300, after: 1_000 + UInt64(k))
