@@ -63,8 +63,6 @@ public struct AnalysisPipeline {
     private var second: ModelComparison?
     /// The model once per configuration change a recommendation is made for.
     private var candidates: [(Recommendation.Knob, ModelComparison)] = []
-    /// Where each op goes in every model run, decided once for all of them (they hold the same images).
-    private var router: ModelRouter?
     private var costs = CostTally()
     private var costliest: CostliestOps
     private var pinned: GuestOp?
@@ -305,7 +303,6 @@ public struct AnalysisPipeline {
             // Image records come first in a capture: by the first finished op they are all read.
             modelReady = true
             (model, second, candidates) = freshModels()
-            router = model?.freshRouter
         }
         if op.isGuestRequest {
             sawRequest = true
@@ -314,10 +311,12 @@ public struct AnalysisPipeline {
         } else if op.kind == .housekeeping && sawRequest {
             housekeepingSinceRequest += summary.hostSyncs
         }
-        if let route = router?.route(op) {
-            // In place, and the observed counts read once (each `summary.causes` argument was a 212-byte copy).
+        if model != nil {
+            // The as-run model routes each op once for every run (they hold the same images). In
+            // place, and the observed counts read once (each `summary.causes` argument was a 212-byte copy).
+            let route = model!.route(op)
             let observed = summary.causes
-            model!.add(op, route: route, observed: observed, keepPrediction: keep)  // there is a router only with a model
+            model!.add(op, route: route, observed: observed, keepPrediction: keep)
             if second != nil { second!.add(op, route: route, observed: observed, keepPrediction: keep) }
             for i in candidates.indices { candidates[i].1.add(op, route: route, observed: observed, keepPrediction: false) }
         }

@@ -3,7 +3,7 @@ import SyncampQcow2
 import XCTest
 
 /// The analysis routes each op once for all its model runs (`ModelRouter`): runs fed from one
-/// shared router must end exactly as runs that route every op themselves.
+/// router (the as-run model's, `ModelComparison.route`) must end exactly as runs that route every op themselves.
 final class ModelRouterTests: XCTestCase {
     let MiB: UInt64 = 1 << 20, KiB: UInt64 = 1 << 10
 
@@ -48,11 +48,10 @@ final class ModelRouterTests: XCTestCase {
                        ModelOptions(cache: .writeback, lazyRefcounts: true)]
         var alone = options.map { ModelComparison(images: images(), options: $0) }
         var shared = alone
-        var router = shared[0].freshRouter
         for op in ops {
             let observed = CauseCounts(op.causes)
             for i in alone.indices { alone[i].add(op, observed: observed, keepPrediction: true) }
-            let route = router.route(op)
+            let route = shared[0].route(op)  // as the pipeline does: the as-run model routes for all
             for i in shared.indices { shared[i].add(op, route: route, observed: observed, keepPrediction: true) }
         }
         for (a, s) in zip(alone, shared) {
@@ -79,8 +78,8 @@ final class ModelRouterTests: XCTestCase {
 
     /// Routing reads only the ops: the route of each op does not depend on which run asks.
     func testARouteNamesTheSlotOfTheImageTheBackendLastNamed() {
-        var router = ModelComparison(images: images(), options: ModelOptions(cache: .writeback)).freshRouter
-        let routes = ops.map { router.route($0) }
+        var model = ModelComparison(images: images(), options: ModelOptions(cache: .writeback))
+        let routes = ops.map { model.route($0) }
         XCTAssertEqual(routes[1].target, .slot(0))
         XCTAssertEqual(routes[2].target, .slot(0), "an op naming no image is on its backend's last image")
         XCTAssertEqual(routes[4].target, .slot(1))

@@ -159,12 +159,13 @@ public struct ModelComparison: Sendable {
         add(op, route: router.route(op), observed: observed, keepPrediction: keepPrediction)
     }
 
-    /// A router for runs that share one (`add(_:route:observed:keepPrediction:)`): it starts
-    /// from this comparison's images, before any op.
-    var freshRouter: ModelRouter { ModelRouter(names: slots.map(\.name)) }
+    /// Where `op` goes, by this run's router (ops in index order): the route to replay it on this
+    /// run and on the other runs over the same images (`add(_:route:observed:keepPrediction:)`),
+    /// so that it is found once for all. The run that routes keeps its router up to date; the
+    /// runs fed its routes are fed only that way.
+    mutating func route(_ op: GuestOp) -> ModelRouter.Route { router.route(op) }
 
-    /// Replays one finished op routed by a router shared with other runs over the same images
-    /// (`freshRouter` of one of them, fed every op in order). A run fed this way is fed only this way.
+    /// Replays one finished op routed by `route(_:)` of this run or of another over the same images.
     mutating func add(_ op: GuestOp, route: ModelRouter.Route, observed: CauseCounts, keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
         for r in route.renames {
