@@ -38,7 +38,7 @@ struct OpSummary {
     }
 
     /// The summary of an op still in the builder, its host syncs' causes read from their slots
-    /// (as `TreeBuilder.Op.frozen` fills them in).
+    /// (as `TreeBuilder.Op.frozenChildren` fills them in).
     init(_ op: borrowing TreeBuilder.Op) {
         latestReturnNs = op.value.endNs
         // By index: iterating `op.children` would copy the op to consume the array.

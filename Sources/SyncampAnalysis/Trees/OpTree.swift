@@ -127,13 +127,6 @@ extension TreeBuilder {
             for rest in probeLeaves[l...] { out.append(leaf(rest.event)) }
             return out
         }
-
-        /// The op as a value, with its tree (`frozenChildren`).
-        func frozen(_ leaf: (DecodedEvent) -> CausalNode) -> GuestOp {
-            var v = value
-            v.children = frozenChildren(leaf)
-            return v
-        }
     }
 
     /// The ops not handed on yet, by id. Ops start in id order and are handed on oldest first,
