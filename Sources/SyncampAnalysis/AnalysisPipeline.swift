@@ -318,7 +318,7 @@ public struct AnalysisPipeline {
             let observed = summary.causes
             model!.add(op, route: route, observed: observed, keepPrediction: keep)
             if second != nil { second!.add(op, route: route, observed: observed, keepPrediction: keep) }
-            for i in candidates.indices { candidates[i].1.add(op, route: route, observed: observed, keepPrediction: false) }
+            for i in candidates.indices { candidates[i].1.addToTotal(op, route: route, observed: observed) }
         }
         if keep { listed.append(op) }
         opCount += 1

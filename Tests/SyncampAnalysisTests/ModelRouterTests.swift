@@ -76,6 +76,31 @@ final class ModelRouterTests: XCTestCase {
         XCTAssertNotNil(asRun.predictions[5])
     }
 
+    /// A recommendation's run is read for its totals alone (`Recommendation.rank`): under
+    /// cache=unsafe `addToTotal` replays nothing, and must end with the totals of a full replay;
+    /// under other cache modes it is a full replay.
+    func testARunForItsTotalEndsAsAFullReplay() {
+        let options = [ModelOptions(cache: .unsafe), ModelOptions(cache: .writeback), ModelOptions(cache: .writethrough, lazyRefcounts: true)]
+        var full = options.map { ModelComparison(images: images(), options: $0) }
+        var total = full
+        var asRun = ModelComparison(images: images(), options: ModelOptions(cache: .writeback))
+        for op in ops + ops.map({ var o = $0; o.index += ops.count; return o }) {
+            let observed = CauseCounts(op.causes)
+            let route = asRun.route(op)
+            asRun.add(op, route: route, observed: observed, keepPrediction: false)
+            for i in full.indices {
+                full[i].add(op, route: route, observed: observed, keepPrediction: false)
+                total[i].addToTotal(op, route: route, observed: observed)
+            }
+        }
+        for (f, t) in zip(full, total) {
+            XCTAssertEqual([f.predictedHostSyncs, f.guestFlushes], [t.predictedHostSyncs, t.guestFlushes], "\(f.options.cache)")
+            XCTAssertEqual(f.predictedAmplification, t.predictedAmplification)
+        }
+        XCTAssertEqual(total[0].guestFlushes, 6)
+        XCTAssertGreaterThan(full[1].predictedHostSyncs, 0, "the ops make host syncs where flushes are not skipped")
+    }
+
     /// Routing reads only the ops: the route of each op does not depend on which run asks.
     func testARouteNamesTheSlotOfTheImageTheBackendLastNamed() {
         var model = ModelComparison(images: images(), options: ModelOptions(cache: .writeback))

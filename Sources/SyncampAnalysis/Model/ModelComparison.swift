@@ -165,6 +165,19 @@ public struct ModelComparison: Sendable {
     /// runs fed its routes are fed only that way.
     mutating func route(_ op: GuestOp) -> ModelRouter.Route { router.route(op) }
 
+    /// Counts one finished op, routed by `route(_:)` of another run over the same images, in a run
+    /// whose only use is its total of host syncs and guest flushes (a recommendation's,
+    /// `Recommendation.rank`). Under cache=unsafe nothing is replayed: `hostFlush` skips every
+    /// flush (bdrv_co_flush returns before the file node under BDRV_O_NO_FLUSH, io.c), so the
+    /// model predicts no host sync whatever the op, and only the guest flushes are counted.
+    mutating func addToTotal(_ op: GuestOp, route: ModelRouter.Route, observed: CauseCounts) {
+        guard options.cache.skipsFlushes else {
+            add(op, route: route, observed: observed, keepPrediction: false)
+            return
+        }
+        if op.kind == .flush { guestFlushes += 1 }
+    }
+
     /// Replays one finished op routed by `route(_:)` of this run or of another over the same images.
     mutating func add(_ op: GuestOp, route: ModelRouter.Route, observed: CauseCounts, keepPrediction: Bool) {
         if op.kind == .flush { guestFlushes += 1 }
