@@ -318,9 +318,8 @@ extension Qcow2Model {
         counts.removeAll()
         switch op.kind {
         case .write:
-            let perTable = clustersPerTable * clusterSize
             let (end, overflow) = op.offset.addingReportingOverflow(op.bytes)
-            let spans = op.bytes > 0 && !overflow && op.offset / perTable != (end - 1) / perTable
+            let spans = op.bytes > 0 && !overflow && op.offset / perTableBytes != (end - 1) / perTableBytes
             writeSteps(offset: op.offset, bytes: op.bytes)
             return .predicted(spansTables: spans)
         case .flush:

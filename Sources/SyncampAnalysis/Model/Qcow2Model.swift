@@ -60,7 +60,14 @@ public struct Qcow2Model: Sendable {
     let clustersPerTable: UInt64
     private let clustersPerRefcountBlock: UInt64
     /// Clusters per unit a request is cut into (see `unitClusters`), kept with `slices`.
-    private var clustersPerUnit: UInt64
+    private var clustersPerUnit: UInt64 { perUnit.value }
+    /// The divisors of the hot paths: bytes per cluster, clusters per unit, clusters per L2 table,
+    /// bytes per L2 table, clusters per refcount block.
+    private let perCluster: Divisor
+    private var perUnit: Divisor
+    private let perTable: Divisor
+    let perTableBytes: Divisor
+    private let perRefcountBlock: Divisor
     /// The sizes of the L2 and refcount caches (DriveOptions.geometry).
     public private(set) var geometry: DriveOptions.CacheGeometry
     /// The L2 cache's slices when it cannot hold every slice of the disk; nil when it can (then
@@ -85,7 +92,11 @@ public struct Qcow2Model: Sendable {
         clusterSize = state.clusterSize
         clustersPerTable = state.bytesPerL2Table / state.clusterSize
         clustersPerRefcountBlock = state.clustersPerRefcountBlock
-        clustersPerUnit = Self.unitClusters(state, geometry)
+        perUnit = Divisor(Self.unitClusters(state, geometry))
+        perCluster = Divisor(state.clusterSize)
+        perTable = Divisor(clustersPerTable)
+        perTableBytes = Divisor(clustersPerTable * state.clusterSize)
+        perRefcountBlock = Divisor(state.clustersPerRefcountBlock)
         backingData = state.hasBackingFile ? state.backingData.map { ClusterSet($0) } : nil
     }
 
@@ -146,9 +157,9 @@ public struct Qcow2Model: Sendable {
         let entries = clustersPerUnit
         // A request outside the virtual disk is refused by QEMU before qcow2 sees it.
         guard bytes > 0, offset < image.size, bytes <= image.size - offset else { return }
-        let first = offset / cs, last = (offset + bytes - 1) / cs
-        for unit in (first / entries)...(last / entries) {
-            let table = unit * entries / clustersPerTable
+        let first = offset / perCluster, last = (offset + bytes - 1) / perCluster
+        for unit in (first / perUnit)...(last / perUnit) {
+            let table = unit * entries / perTable
             if !hasL2Table(Int(table)) { allocateL2Table(Int(table)) }
             useSlice(unit)  // handle_copied's get_cluster_table (qcow2-cluster.c:1523): a miss may evict (F11)
             let lo = max(first, unit * entries), hi = min(last + 1, (unit + 1) * entries)
@@ -190,10 +201,9 @@ public struct Qcow2Model: Sendable {
     @inline(__always)
     public func allocatesPartialCluster(offset: UInt64, bytes: UInt64) -> Bool {
         guard inDisk(offset, bytes) else { return false }
-        let cs = clusterSize
-        let first = offset / cs, last = (offset + bytes - 1) / cs
-        let headPartial = offset % cs != 0 && allocated.missing(first, first + 1) > 0
-        let tailPartial = (offset + bytes) % cs != 0 && allocated.missing(last, last + 1) > 0
+        let first = offset / perCluster, last = (offset + bytes - 1) / perCluster
+        let headPartial = offset % perCluster != 0 && allocated.missing(first, first + 1) > 0
+        let tailPartial = (offset + bytes) % perCluster != 0 && allocated.missing(last, last + 1) > 0
         return headPartial || tailPartial
     }
 
@@ -297,7 +307,7 @@ public struct Qcow2Model: Sendable {
         // qcow2_update_options makes new, empty caches sized for the new disk.
         geometry = options.drive.geometry(image)
         slices = geometry.l2CoversDisk ? nil : SliceCache(capacity: geometry.l2Entries)
-        clustersPerUnit = Self.unitClusters(image, geometry)
+        perUnit = Divisor(Self.unitClusters(image, geometry))
         return true
     }
 
@@ -431,7 +441,7 @@ public struct Qcow2Model: Sendable {
     private mutating func allocateHost(_ n: UInt64) {
         let per = clustersPerRefcountBlock
         var start = nextFree
-        let blocks = (start / per)...((start + n - 1) / per)
+        let blocks = (start / perRefcountBlock)...((start + n - 1) / perRefcountBlock)
         for block in blocks where !refcountBlocks.contains(Int(block)) {
             allocateRefcountBlock(Int(block))
             // The new block takes the first cluster it covers; the allocation is retried after it.
