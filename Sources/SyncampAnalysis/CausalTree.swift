@@ -316,6 +316,7 @@ public struct GuestOp: Sendable, Equatable {
         }
 
         /// Whether the kind writes guest data or metadata at an offset (it has `offset` and `bytes`).
+        @inline(__always)  // asked by each model run of each op: out of line, a call per ask
         public var hasRange: Bool { self == .write || self == .discard || self == .writeZeroes }
     }
 

@@ -29,6 +29,8 @@ public struct Qcow2Model: Sendable {
     }
 
     public let options: ModelOptions
+    /// `options.cache.writesThrough`, read once: every write asks.
+    private let writesThrough: Bool
     /// The image as the model has it now (a resize changes its size and L1).
     public private(set) var image: ImageState
     private var l2 = CacheState()
@@ -78,6 +80,7 @@ public struct Qcow2Model: Sendable {
         let state = options.apply(to: image)
         self.image = state
         self.options = options
+        writesThrough = options.cache.writesThrough
         lazyDirty = state.dirty
         l2Tables = Set(state.l2Tables)
         allocated = ClusterSet(state.allocatedClusters)
@@ -166,7 +169,7 @@ public struct Qcow2Model: Sendable {
             let missing = allocated.missing(lo, hi)
             let cow = missing > 0 && copiesOnWrite(offset: offset, bytes: bytes, lo: lo, hi: hi)
             if missing > 0 { allocateHost(missing) }
-            zeroAllocated.remove(lo, hi)
+            if !zeroAllocated.isEmpty { zeroAllocated.remove(lo, hi) }  // most images have no such cluster: no call
             fileWrite()  // the data, with any zero-filled COW areas (skip_cow, qcow2.c:2469-2525)
             // Extended L2: writing unallocated subclusters of an allocated cluster also goes through link_l2.
             var newSubclusters = false
@@ -192,7 +195,7 @@ public struct Qcow2Model: Sendable {
                 allocated.insert(lo, hi)
             }
         }
-        if options.cache.writesThrough { flush(final: .writethrough) }
+        if writesThrough { flush(final: .writethrough) }
     }
 
     /// Whether a write of `bytes` at `offset` allocates a cluster it does not cover whole: with a
@@ -268,7 +271,7 @@ public struct Qcow2Model: Sendable {
                 model.zeroAllocated.insert(lo, hi)
             }
         }
-        if options.cache.writesThrough { flush(final: .writethrough) }
+        if writesThrough { flush(final: .writethrough) }
         return true
     }
 
