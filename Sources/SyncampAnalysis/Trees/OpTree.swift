@@ -134,40 +134,95 @@ extension TreeBuilder {
     /// op handed on: asked of, it is not live (`isLive`); work arriving for it is dropped by the
     /// caller, as work for an op already counted changes nothing.
     struct OpTable {
-        /// `slots[head]` holds op `first`; slots before `head` are emptied (their ops were moved out).
-        private var slots: [Op?] = []
-        private var head = 0
+        /// The ops in a ring whose capacity is a power of two, oldest at `front`: an op is moved
+        /// in and out of its slot, never shifted or wrapped in an Optional (an array of `Op?`
+        /// checked the tag at every access and moved the window down every thousand ops).
+        private final class Ring {
+            private(set) var slots: UnsafeMutablePointer<Op>
+            private(set) var capacity: Int
+            var front = 0
+            var count = 0
+
+            init(capacity: Int) {
+                self.capacity = capacity
+                slots = .allocate(capacity: capacity)
+            }
+
+            init(copying other: Ring) {
+                capacity = other.capacity
+                slots = .allocate(capacity: capacity)
+                front = other.front
+                count = other.count
+                for i in 0..<count { (slots + other.slot(i)).initialize(to: other.slots[other.slot(i)]) }
+            }
+
+            deinit {
+                for i in 0..<count { (slots + slot(i)).deinitialize(count: 1) }
+                slots.deallocate()
+            }
+
+            /// The slot of the `i`th op held, oldest first.
+            @inline(__always)
+            func slot(_ i: Int) -> Int { (front &+ i) & (capacity &- 1) }
+
+            /// Twice the room, the ops moved down in order.
+            func grow() {
+                let bigger = UnsafeMutablePointer<Op>.allocate(capacity: capacity * 2)
+                for i in 0..<count { (bigger + i).moveInitialize(from: slots + slot(i), count: 1) }
+                slots.deallocate()
+                slots = bigger
+                capacity *= 2
+                front = 0
+            }
+        }
+
+        private var ring = Ring(capacity: 256)
         /// The id of the oldest op held.
         private(set) var first = 0
 
-        var count: Int { slots.count - head }
+        var count: Int { ring.count }
         /// The ids of the ops held, oldest first.
         var ids: Range<OpID> { first ..< first + count }
 
         @inline(__always)
         func isLive(_ id: OpID) -> Bool { id >= first && id - first < count }
 
+        /// A table is copied only by a builder copied to be read: it shares the ring until either changes.
+        @inline(__always)
+        private mutating func own() {
+            if !isKnownUniquelyReferenced(&ring) { ring = Ring(copying: ring) }
+        }
+
         /// Adds the newest op; its id must follow the last one's.
         mutating func append(_ op: consuming Op) {
             precondition(op.id == first + count, "ops enter the table in id order")
-            slots.append(consume op)
+            own()
+            if ring.count == ring.capacity { ring.grow() }
+            (ring.slots + ring.slot(ring.count)).initialize(to: op)
+            ring.count += 1
         }
 
         /// A live op (`isLive(id)`: a precondition), read and changed in place.
         subscript(id: OpID) -> Op {
-            _read { yield slots[head + id - first]! }
-            _modify { yield &slots[head + id - first]! }
+            _read {
+                precondition(isLive(id), "op \(id) is not in the table")
+                yield ring.slots[ring.slot(id - first)]
+            }
+            _modify {
+                precondition(isLive(id), "op \(id) is not in the table")
+                own()
+                yield &ring.slots[ring.slot(id - first)]
+            }
         }
 
         /// Moves the oldest op out of the table.
         mutating func removeOldest() -> Op {
-            let op = slots[head].take()!
-            head += 1
+            precondition(count > 0, "no op to remove")
+            own()
+            let op = (ring.slots + ring.front).move()
+            ring.front = ring.slot(1)
+            ring.count -= 1
             first += 1
-            if head > 1024 && head * 2 > slots.count {
-                slots.removeFirst(head)
-                head = 0
-            }
             return op
         }
     }
