@@ -285,8 +285,8 @@ public struct AnalysisPipeline {
     /// models. Its tree is turned into values only when something keeps it: the listing, the
     /// costliest ops, the pinned op, an observer.
     private mutating func fold(_ finished: consuming TreeBuilder.HandedOp) {
-        var op = finished.op
         let summary = finished.summary()
+        var op = finished.takeOp()
         if op.isGuestRequest { op.origin = toolOrigin }
         imageTally.add(&op, summary)
         tally.add(op, summary)

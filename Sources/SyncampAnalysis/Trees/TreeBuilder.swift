@@ -465,14 +465,20 @@ struct TreeBuilder {
     /// An op handed on: its value without its tree, the summary of its tree, and the tree on demand.
     /// The builder's op, moved out of its table.
     struct HandedOp {
-        private let source: Op
+        private var source: Op
 
         init(_ source: consuming Op) { self.source = source }
 
-        /// The op, `children` empty.
-        var op: GuestOp { source.value }
-        /// The summary of its tree (one walk: call once).
+        /// The summary of its tree (one walk: call once, before `takeOp()`).
         func summary() -> OpSummary { OpSummary(source) }
+        /// The op, `children` empty, moved out (a copy counted the references of its strings
+        /// and copied it once more per op): call once.
+        mutating func takeOp() -> GuestOp {
+            var op = GuestOp(index: source.value.index, kind: source.value.kind, offset: 0, bytes: 0, startNs: 0, endNs: 0, tid: 0,
+                             entry: "", children: [], probeHits: 0)
+            swap(&op, &source.value)
+            return op
+        }
         /// The op's tree as values (causes filled in); `leaf` makes a metadata leaf's node (`TreeBuilder.tree(of:)`).
         func tree(_ leaf: (DecodedEvent) -> CausalNode) -> [CausalNode] { source.frozenChildren(leaf) }
     }
