@@ -5,7 +5,7 @@ extension TreeBuilder {
     /// (a host sync under its submit, a journal commit under its sync).
     final class Node {
         var value: CausalNode
-        var children: [Node] = []
+        var children = Children()
         /// Host syncs take their cause from the slot of the submit they descend from.
         var slot: CauseTracker.Slot?
         /// When a node that ends later (a file-system sync, a journal commit) started, in capture
@@ -31,6 +31,24 @@ extension TreeBuilder {
             if v.kind == .hostSync, v.cause == nil { v.cause = slot?.cause }
             v.children = children.map { $0.frozen(inherited: slot) }
             return v
+        }
+    }
+
+    /// A node's children in the order they came. Most nodes have none or one (a host sync's
+    /// file-system sync, a sync's device flush): the first is kept inline, an array is made only
+    /// for a second (an array per linked node was an allocation and a free per node).
+    struct Children: RandomAccessCollection {
+        private var head: Node?
+        private var rest: [Node] = []
+
+        init() {}
+
+        var startIndex: Int { 0 }
+        var endIndex: Int { head == nil ? 0 : 1 + rest.count }
+        subscript(i: Int) -> Node { i == 0 ? head! : rest[i - 1] }
+
+        mutating func append(_ n: Node) {
+            if head == nil { head = n } else { rest.append(n) }
         }
     }
 
