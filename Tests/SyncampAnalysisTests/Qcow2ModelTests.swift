@@ -165,6 +165,33 @@ final class Qcow2ModelTests: XCTestCase {
         }
     }
 
+    /// `missingNoting` checks the range the last call fell in before searching: a stale guess
+    /// (after removals and merges) must never change the count, against a plain set of clusters.
+    func testClusterSetMissingNotingMatchesASetOfClusters() {
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            var s = ClusterSet(), plain = Set<UInt64>()
+            for _ in 0..<40 {
+                let a = UInt64.random(in: 0..<64, using: &rng), b = a + UInt64.random(in: 1..<10, using: &rng)
+                switch UInt8.random(in: 0..<4, using: &rng) {
+                case 0:
+                    s.insert(a, b)
+                    plain.formUnion(a..<b)
+                case 1:
+                    s.remove(a, b)
+                    plain.subtract(a..<b)
+                default:
+                    let expected = UInt64((a..<b).filter { !plain.contains($0) }.count)
+                    XCTAssertEqual(s.missingNoting(a, b), expected)
+                    XCTAssertEqual(s.missing(a, b), expected)
+                    // The same request again, and one inside it: the guess is checked, not trusted.
+                    XCTAssertEqual(s.missingNoting(a, b), expected)
+                    XCTAssertEqual(s.missingNoting(b - 1, b), plain.contains(b - 1) ? 0 : 1)
+                }
+            }
+        }
+    }
+
     func testCacheModeFromCommandLines() {
         XCTAssertEqual(CacheMode.detect(command: ["/usr/bin/qemu-io", "-f", "qcow2", "-t", "writeback", "img"]), .writeback)
         XCTAssertEqual(CacheMode.detect(command: ["qemu-io", "img"]), .writethrough, "qemu-io's default")

@@ -3,6 +3,11 @@ import SyncampQcow2
 /// A set of cluster indexes kept as sorted, disjoint, non-adjacent ranges.
 struct ClusterSet: Equatable, Sendable {
     private(set) var ranges: [ImageState.ClusterRange] = []
+    /// The range the last `missingNoting` or `insert` ended in: a run of requests stays in one
+    /// range, found there before any search. Not part of the set's value.
+    private var hint = 0
+
+    static func == (a: ClusterSet, b: ClusterSet) -> Bool { a.ranges == b.ranges }
 
     init(_ ranges: [ImageState.ClusterRange] = []) {
         for r in ranges { insert(r.start, r.end) }
@@ -12,13 +17,28 @@ struct ClusterSet: Equatable, Sendable {
 
     /// The clusters of [start, end) not in the set.
     func missing(_ start: UInt64, _ end: UInt64) -> UInt64 {
+        missing(start, end, from: firstIndex(endingAtOrAfter: start + 1))
+    }
+
+    /// The clusters of [start, end) not in the set, `first` the first range that may cover some.
+    @inline(__always)
+    private func missing(_ start: UInt64, _ end: UInt64, from first: Int) -> UInt64 {
         var covered: UInt64 = 0
-        var i = firstIndex(endingAtOrAfter: start + 1)
+        var i = first
         while i < ranges.count, ranges[i].start < end {
             covered += min(ranges[i].end, end) - max(ranges[i].start, start)
             i += 1
         }
         return (end - start) - covered
+    }
+
+    /// `missing(start, end)`, remembering the range it fell in for the next call: the model's
+    /// writes ask this of each request, and most requests fall in the range the last one did.
+    mutating func missingNoting(_ start: UInt64, _ end: UInt64) -> UInt64 {
+        if hint < ranges.count, ranges[hint].start <= start, end <= ranges[hint].end { return 0 }
+        let first = firstIndex(endingAtOrAfter: start + 1)
+        if first < ranges.count { hint = first }
+        return missing(start, end, from: first)
     }
 
     /// Adds [start, end), merging with touching ranges (in place: ranges stay sorted and apart).
@@ -32,6 +52,7 @@ struct ClusterSet: Equatable, Sendable {
             last += 1
         }
         ranges.replaceSubrange(first..<last, with: CollectionOfOne(.init(start: s, end: e)))
+        hint = first
     }
 
     /// The index of the first range whose end is at or after `bound` (binary search).

@@ -166,7 +166,7 @@ public struct Qcow2Model: Sendable {
             if !hasL2Table(Int(table)) { allocateL2Table(Int(table)) }
             useSlice(unit)  // handle_copied's get_cluster_table (qcow2-cluster.c:1523): a miss may evict (F11)
             let lo = max(first, unit * entries), hi = min(last + 1, (unit + 1) * entries)
-            let missing = allocated.missing(lo, hi)
+            let missing = allocated.missingNoting(lo, hi)
             let cow = missing > 0 && copiesOnWrite(offset: offset, bytes: bytes, lo: lo, hi: hi)
             if missing > 0 { allocateHost(missing) }
             if !zeroAllocated.isEmpty { zeroAllocated.remove(lo, hi) }  // most images have no such cluster: no call
