@@ -176,8 +176,9 @@ public struct Qcow2Model: Sendable {
             if subclusters != nil {
                 let sub = cs / 32
                 let sLo = max(offset / sub, lo * 32), sHi = min((offset + bytes - 1) / sub + 1, hi * 32)
-                newSubclusters = subclusters!.missing(sLo, sHi) > 0
-                subclusters!.insert(sLo, sHi)  // in place: no copy of the set
+                newSubclusters = subclusters!.missingNoting(sLo, sHi) > 0
+                // In place (no copy of the set), and only when something is new: inserting what it holds changes nothing.
+                if newSubclusters { subclusters!.insert(sLo, sHi) }
             }
             if missing > 0 || newSubclusters {
                 // qcow2_alloc_cluster_link_l2: perform_cow, the dirty bit or the L2 -> refcount dependency, then the L2 entry.
