@@ -43,10 +43,12 @@ public struct Event: Sendable, Equatable {
     /// `opaque` of the BlockAIOCB at `coroutineArg`: the opaque the device passed to `blk_aio_*`.
     public var coroutineOpaque: UInt64
 
-    public var kind: Kind? { Kind(rawValue: rawKind) }
+    // Inlinable: the analyzer asks these once or more per event, from another module (out of
+    // line, each call copied the 168-byte event).
+    @inlinable public var kind: Kind? { Kind(rawValue: rawKind) }
 
     /// Whether dereference `i` of this event was read successfully.
-    public func hasDeref(_ i: Int) -> Bool { i < derefs.count && derefOK & (1 << UInt32(i)) != 0 }
+    @inlinable public func hasDeref(_ i: Int) -> Bool { i < derefs.count && derefOK & (1 << UInt32(i)) != 0 }
 
     public init(timestamp: UInt64, pid: UInt32, tid: UInt32, cpu: UInt32, kind: Kind, probeID: UInt16,
                 args: [UInt64] = [], derefs: [UInt64] = [], derefOK: UInt32 = 0, coroutine: UInt64 = 0,

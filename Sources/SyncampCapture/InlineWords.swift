@@ -5,8 +5,8 @@
 public struct InlineWords: RandomAccessCollection, MutableCollection, Equatable, Hashable, Sendable,
                            ExpressibleByArrayLiteral, CustomStringConvertible {
     public static let capacity = 6
-    private var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
-    private let length: UInt8
+    @usableFromInline var storage: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0)
+    @usableFromInline let length: UInt8
 
     /// `values` padded with zeros (or cut) to `count` values.
     public init<S: Sequence>(_ values: S, count: Int) where S.Element == UInt64 {
@@ -35,9 +35,11 @@ public struct InlineWords: RandomAccessCollection, MutableCollection, Equatable,
         self.init(elements, count: elements.count)
     }
 
-    public var startIndex: Int { 0 }
-    public var endIndex: Int { Int(length) }
+    // Inlinable: the analyzer reads an event's words once or more per event, from another module.
+    @inlinable public var startIndex: Int { 0 }
+    @inlinable public var endIndex: Int { Int(length) }
 
+    @inlinable
     public subscript(i: Int) -> UInt64 {
         get {
             precondition(i >= 0 && i < Int(length), "index \(i) out of range 0..<\(length)")

@@ -51,6 +51,9 @@ struct EventDecoder {
     private func value(_ s: ProbeIndex.Source, _ e: EventRef) -> UInt64? { ProbeIndex.read(s, of: e.p) }
 
     /// A uprobe's arguments and values, by role (argument positions: ProbeRole, canonical order).
+    /// Inlined into `decode`: called out of line, the probe's entry was retained and released
+    /// around the call, an atomic pair per uprobe event.
+    @inline(__always)
     private func qemu(_ role: ProbeRole, _ entry: ProbeIndex.Entry, _ e: EventRef) -> DecodedEvent.Payload {
         let a = e.args, v = entry.values
         func request(_ kind: GuestOp.Kind, offset: UInt64 = 0, bytes: UInt64 = 0, unmap: Bool? = nil, compressed: Bool? = nil) -> DecodedEvent.Payload {
