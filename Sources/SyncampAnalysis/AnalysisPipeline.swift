@@ -41,6 +41,8 @@ public struct AnalysisPipeline {
     }
 
     public let manifest: Manifest
+    /// `toolOrigin(manifest.target.command)`, found once (a lazy value was copied out per op).
+    private let toolOrigin: String?
     private let limits: Analysis.Limits
     private let extraImages: [ImageState]
     private let options: ModelOptions?
@@ -106,6 +108,7 @@ public struct AnalysisPipeline {
                               writesThrough: CacheMode.detect(command: manifest.target.command)?.writesThrough)
         last = manifest.startMonotonicNs
         now = manifest.startMonotonicNs
+        toolOrigin = Self.toolOrigin(manifest.target.command)
     }
 
     /// Takes one record of the capture, in file order.
@@ -273,13 +276,12 @@ public struct AnalysisPipeline {
         for u in builder.drainUnattributed() { foldUnplaced(u) }
     }
 
-    /// The qemu-img subcommand the capture traced ("qemu-img convert"), whose requests are not a guest's.
-    private lazy var toolOrigin: String? = {
-        let command = manifest.target.command
+    /// The qemu-img subcommand a capture traced ("qemu-img convert"), whose requests are not a guest's.
+    private static func toolOrigin(_ command: [String]) -> String? {
         guard command.first?.split(separator: "/").last?.hasPrefix("qemu-img") == true,
               let sub = command.dropFirst().first(where: { !$0.hasPrefix("-") }) else { return nil }
         return "qemu-img " + sub
-    }()
+    }
 
     /// Hands one finished op to the totals, the per-image sums, the costs, the ranking and the
     /// models. Its tree is turned into values only when something keeps it: the listing, the
@@ -287,7 +289,7 @@ public struct AnalysisPipeline {
     private mutating func fold(_ finished: consuming TreeBuilder.HandedOp) {
         let summary = finished.summary()
         var op = finished.takeOp()
-        if op.isGuestRequest { op.origin = toolOrigin }
+        if op.isGuestRequest, let toolOrigin { op.origin = toolOrigin }
         imageTally.add(&op, summary)
         tally.add(op, summary)
         costs.add(op, summary)
