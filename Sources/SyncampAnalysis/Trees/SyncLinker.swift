@@ -189,7 +189,9 @@ struct SyncLinker {
 
     /// Whether a sync or job `op` started is still open.
     func isWaiting(_ op: TreeBuilder.OpID) -> Bool {
-        pendingByArg.values.contains { $0.op == op } || pendingRaw.values.contains { $0.op == op }
+        // Asked of every op handed on, and most come when nothing is open: no walk then.
+        if pendingByArg.isEmpty && pendingRaw.isEmpty && job.isEmpty && openSyscall.isEmpty && pendingUring.isEmpty { return false }
+        return pendingByArg.values.contains { $0.op == op } || pendingRaw.values.contains { $0.op == op }
             || job.values.contains { $0.op == op } || openSyscall.values.contains { $0.op == op }
             || pendingUring.contains { $0.op == op }
     }
