@@ -88,6 +88,15 @@ public struct ProbeIndex: Sendable {
 
     public let entries: [Entry]
 
+    /// The catalog's own spelling of each symbol it probes: a string literal, whose storage is
+    /// never reference-counted. Every op keeps the symbol it started at (`GuestOp.entry`), and
+    /// the manifest's copy is a heap string: a retain and a release per op and per copy of it.
+    private static let catalogSymbols: [String: String] = {
+        var d: [String: String] = [:]
+        for e in ProbeCatalog.entries { for s in e.symbols { d[s] = s } }
+        return d
+    }()
+
     public init(manifest: Manifest) {
         entries = manifest.probes.sorted { $0.id < $1.id }.map { p in
             let values = Values(derefs: p.derefs, constants: p.constants ?? [:])
@@ -101,7 +110,7 @@ public struct ProbeIndex: Sendable {
                 from = .value(Values(derefs: p.derefs, constants: p.constants ?? [:]).source(named: name))
             default: break
             }
-            return Entry(role: ProbeRole(rawValue: p.role), symbol: p.symbol, isFallback: p.isFallback, values: values,
+            return Entry(role: ProbeRole(rawValue: p.role), symbol: Self.catalogSymbols[p.symbol] ?? p.symbol, isFallback: p.isFallback, values: values,
                          isUSDT: p.table == "usdt", coroutineFrom: from,
                          runsInRequestCoroutine: RequestEntry.runsInRequestCoroutine(p.symbol),
                          flagsArgument: RequestEntry.flagsArgument(p.symbol))
