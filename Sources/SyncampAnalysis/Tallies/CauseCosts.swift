@@ -124,9 +124,11 @@ public struct CostBreakdown: Sendable, Equatable {
 
 /// Collects the latencies of finished ops, one op at a time, for `CostBreakdown`.
 struct CostTally {
-    private var syncs: [Cause: LatencyDistribution] = [:]
-    private var counts: [Cause: Int] = [:]
-    private var devices: [Cause: LatencyDistribution] = [:]
+    /// Per cause, by `Cause.slot`: arrays, not dictionaries, as each host sync of each op is
+    /// counted here (a dictionary hashed the cause per sync).
+    private var syncs = [LatencyDistribution](repeating: LatencyDistribution(), count: Cause.all.count)
+    private var counts = CauseCounts()
+    private var devices = [LatencyDistribution](repeating: LatencyDistribution(), count: Cause.all.count)
     private var flushes = LatencyDistribution()
 
     mutating func add(_ op: GuestOp, _ summary: OpSummary) {
@@ -137,23 +139,25 @@ struct CostTally {
     mutating func addUnplaced(_ summary: OpSummary) { add(summary) }
 
     private mutating func add(_ summary: OpSummary) {
+        counts.add(summary.causes)
         for s in summary.syncs {
-            counts[s.cause, default: 0] += 1
-            if let l = s.latencyNs { syncs[s.cause, default: LatencyDistribution()].add(l) }
+            if let l = s.latencyNs { syncs[s.cause.slot].add(l) }
         }
-        for d in summary.deviceFlushTimes { devices[d.cause, default: LatencyDistribution()].add(d.ns) }
+        for d in summary.deviceFlushTimes { devices[d.cause.slot].add(d.ns) }
     }
 
     var breakdown: CostBreakdown {
         var b = CostBreakdown()
-        b.causes = counts.map { c, n in
-            CauseCost(cause: c, hostSyncs: n, hostSyncTime: syncs[c]?.summary ?? LatencySummary(),
-                      deviceFlushTime: devices[c]?.summary ?? LatencySummary())
-        }.sorted {
+        var causes: [CauseCost] = []
+        counts.forEach { c, n in
+            causes.append(CauseCost(cause: c, hostSyncs: n, hostSyncTime: syncs[c.slot].summary,
+                                    deviceFlushTime: devices[c.slot].summary))
+        }
+        b.causes = causes.sorted {
             ($0.hostSyncTime.sumNs, $0.hostSyncs, $1.cause.rawValue) > ($1.hostSyncTime.sumNs, $1.hostSyncs, $0.cause.rawValue)
         }
         var all = LatencyDistribution()
-        for d in syncs.values { all.add(d) }
+        for d in syncs { all.add(d) }
         b.hostSyncTime = all.summary
         b.guestFlushLatency = flushes.summary
         return b

@@ -51,7 +51,8 @@ final class StorageLinker {
         var fuaWrites = 0
     }
 
-    /// Takes one storage event; `openSync` is the sync system call open on the event's thread,
+    /// Takes one storage event; `openSync` is the sync system call open on the event's thread
+    /// (read only for a file-system sync's entry: the caller may pass nil for other events),
     /// `uringInFlight` the oldest io_uring fsync in flight (`SyncLinker`).
     func add(_ event: DecodedEvent.StorageEvent, at ts: UInt64, _ t: UInt64, tid: UInt32,
              openSync: TreeBuilder.Node?, uringInFlight: TreeBuilder.Node?) {

@@ -82,7 +82,9 @@ struct TreeBuilder {
                 storage.hostSyncEnded(node, at: e.timestamp)
             }
         case let .storage(s):
-            storage.add(s, at: e.timestamp, t, tid: e.tid, openSync: linker.openSync(tid: e.tid), uringInFlight: linker.uringInFlight)
+            // Only a file-system sync's entry nests under its thread's open sync: the lookup is made for it alone.
+            let openSync: Node? = if case .fsSyncEnter = s { linker.openSync(tid: e.tid) } else { nil }
+            storage.add(s, at: e.timestamp, t, tid: e.tid, openSync: openSync, uringInFlight: linker.uringInFlight)
         case .unknown:
             break
         default:
