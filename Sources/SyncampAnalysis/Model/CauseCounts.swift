@@ -35,7 +35,6 @@ struct CauseCounts: Sendable, Equatable {
     /// All host syncs.
     var total: Int {
         var t = 0, bits = present
-        let n = n.span
         while bits != 0 {
             t += n[bits.trailingZeroBitCount]
             bits &= bits - 1
@@ -44,12 +43,12 @@ struct CauseCounts: Sendable, Equatable {
     }
 
     mutating func add(_ other: CauseCounts) {
+        // Element by element, not through `other.n.span`: taking the span copied all 212 bytes of
+        // `other` first, on every call (most ops have no sync at all).
         var bits = other.present
-        let o = other.n.span
-        var n = n.mutableSpan
         while bits != 0 {
             let i = bits.trailingZeroBitCount
-            n[i] += o[i]
+            n[i] += other.n[i]
             bits &= bits - 1
         }
         present |= other.present  // counts are never negative: a sum is 0 only where both are
