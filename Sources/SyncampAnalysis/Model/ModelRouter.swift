@@ -55,7 +55,7 @@ struct ModelRouter {
 
     /// Where `op` goes (ops come in index order: what it says of its BlockBackend is kept for the next).
     mutating func route(_ op: GuestOp) -> Route {
-        renames.removeAll(keepingCapacity: true)
+        if !renames.isEmpty { renames.removeAll(keepingCapacity: true) }  // most ops rename nothing: no call
         let target = self.target(op)
         return Route(target: target, renames: renames)
     }
