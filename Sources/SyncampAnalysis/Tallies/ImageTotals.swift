@@ -29,7 +29,8 @@ struct ImageTally {
     private var imagesOfBackend: [UInt64: [Int]] = [:]
     /// The last backend found in `imagesOfBackend`, kept apart: a disk's ops follow each other,
     /// and most (overwrites) are counted by their backend alone.
-    private var lastBackend: (id: UInt64, images: [Int])?
+    private var lastBackend: UInt64?
+    private var lastImages: [Int] = []
     /// Ops without syncs on a BlockBackend whose images are not known yet.
     private var waiting: [UInt64: (writes: Int, flushes: Int)] = [:]
 
@@ -46,7 +47,7 @@ struct ImageTally {
         guard !summary.syncs.isEmpty else {
             // An op without syncs (an overwrite) counts for the images of its BlockBackend.
             guard op.backend != 0 else { return }
-            guard let images = images(ofBackend: op.backend) else {
+            guard selectBackend(op.backend) else {
                 if op.isGuestRequest {
                     var w = waiting[op.backend] ?? (0, 0)
                     if kind == .write { w.writes += 1 } else if kind == .flush { w.flushes += 1 }
@@ -54,8 +55,11 @@ struct ImageTally {
                 }
                 return
             }
-            if op.image == nil, let first = images.first { op.image = slots[first].path }
-            for img in images { count(img, kind: kind) }
+            // The backend's images read where `lastImages` holds them (a copy of the list
+            // counted a reference per op).
+            let n = lastImages.count
+            if op.image == nil, n > 0 { op.image = slots[lastImages[0]].path }
+            for i in 0..<n { count(lastImages[i], kind: kind) }
             return
         }
         let perImage = syncsPerImage(summary)
@@ -87,17 +91,24 @@ struct ImageTally {
         }
     }
 
-    /// `imagesOfBackend[id]`, through `lastBackend`.
+    /// `imagesOfBackend[id]`, through `lastBackend` and `lastImages`.
     private mutating func images(ofBackend id: UInt64) -> [Int]? {
-        if let last = lastBackend, last.id == id { return last.images }
-        guard let found = imagesOfBackend[id] else { return nil }
-        lastBackend = (id, found)
-        return found
+        selectBackend(id) ? lastImages : nil
+    }
+
+    /// Makes `id` the last backend (`lastImages` its images); false when its images are not known.
+    private mutating func selectBackend(_ id: UInt64) -> Bool {
+        if lastBackend == id { return true }
+        guard let found = imagesOfBackend[id] else { return false }
+        lastBackend = id
+        lastImages = found
+        return true
     }
 
     private mutating func setImages(_ images: [Int], ofBackend id: UInt64) {
         imagesOfBackend[id] = images
-        lastBackend = (id, images)
+        lastBackend = id
+        lastImages = images
     }
 
     /// Adds the syncs of a node no op took.
