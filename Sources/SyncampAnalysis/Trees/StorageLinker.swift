@@ -36,7 +36,10 @@ final class StorageLinker {
     private var syncByDev: [UInt32: TreeBuilder.Node] = [:]
     private var commitByDev: [UInt32: TreeBuilder.Node] = [:]
     private var commitByKey: [UInt64: TreeBuilder.Node] = [:]
-    private var requests: [UInt32: [(node: TreeBuilder.Node, start: UInt64, kind: NodeKind)]] = [:]
+    /// Flush and FUA requests issued and not completed yet, oldest first: a short list (one or two
+    /// in flight), searched by device (a dictionary of arrays copied the device's queue at each
+    /// issue and completion).
+    private var requests: [(dev: UInt32, node: TreeBuilder.Node, start: UInt64, kind: NodeKind)] = []
     /// Host syncs of block devices opened as images, by device (no file system below them).
     private var hostSyncByDev: [UInt32: TreeBuilder.Node] = [:]
     /// The last XFS log force per thread (lsn, time): `xfs_log_force_seq` fires the tracepoint and
@@ -125,12 +128,11 @@ final class StorageLinker {
             } else {
                 unlinked.fuaWrites += 1
             }
-            requests[dev, default: []].append((node, ts, kind))
+            requests.append((dev, node, ts, kind))
         case let .deviceComplete(dev, rwbs, error):
             let kind: NodeKind = rwbs.isFlush ? .deviceFlush : .deviceFUAWrite
-            // In place: a copy of the queue taken out and stored back cost a malloc per completion.
-            guard let i = requests[dev]?.firstIndex(where: { $0.kind == kind }) else { return }
-            let r = requests[dev]!.remove(at: i)
+            guard let i = requests.firstIndex(where: { $0.dev == dev && $0.kind == kind }) else { return }
+            let r = requests.remove(at: i)
             r.node.value.latencyNs = ts >= r.start ? ts - r.start : 0
             if error != 0 { r.node.value.returnValue = Int64(error) }
         }
