@@ -32,16 +32,16 @@ final class StorageLinker {
     init(blockImages: Set<UInt32> = []) { self.blockImages = blockImages }
 
     /// Open file-system syncs per thread and per device.
-    private var syncByTid: [UInt32: TreeBuilder.Node] = [:]
-    private var syncByDev: [UInt32: TreeBuilder.Node] = [:]
-    private var commitByDev: [UInt32: TreeBuilder.Node] = [:]
+    private var syncByTid = SmallMap<UInt32, TreeBuilder.Node>()
+    private var syncByDev = SmallMap<UInt32, TreeBuilder.Node>()
+    private var commitByDev = SmallMap<UInt32, TreeBuilder.Node>()
     private var commitByKey: [UInt64: TreeBuilder.Node] = [:]
     /// Flush and FUA requests issued and not completed yet, oldest first: a short list (one or two
     /// in flight), searched by device (a dictionary of arrays copied the device's queue at each
     /// issue and completion).
     private var requests: [(dev: UInt32, node: TreeBuilder.Node, start: UInt64, kind: NodeKind)] = []
     /// Host syncs of block devices opened as images, by device (no file system below them).
-    private var hostSyncByDev: [UInt32: TreeBuilder.Node] = [:]
+    private var hostSyncByDev = SmallMap<UInt32, TreeBuilder.Node>()
     /// The last XFS log force per thread (lsn, time): `xfs_log_force_seq` fires the tracepoint and
     /// then its `xlog_force_lsn` fires it again with the same sequence; XFS counts one force (xs_log_force).
     private var lastLogForce: [UInt32: (lsn: UInt64, ts: UInt64)] = [:]
@@ -144,13 +144,13 @@ final class StorageLinker {
     /// A host sync (system call or io_uring fsync) ended: the file-system syncs under it that have no
     /// exit event of their own (XFS, btrfs) end with it.
     func hostSyncEnded(_ host: TreeBuilder.Node, at ts: UInt64) {
-        for (dev, node) in hostSyncByDev where node === host { hostSyncByDev[dev] = nil }
+        for (dev, node) in hostSyncByDev.entries where node === host { hostSyncByDev[dev] = nil }
         var ended: [(tid: UInt32, node: TreeBuilder.Node)] = []  // usually none: ext4's syncs end with their own exit
-        for (tid, node) in syncByTid where host.children.contains(where: { $0 === node }) { ended.append((tid, node)) }
+        for (tid, node) in syncByTid.entries where host.children.contains(where: { $0 === node }) { ended.append((tid, node)) }
         // By thread id: the dictionary's order changes with the process's hash seed.
         for (tid, node) in ended.sorted(by: { $0.tid < $1.tid }) {
             syncByTid[tid] = nil
-            end(node, dev: syncByDev.first { $0.value === node }?.key ?? 0, at: ts)
+            end(node, dev: syncByDev.entries.first { $0.value === node }?.key ?? 0, at: ts)
         }
     }
 
