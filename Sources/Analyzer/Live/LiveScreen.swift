@@ -19,11 +19,16 @@ final class LiveScreen {
         info = PrometheusText.targetInfo(manifest)
     }
 
-    /// Shows the snapshot when an interval has passed since the last time (or `force`), and updates the metrics.
-    func show(_ s: AnalysisPipeline.Snapshot, title: String, status: String, extra: [String] = [], force: Bool = false) {
+    /// Shows the snapshot when an interval has passed since the last time (or `force`), and updates
+    /// the metrics. The snapshot is taken only then: it summarises every op still open, and
+    /// `replay --speed max` asks after every record (taking it each time made a replay with
+    /// thousands of ops open quadratic).
+    func show(_ snapshot: @autoclosure () -> AnalysisPipeline.Snapshot, title: String, status: String, extra: [String] = [],
+              force: Bool = false) {
         let now = CaptureClock.monotonicNs()
         guard force || now - lastShown >= intervalNs else { return }
         lastShown = now
+        let s = snapshot()
         metrics?.update(PrometheusText.render(s, info: info))
         if terminal {
             var text = "\u{1B}[H\u{1B}[2J" + LiveSummary.render(s, title: title, status: status)
