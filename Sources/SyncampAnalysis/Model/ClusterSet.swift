@@ -35,7 +35,7 @@ struct ClusterSet: Equatable, Sendable {
     /// `missing(start, end)`, remembering the range it fell in for the next call: the model's
     /// writes ask this of each request, and most requests fall in the range the last one did.
     mutating func missingNoting(_ start: UInt64, _ end: UInt64) -> UInt64 {
-        if hint < ranges.count, ranges[hint].start <= start, end <= ranges[hint].end { return 0 }
+        if start < end, hint < ranges.count, ranges[hint].start <= start, end <= ranges[hint].end { return 0 }
         let first = firstIndex(endingAtOrAfter: start + 1)
         if first < ranges.count { hint = first }
         return missing(start, end, from: first)

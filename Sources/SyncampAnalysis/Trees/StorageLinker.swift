@@ -36,10 +36,13 @@ final class StorageLinker {
     private var syncByDev = SmallMap<UInt32, TreeBuilder.Node>()
     private var commitByDev = SmallMap<UInt32, TreeBuilder.Node>()
     private var commitByKey: [UInt64: TreeBuilder.Node] = [:]
-    /// Flush and FUA requests issued and not completed yet, oldest first: a short list (one or two
-    /// in flight), searched by device (a dictionary of arrays copied the device's queue at each
-    /// issue and completion).
-    private var requests: [(dev: UInt32, node: TreeBuilder.Node, start: UInt64, kind: NodeKind)] = []
+    /// Flush and FUA requests issued and not completed yet, per device (`queueOfDev` gives a
+    /// device's queue in `requests`), oldest first. Changed in place: a dictionary of arrays copied
+    /// the device's queue at each issue and completion. A request whose completion was not
+    /// captured stays in its device's queue (and only there: one flat list made every completion
+    /// on another device walk past it).
+    private var queueOfDev = SmallMap<UInt32, Int>()
+    private var requests: [[(node: TreeBuilder.Node, start: UInt64, kind: NodeKind)]] = []
     /// Host syncs of block devices opened as images, by device (no file system below them).
     private var hostSyncByDev = SmallMap<UInt32, TreeBuilder.Node>()
     /// The last XFS log force per thread (lsn, time): `xfs_log_force_seq` fires the tracepoint and
@@ -128,11 +131,19 @@ final class StorageLinker {
             } else {
                 unlinked.fuaWrites += 1
             }
-            requests.append((dev, node, ts, kind))
+            let q: Int
+            if let known = queueOfDev[dev] {
+                q = known
+            } else {
+                q = requests.count
+                requests.append([])
+                queueOfDev[dev] = q
+            }
+            requests[q].append((node, ts, kind))
         case let .deviceComplete(dev, rwbs, error):
             let kind: NodeKind = rwbs.isFlush ? .deviceFlush : .deviceFUAWrite
-            guard let i = requests.firstIndex(where: { $0.dev == dev && $0.kind == kind }) else { return }
-            let r = requests.remove(at: i)
+            guard let q = queueOfDev[dev], let i = requests[q].firstIndex(where: { $0.kind == kind }) else { return }
+            let r = requests[q].remove(at: i)
             r.node.value.latencyNs = ts >= r.start ? ts - r.start : 0
             if error != 0 { r.node.value.returnValue = Int64(error) }
         }

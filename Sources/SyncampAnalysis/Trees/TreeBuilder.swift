@@ -477,7 +477,8 @@ struct TreeBuilder {
         /// The summary of its tree (one walk: call once, before `takeOp()`).
         func summary() -> OpSummary { OpSummary(source) }
         /// The op, `children` empty, moved out (a copy counted the references of its strings
-        /// and copied it once more per op): call once.
+        /// and copied it once more per op): call once. What is left in its place keeps only the
+        /// index and kind; `tree(_:)` reads the children and leaves alone.
         mutating func takeOp() -> GuestOp {
             var op = GuestOp(index: source.value.index, kind: source.value.kind, offset: 0, bytes: 0, startNs: 0, endNs: 0, tid: 0,
                              entry: "", children: [], probeHits: 0)
