@@ -131,6 +131,12 @@ public struct ProbeIndex: Sendable {
         Int(id) < entries.count ? entries[Int(id)] : nil
     }
 
+    /// The function a probe is on ("" for an id the manifest does not describe), read in place:
+    /// `entry(id:)` hands the entry out retained, an atomic pair per call.
+    func symbol(id: UInt16) -> String {
+        Int(id) < entries.count ? entries[Int(id)].symbol : ""
+    }
+
     /// `read(_:of:)` of an event in place.
     @inline(__always)
     static func read(_ source: Source, of e: UnsafePointer<Event>) -> UInt64? {

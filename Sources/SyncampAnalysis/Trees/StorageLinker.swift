@@ -158,7 +158,7 @@ final class StorageLinker {
         for (dev, node) in hostSyncByDev.entries where node === host { hostSyncByDev[dev] = nil }
         var ended: [(tid: UInt32, node: TreeBuilder.Node)] = []  // usually none: ext4's syncs end with their own exit
         for (tid, node) in syncByTid.entries where host.children.contains(where: { $0 === node }) { ended.append((tid, node)) }
-        // By thread id: the dictionary's order changes with the process's hash seed.
+        // By thread id, whatever order the map holds them in (a dictionary's changed with the hash seed).
         for (tid, node) in ended.sorted(by: { $0.tid < $1.tid }) {
             syncByTid[tid] = nil
             end(node, dev: syncByDev.entries.first { $0.value === node }?.key ?? 0, at: ts)

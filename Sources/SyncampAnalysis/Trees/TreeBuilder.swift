@@ -113,10 +113,7 @@ struct TreeBuilder {
     }
 
     /// The function a uprobe event's probe is on ("" for a probe the manifest does not describe).
-    private func symbol(_ e: DecodedEvent) -> String {
-        // The field read in place: `entry(id:)` returned the entry retained, an atomic pair per call.
-        Int(e.probeID) < probes.entries.count ? probes.entries[Int(e.probeID)].symbol : ""
-    }
+    private func symbol(_ e: DecodedEvent) -> String { probes.symbol(id: e.probeID) }
 
     // MARK: Ops
 
