@@ -65,6 +65,8 @@ struct OpSummary {
         switch kind {
         case .hostSync:
             let c = cause ?? .unattributed
+            // An op with syncs has two or three (a guest flush's): one allocation, not two.
+            if syncs.isEmpty { syncs.reserveCapacity(4) }
             syncs.append(Sync(fd: fd, cause: c, latencyNs: latency))
             causes[c] += 1
             hostSyncTimeNs += latency ?? 0
@@ -74,7 +76,10 @@ struct OpSummary {
             journalCommits += 1
         case .deviceFlush:
             deviceFlushes += 1
-            if let current, let latency { deviceFlushTimes.append((current, latency)) }
+            if let current, let latency {
+                if deviceFlushTimes.isEmpty { deviceFlushTimes.reserveCapacity(4) }
+                deviceFlushTimes.append((current, latency))
+            }
         case .deviceFUAWrite:
             deviceFUAWrites += 1
         default:

@@ -106,6 +106,8 @@ extension TreeBuilder {
             return tracker.asIfFullFlushEnded(body)
         }
         mutating func add(_ n: Node, at t: UInt64) {
+            // A guest flush takes two or three (a submit per host sync): one allocation, not two.
+            if children.isEmpty { children.reserveCapacity(4) }
             children.append(n)
             touch(t)
         }
