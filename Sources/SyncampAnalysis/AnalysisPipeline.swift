@@ -288,18 +288,25 @@ public struct AnalysisPipeline {
     /// costliest ops, the pinned op, an observer.
     private mutating func fold(_ finished: consuming TreeBuilder.HandedOp) {
         let summary = finished.summary()
-        var op = finished.takeOp()
-        if op.isGuestRequest, let toolOrigin { op.origin = toolOrigin }
-        imageTally.add(&op, summary)
+        if finished.op.isGuestRequest, let toolOrigin { finished.op.origin = toolOrigin }
+        imageTally.add(&finished.op, summary)
+        let keep = listed.count < limits.listedOps
+        let index = finished.op.index
+        let rank = CostliestOps.Rank(hostSyncs: summary.hostSyncs, hostSyncTimeNs: summary.hostSyncTimeNs, index: index)
+        if keep || index == limits.pinnedOp || observe != nil || costliest.wouldKeep(rank) {
+            let tree = builder.tree(of: finished)
+            finished.op.children = tree
+        }
+        finished.withOp { count($0, summary, rank: rank, keep: keep) }
+    }
+
+    /// `fold` once the op is final: a borrowed value from here on, read where it lies (a `var`
+    /// whose address had been lent was copied, 146 bytes, before each call that read it).
+    private mutating func count(_ op: borrowing GuestOp, _ summary: borrowing OpSummary, rank: CostliestOps.Rank, keep: Bool) {
         tally.add(op, summary)
         costs.add(op, summary)
-        let keep = listed.count < limits.listedOps
-        let rank = CostliestOps.Rank(hostSyncs: summary.hostSyncs, hostSyncTimeNs: summary.hostSyncTimeNs, index: op.index)
-        if keep || op.index == limits.pinnedOp || observe != nil || costliest.wouldKeep(rank) {
-            op.children = builder.tree(of: finished)
-        }
         costliest.add(op, rank: rank)
-        if op.index == limits.pinnedOp { pinned = op }
+        if op.index == limits.pinnedOp { pinned = copy op }
         observe?(op)
         if !modelReady {
             // Image records come first in a capture: by the first finished op they are all read.
@@ -322,7 +329,7 @@ public struct AnalysisPipeline {
             if second != nil { second!.add(op, route: route, observed: observed, keepPrediction: keep) }
             for i in candidates.indices { candidates[i].1.addToTotal(op, route: route, observed: observed) }
         }
-        if keep { listed.append(op) }
+        if keep { listed.append(copy op) }
         opCount += 1
     }
 

@@ -471,17 +471,17 @@ struct TreeBuilder {
 
         init(_ source: consuming Op) { self.source = source }
 
-        /// The summary of its tree (one walk: call once, before `takeOp()`).
+        /// The summary of its tree (one walk: call once).
         func summary() -> OpSummary { OpSummary(source) }
-        /// The op, `children` empty, moved out (a copy counted the references of its strings
-        /// and copied it once more per op): call once. What is left in its place keeps only the
-        /// index and kind; `tree(_:)` reads the children and leaves alone.
-        mutating func takeOp() -> GuestOp {
-            var op = GuestOp(index: source.value.index, kind: source.value.kind, offset: 0, bytes: 0, startNs: 0, endNs: 0, tid: 0,
-                             entry: "", children: [], probeHits: 0)
-            swap(&op, &source.value)
-            return op
+        /// The op, `children` empty until the caller sets its tree (`tree(_:)`), read and changed
+        /// where it lies: the op is never copied or moved out (a move left a placeholder op to
+        /// make and destroy, five references to count per op).
+        var op: GuestOp {
+            _read { yield source.value }
+            _modify { yield &source.value }
         }
+        /// `body` with the op where it lies (a `_read` of `op` passed on copied it).
+        func withOp<R>(_ body: (borrowing GuestOp) -> R) -> R { body(source.value) }
         /// The op's tree as values (causes filled in); `leaf` makes a metadata leaf's node (`TreeBuilder.tree(of:)`).
         func tree(_ leaf: (DecodedEvent) -> CausalNode) -> [CausalNode] { source.frozenChildren(leaf) }
     }
