@@ -117,8 +117,9 @@ struct TreeBuilder {
 
     // MARK: Ops
 
-    private mutating func newOp(_ kind: GuestOp.Kind, _ e: DecodedEvent, entry: String, offset: UInt64 = 0, bytes: UInt64 = 0,
-                                backend: UInt64 = 0) -> OpID {
+    /// - Parameter request: a guest request's facts (offset, bytes, BlockBackend, unmap, compressed),
+    ///   set before the op enters the table; its start event is then counted as the op's first probe hit.
+    private mutating func newOp(_ kind: GuestOp.Kind, _ e: DecodedEvent, entry: String, request: DecodedEvent.Request? = nil) -> OpID {
         let final: Cause
         switch kind {
         // A write-zeroes is a write: FUA emulation flushes after it in write-through mode (F14).
@@ -133,13 +134,19 @@ struct TreeBuilder {
         case .imageCheck: final = .imageCheck
         case .makeEmpty: final = .makeEmpty
         }
-        var op = Op(GuestOp(index: nextIndex, kind: kind, offset: offset, bytes: bytes, startNs: rel(e.timestamp),
-                            endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [], probeHits: 0),
+        var op = Op(GuestOp(index: nextIndex, kind: kind, offset: request?.offset ?? 0, bytes: request?.bytes ?? 0,
+                            startNs: rel(e.timestamp), endNs: rel(e.timestamp), tid: e.tid, entry: entry, children: [],
+                            probeHits: request == nil ? 0 : 1),
                     causes: CauseTracker.Setup(finalCause: final, hasEntryFlushProbe: hasEntryFlushProbe,
                                          // A resize's plain cache flushes are qcow2_update_options' (it recomputes the cache sizes).
                                          plainCacheFlush: kind == .truncate ? .cacheReconfigure : .l2TableAlloc,
                                          looksUpClusters: kind == .write || kind == .writeZeroes || kind == .discard))
-        if kind.isGuestRequest { op.value.backend = backend }
+        if let request {
+            // Set here, not through the table afterwards: each write there checks that the table is not shared.
+            if kind.isGuestRequest { op.value.backend = request.backend }
+            op.value.unmap = request.unmap
+            op.value.compressed = request.compressed
+        }
         nextIndex += 1
         if op.value.isGuestRequest { sawGuestRequest = true }
         let id = op.id
@@ -184,11 +191,9 @@ struct TreeBuilder {
         let hitOp: OpID?
         switch e.payload {
         case let .request(r):
-            let op = newOp(r.kind, e, entry: symbol(e), offset: r.offset, bytes: r.bytes, backend: r.backend)
-            ops[op].value.unmap = r.unmap
-            ops[op].value.compressed = r.compressed
+            let op = newOp(r.kind, e, entry: symbol(e), request: r)  // its hit counted there
             resolver.start(op, e, binding: r.binding, ops: &ops)
-            hitOp = op
+            return
         case .imageCreate:
             let op = newOp(.imageCreate, e, entry: symbol(e))
             resolver.start(op, e, binding: .ownCoroutine, ops: &ops)
