@@ -242,29 +242,36 @@ struct TreeBuilder {
         case .otherProbe, .syncEnter, .syncExit, .uringSubmit, .uringComplete, .storage, .unknown:
             return
         default:
-            // qcow2 (and other formats') metadata work: a node in the op's tree, and its cause tracker told.
+            // qcow2 (and other formats') metadata work: a leaf in the op's tree, and its cause tracker told.
             let op = owner(e)
-            // Static: a method of `self` whose argument mutates `self.ops` would copy the builder first.
-            Self.track(e.payload, in: ops[op].causes())
-            switch e.payload {
-            case .cacheWrite, .cacheEntryFlush, .setDependency, .l1Entry, .markDirty, .growL1, .refcountArea, .qcow2Write:
-                ops[op].touchedQcow2 = true
-            case .vmdkWrite, .vmdkGrainTableUpdate:
-                ops[op].value.format = "vmdk"
-            case let .nodeFlush(format?):
-                // A qcow2 node's flush is qcow2 work; another format's (vmdk, vdi, qed ...) names the op's format.
-                if format.reads(Self.qcow2Name) {
-                    ops[op].touchedQcow2 = true
-                } else if !format.isFileProtocol, let other = Self.otherFormatNames.first(where: { format.reads($0.pattern) }) {
-                    ops[op].value.format = other.name
-                }
-            default:
-                break
-            }
-            ops[op].addLeaf(e, at: t)
-            hitOp = op
+            Self.metadata(e, at: t, in: &ops[op])  // one access to the table for all of it
+            return
         }
         hit(hitOp)
+    }
+
+    /// A metadata probe's event in its op: the cause tracker told, the format it shows noted, the
+    /// event kept as a leaf and its hit counted. Static: a method of `self` whose argument is in
+    /// `self.ops` would copy the builder first.
+    private static func metadata(_ e: DecodedEvent, at t: UInt64, in op: inout Op) {
+        track(e.payload, in: op.causes())
+        switch e.payload {
+        case .cacheWrite, .cacheEntryFlush, .setDependency, .l1Entry, .markDirty, .growL1, .refcountArea, .qcow2Write:
+            op.touchedQcow2 = true
+        case .vmdkWrite, .vmdkGrainTableUpdate:
+            op.value.format = "vmdk"
+        case let .nodeFlush(format?):
+            // A qcow2 node's flush is qcow2 work; another format's (vmdk, vdi, qed ...) names the op's format.
+            if format.reads(qcow2Name) {
+                op.touchedQcow2 = true
+            } else if !format.isFileProtocol, let other = otherFormatNames.first(where: { format.reads($0.pattern) }) {
+                op.value.format = other.name
+            }
+        default:
+            break
+        }
+        op.addLeaf(e, at: t)
+        op.value.probeHits += 1
     }
 
     private static let qcow2Name = FormatName.Pattern("qcow2")!
