@@ -28,63 +28,57 @@ final class ImageTallyTests: XCTestCase {
         return o.image
     }
 
-    private func totals(_ tally: ImageTally) -> [String: (writes: Int, flushes: Int, syncs: Int, causes: [Cause: Int])] {
-        Dictionary(uniqueKeysWithValues: tally.images.map { ($0.path, ($0.guestWrites, $0.guestFlushes, $0.hostSyncs, $0.causes)) })
+    /// What an image counted.
+    private struct Counts: Equatable {
+        var writes = 0, flushes = 0, syncs = 0
+        var causes: [Cause: Int] = [:]
+    }
+
+    private func totals(_ tally: ImageTally) -> [String: Counts] {
+        Dictionary(uniqueKeysWithValues: tally.images.map {
+            ($0.path, Counts(writes: $0.guestWrites, flushes: $0.guestFlushes, syncs: $0.hostSyncs, causes: $0.causes))
+        })
+    }
+
+    /// A tally that knows the file behind each fd.
+    private func tally(_ files: [UInt32: String]) -> ImageTally {
+        var t = ImageTally()
+        for (fd, path) in files.sorted(by: { $0.key < $1.key }) { t.fdPath(FDPath(timestampNs: 0, fd: fd, path: path)) }
+        return t
     }
 
     func testOneFileOpsNameTheirImageAndTheBackendsLaterOverwrites() {
-        var tally = ImageTally()
-        tally.fdPath(FDPath(timestampNs: 0, fd: 7, path: "/srv/a.qcow2"))
+        var tally = tally([7: "/srv/a.qcow2"])
         // An overwrite before its disk synced: it waits for the disk's image.
         XCTAssertNil(add(op(0, .write, backend: diskA), to: &tally))
         XCTAssertEqual(add(op(1, .flush, backend: diskA, syncs: [(7, .l2Dependency), (7, .guestFlush)]), to: &tally), "/srv/a.qcow2")
         XCTAssertEqual(add(op(2, .write, backend: diskA), to: &tally), "/srv/a.qcow2")
         XCTAssertEqual(add(op(3, .flush, backend: diskA, syncs: [(7, .guestFlush)]), to: &tally), "/srv/a.qcow2")
-        let t = totals(tally)
-        XCTAssertEqual(t.count, 1)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.writes, 2)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.flushes, 2)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.syncs, 3)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.causes, [.l2Dependency: 1, .guestFlush: 2])
+        XCTAssertEqual(totals(tally), ["/srv/a.qcow2": Counts(writes: 2, flushes: 2, syncs: 3, causes: [.l2Dependency: 1, .guestFlush: 2])])
     }
 
     func testAFlushOfTwoFilesCountsForBothAndItsDiskKeepsBoth() {
-        var tally = ImageTally()
-        tally.fdPath(FDPath(timestampNs: 0, fd: 7, path: "/srv/a.qcow2"))
-        tally.fdPath(FDPath(timestampNs: 0, fd: 8, path: "/srv/b.qcow2"))
+        var tally = tally([7: "/srv/a.qcow2", 8: "/srv/b.qcow2"])
         // A quorum flush: the fd with most syncs names the op's image.
         XCTAssertEqual(add(op(0, .flush, backend: diskA, syncs: [(8, .guestFlush), (7, .l2Dependency), (7, .guestFlush)]), to: &tally),
                        "/srv/a.qcow2")
         add(op(1, .write, backend: diskA), to: &tally)
-        let t = totals(tally)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.syncs, 2)
-        XCTAssertEqual(t["/srv/b.qcow2"]?.syncs, 1)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.writes, 1)
-        XCTAssertEqual(t["/srv/b.qcow2"]?.writes, 1)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.flushes, 1)
-        XCTAssertEqual(t["/srv/b.qcow2"]?.flushes, 1)
+        XCTAssertEqual(totals(tally), ["/srv/a.qcow2": Counts(writes: 1, flushes: 1, syncs: 2, causes: [.l2Dependency: 1, .guestFlush: 1]),
+                                       "/srv/b.qcow2": Counts(writes: 1, flushes: 1, syncs: 1, causes: [.guestFlush: 1])])
     }
 
     func testTwoFdsOfOneFileAndASyncWithoutFd() {
-        var tally = ImageTally()
-        tally.fdPath(FDPath(timestampNs: 0, fd: 7, path: "/srv/a.qcow2"))
-        tally.fdPath(FDPath(timestampNs: 0, fd: 9, path: "/srv/a.qcow2"))
+        var tally = tally([7: "/srv/a.qcow2", 9: "/srv/a.qcow2"])
         XCTAssertEqual(add(op(0, .flush, backend: diskA, syncs: [(7, .guestFlush), (9, .guestFlush)]), to: &tally), "/srv/a.qcow2")
         // A sync with no fd (an io_uring fsync whose file node was not read) counts for no image.
         add(op(1, .flush, backend: diskA, syncs: [(nil, .guestFlush), (7, .l2Dependency)]), to: &tally)
-        let t = totals(tally)
-        XCTAssertEqual(t.count, 1)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.syncs, 3)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.flushes, 2)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.causes, [.guestFlush: 2, .l2Dependency: 1])
+        XCTAssertEqual(totals(tally), ["/srv/a.qcow2": Counts(flushes: 2, syncs: 3, causes: [.guestFlush: 2, .l2Dependency: 1])])
     }
 
     /// A disk whose syncs move to another file (a block job pivoted it) counts its later
     /// overwrites for the new file; another disk in between does not mix them up.
     func testADiskThatMovesToAnotherFile() {
-        var tally = ImageTally()
-        tally.fdPath(FDPath(timestampNs: 0, fd: 7, path: "/srv/a.qcow2"))
-        tally.fdPath(FDPath(timestampNs: 0, fd: 8, path: "/srv/b.qcow2"))
+        var tally = tally([7: "/srv/a.qcow2", 8: "/srv/b.qcow2"])
         add(op(0, .flush, backend: diskA, syncs: [(7, .guestFlush)]), to: &tally)
         add(op(1, .flush, backend: diskB, syncs: [(8, .guestFlush)]), to: &tally)
         XCTAssertEqual(add(op(2, .write, backend: diskA), to: &tally), "/srv/a.qcow2")
@@ -93,12 +87,9 @@ final class ImageTallyTests: XCTestCase {
         XCTAssertEqual(add(op(5, .write, backend: diskB), to: &tally), "/srv/b.qcow2")
         // An fd the collector never named is its own image until it is named.
         XCTAssertEqual(add(op(6, .flush, backend: 0, syncs: [(11, .guestFlush)]), to: &tally), "fd 11")
-        let t = totals(tally)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.writes, 1)
-        XCTAssertEqual(t["/srv/b.qcow2"]?.writes, 2)
-        XCTAssertEqual(t["/srv/a.qcow2"]?.flushes, 1)
-        XCTAssertEqual(t["/srv/b.qcow2"]?.flushes, 2)
-        XCTAssertEqual(t["fd 11"]?.syncs, 1)
+        XCTAssertEqual(totals(tally), ["/srv/a.qcow2": Counts(writes: 1, flushes: 1, syncs: 1, causes: [.guestFlush: 1]),
+                                       "/srv/b.qcow2": Counts(writes: 2, flushes: 2, syncs: 2, causes: [.guestFlush: 2]),
+                                       "fd 11": Counts(flushes: 1, syncs: 1, causes: [.guestFlush: 1])])
         XCTAssertEqual(tally.images.map(\.path), ["/srv/a.qcow2", "/srv/b.qcow2", "fd 11"])
     }
 }
