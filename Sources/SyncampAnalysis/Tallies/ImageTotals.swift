@@ -78,13 +78,7 @@ struct ImageTally {
         // An op with syncs counts for every image it synced (quorum writes all children).
         var images = perImage.map(\.img).sorted { slots[$0].path < slots[$1].path }
         if !images.isEmpty, op.backend != 0 {
-            if imagesOfBackend[op.backend] == nil, let w = waiting.removeValue(forKey: op.backend) {
-                for img in images {
-                    touch(img)
-                    slots[img].guestWrites += w.writes
-                    slots[img].guestFlushes += w.flushes
-                }
-            }
+            creditWaiting(of: op.backend, to: images)
             setImages(images, ofBackend: op.backend)
         }
         if images.isEmpty, op.backend != 0 { images = self.images(ofBackend: op.backend) ?? [] }
@@ -110,11 +104,7 @@ struct ImageTally {
         let img = slot(fd: fd)
         op.image = pathOfFD[fd] ?? "fd \(fd)"
         if op.backend != 0 {
-            if imagesOfBackend[op.backend] == nil, let w = waiting.removeValue(forKey: op.backend) {
-                touch(img)
-                slots[img].guestWrites += w.writes
-                slots[img].guestFlushes += w.flushes
-            }
+            creditWaiting(of: op.backend, to: CollectionOfOne(img))
             // `lastImages` is `imagesOfBackend[lastBackend]` (selectBackend, setImages).
             if lastBackend != op.backend || lastImages.count != 1 || lastImages[0] != img {
                 setImages([img], ofBackend: op.backend)
@@ -122,6 +112,17 @@ struct ImageTally {
         }
         count(img, kind: op.kind)
         addSyncs(summary.causes, to: img)
+    }
+
+    /// The first time a BlockBackend's images are known: its ops that came without syncs before
+    /// (`waiting`) count for them.
+    private mutating func creditWaiting(of backend: UInt64, to images: some Collection<Int>) {
+        guard imagesOfBackend[backend] == nil, let w = waiting.removeValue(forKey: backend) else { return }
+        for img in images {
+            touch(img)
+            slots[img].guestWrites += w.writes
+            slots[img].guestFlushes += w.flushes
+        }
     }
 
     /// `imagesOfBackend[id]`, through `lastBackend` and `lastImages`.
