@@ -153,8 +153,10 @@ enum Harness {
         let r = try run("/usr/bin/strace", ["-f", "-qq", "-e", "trace=fdatasync,fsync,exit_group", "-o", log, binary] + args)
         XCTAssertEqual(r.status, 0, "strace or the traced program failed: \(r.stderr)", file: file, line: line)
         let text = try String(contentsOfFile: log, encoding: .utf8)
-        XCTAssertEqual(text.split(separator: "\n").filter { $0.contains("exit_group(") }.count, 1,
-                       "strace did not see the program run to its end: \(text.suffix(500))", file: file, line: line)
+        // At least one: two of QEMU's threads can both enter exit_group as the program ends (seen
+        // once in CI, the second thread's call still unfinished when the first one's ended it).
+        XCTAssertTrue(text.split(separator: "\n").contains { $0.contains("exit_group(") },
+                      "strace did not see the program run to its end: \(text.suffix(500))", file: file, line: line)
         return syncCalls(inStraceLog: text)
     }
 
