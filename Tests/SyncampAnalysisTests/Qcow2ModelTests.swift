@@ -176,6 +176,67 @@ final class Qcow2ModelTests: XCTestCase {
         }
     }
 
+    /// `overwrite`, the shortcut every model run takes for most writes, against the full steps:
+    /// two models get the same random writes, flushes, discards, zero writes and resizes; one
+    /// tries the shortcut first on each write, the other always runs `write`. Every op's counts
+    /// must agree, and so must what follows (a shortcut that forgot to dirty the file node, or
+    /// took a write that allocates, shows in a later op's counts). Over configurations where the
+    /// shortcut applies and where it must step aside (write-through, extended L2, a small L2
+    /// cache, lazy refcounts, detect-zeroes).
+    func testOverwriteShortcutMatchesTheSteps() {
+        var rng = SystemRandomNumberGenerator()
+        let KiB = self.KiB
+        var shortcuts = 0, refused = 0
+        for config in 0..<6 {
+            for _ in 0..<30 {
+                let image = ImageState.fresh(path: "/img.qcow2", size: 16 * MiB, clusterBits: 12, refcountOrder: 4,
+                                             extendedL2: config == 2, lazyRefcounts: config == 3)
+                var options = ModelOptions(cache: config == 1 ? .writethrough : .writeback)
+                if config == 4 { options.drive.l2CacheBytes = 8 * KiB }
+                if config == 5 { options.drive.detectZeroes = true }
+                var fast = Qcow2Model(image: image, options: options), steps = fast
+                var size = 16 * MiB
+                for _ in 0..<150 {
+                    // Most requests near the start (overwrites), some anywhere and past the end.
+                    let span = UInt8.random(in: 0..<5, using: &rng) > 0 ? 256 * KiB : size + 8 * KiB
+                    let offset = UInt64.random(in: 0..<span, using: &rng) / 512 * 512
+                    let bytes = UInt64.random(in: 1...12, using: &rng) * 512
+                    switch UInt8.random(in: 0..<40, using: &rng) {
+                    case 0..<30:
+                        let viaShortcut: [Cause: Int]
+                        if fast.overwrite(offset: offset, bytes: bytes, compressed: nil) {
+                            shortcuts += 1
+                            viaShortcut = [:]
+                        } else {
+                            refused += 1
+                            viaShortcut = fast.write(offset: offset, bytes: bytes)
+                        }
+                        XCTAssertEqual(viaShortcut, steps.write(offset: offset, bytes: bytes), "write \(offset)+\(bytes), config \(config)")
+                    case 30..<36:
+                        XCTAssertEqual(fast.flush(), steps.flush(), "flush, config \(config)")
+                    case 36:
+                        XCTAssertEqual(fast.discard(offset: offset, bytes: bytes * 16, unmap: true),
+                                       steps.discard(offset: offset, bytes: bytes * 16, unmap: true))
+                    case 37:
+                        let aligned = offset / (4 * KiB) * (4 * KiB)
+                        let unmap = Bool.random(using: &rng)
+                        XCTAssertEqual(fast.writeZeroes(offset: aligned, bytes: 8 * KiB, unmap: unmap),
+                                       steps.writeZeroes(offset: aligned, bytes: 8 * KiB, unmap: unmap))
+                    case 38:
+                        size += 4 * MiB
+                        XCTAssertEqual(fast.truncate(to: size), steps.truncate(to: size))
+                    default:
+                        continue
+                    }
+                    XCTAssertFalse(fast.overwrite(offset: offset, bytes: bytes, compressed: true), "a compressed write is never an overwrite")
+                }
+                XCTAssertEqual(fast.close(), steps.close(), "close, config \(config)")
+            }
+        }
+        XCTAssertGreaterThan(shortcuts, 1000, "the random writes took the shortcut often")
+        XCTAssertGreaterThan(refused, 1000, "and often had to run the steps")
+    }
+
     func testCacheModeFromCommandLines() {
         XCTAssertEqual(CacheMode.detect(command: ["/usr/bin/qemu-io", "-f", "qcow2", "-t", "writeback", "img"]), .writeback)
         XCTAssertEqual(CacheMode.detect(command: ["qemu-io", "img"]), .writethrough, "qemu-io's default")

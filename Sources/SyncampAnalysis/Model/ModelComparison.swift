@@ -180,6 +180,15 @@ public struct ModelComparison: Sendable {
 
     /// Replays one finished op routed by `route(_:)` of this run or of another over the same images.
     mutating func add(_ op: GuestOp, route: ModelRouter.Route, observed: CauseCounts, keepPrediction: Bool) {
+        // An overwrite the model takes without its steps (`Qcow2Model.overwrite`): what the
+        // general path below does for it, in short.
+        if op.kind == .write, route.renames.isEmpty, case let .slot(i) = route.target, !slots[i].lost,
+           slots[i].model.overwrite(offset: op.offset, bytes: op.bytes, compressed: op.compressed) {
+            if firstRequestNs == nil { firstRequestNs = op.startNs }
+            lastEnd = max(lastEnd, op.endNs)
+            record(op, observed, nil, timingDependent: false, keep: keepPrediction)
+            return
+        }
         if op.kind == .flush { guestFlushes += 1 }
         for r in route.renames {
             slots[r.slot].name = r.to

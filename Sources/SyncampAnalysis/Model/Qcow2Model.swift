@@ -101,6 +101,11 @@ public struct Qcow2Model: Sendable {
         perTableBytes = Divisor(clustersPerTable * state.clusterSize)
         perRefcountBlock = Divisor(state.clustersPerRefcountBlock)
         backingData = state.hasBackingFile ? state.backingData.map { ClusterSet($0) } : nil
+        simpleOverwrites = Self.simpleOverwrites(slices: slices, extendedL2: state.extendedL2, options: options)
+    }
+
+    private static func simpleOverwrites(slices: SliceCache?, extendedL2: Bool, options: ModelOptions) -> Bool {
+        slices == nil && !extendedL2 && !options.cache.writesThrough && !options.drive.detectZeroes
     }
 
     /// Whether the model knows what a COW area of this image reads as: no backing file, or one
@@ -153,6 +158,32 @@ public struct Qcow2Model: Sendable {
         writeSteps(offset: offset, bytes: bytes)
         return counts.dictionary
     }
+
+    /// A write the model can take without its steps: an overwrite of allocated clusters inside
+    /// the L2 table the last lookup found, with nothing that makes `writeSteps` or `gap(for:)`
+    /// do more (no simulated L2 slices, extended L2 or zero-flagged clusters, no refcount cache
+    /// that may evict, neither write-through nor detect-zeroes). Then the write only dirties the
+    /// file node and predicts no host sync: this does that and returns true, with `counts` empty,
+    /// just as `replay` would. Otherwise it changes nothing and returns false.
+    ///
+    /// Most of a guest's writes are such overwrites, and every model run replays each of them.
+    @inline(__always)
+    mutating func overwrite(offset: UInt64, bytes: UInt64, compressed: Bool?) -> Bool {
+        guard simpleOverwrites, compressed != true, lastL2Table >= 0,
+              bytes > 0, offset < image.size, bytes <= image.size - offset else { return false }
+        let first = offset / perCluster, last = (offset + bytes - 1) / perCluster
+        let table = UInt64(lastL2Table)
+        guard first / perTable == table, last / perTable == table,
+              zeroAllocated.isEmpty, !refcountCacheMayEvict,
+              allocated.missingNoting(first, last + 1) == 0 else { return false }
+        counts.removeAll()
+        fileWrite()
+        return true
+    }
+
+    /// What of the options and the image lets `overwrite` run at all (set at init and resize:
+    /// the L2 cache's slices, extended L2, write-through, detect-zeroes).
+    private var simpleOverwrites: Bool
 
     /// `write`, counting into `counts` as it stands (`replay` runs the steps without the dictionary).
     mutating func writeSteps(offset: UInt64, bytes: UInt64) {
@@ -312,6 +343,7 @@ public struct Qcow2Model: Sendable {
         geometry = options.drive.geometry(image)
         slices = geometry.l2CoversDisk ? nil : SliceCache(capacity: geometry.l2Entries)
         perUnit = Divisor(Self.unitClusters(image, geometry))
+        simpleOverwrites = Self.simpleOverwrites(slices: slices, extendedL2: image.extendedL2, options: options)
         return true
     }
 
