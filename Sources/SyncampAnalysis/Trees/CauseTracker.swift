@@ -199,6 +199,8 @@ final class CauseTracker {
         }
         if inFullFlush {
             let slot = Slot(finalCause)
+            // A guest flush submits two or three: one allocation, not two.
+            if fullFlushSlots.isEmpty { fullFlushSlots.reserveCapacity(4) }
             fullFlushSlots.append((slot, takeDependencyCause()))
             return slot
         }

@@ -384,8 +384,9 @@ struct TreeBuilder {
         var d = NodeDetails(job: job.arg)
         d.fd = job.fd
         d.submitCoroutine = job.coroutine
-        let node = Node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d),
-                        slot: ops[op].causes().submit())
+        // The slot first: made inside the call, after the node's value, it had that value copied once more.
+        let slot = ops[op].causes().submit()
+        let node = Node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d), slot: slot)
         ops[op].add(node, at: t)
         linker.poolSubmit(node, of: op, job: job.arg, fd: job.fd)
     }
@@ -399,8 +400,9 @@ struct TreeBuilder {
         var d = NodeDetails(node: bs)
         d.fd = fd
         if e.coroutine.running != 0 { d.coroutine = e.coroutine.running }
-        let node = Node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d),
-                        slot: ops[op].causes().submit())
+        // The slot first: made inside the call, after the node's value, it had that value copied once more.
+        let slot = ops[op].causes().submit()
+        let node = Node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d), slot: slot)
         ops[op].add(node, at: t)
         linker.rawFlush(node, of: op, node: bs, fd: fd)
     }
