@@ -101,11 +101,11 @@ public struct Qcow2Model: Sendable {
         perTableBytes = Divisor(clustersPerTable * state.clusterSize)
         perRefcountBlock = Divisor(state.clustersPerRefcountBlock)
         backingData = state.hasBackingFile ? state.backingData.map { ClusterSet($0) } : nil
-        simpleOverwrites = Self.simpleOverwrites(slices: slices, extendedL2: state.extendedL2, options: options)
+        simpleOverwrites = Self.simpleOverwrites(slices: slices, options: options)
     }
 
-    private static func simpleOverwrites(slices: SliceCache?, extendedL2: Bool, options: ModelOptions) -> Bool {
-        slices == nil && !extendedL2 && !options.cache.writesThrough && !options.drive.detectZeroes
+    private static func simpleOverwrites(slices: SliceCache?, options: ModelOptions) -> Bool {
+        slices == nil && !options.cache.writesThrough && !options.drive.detectZeroes
     }
 
     /// Whether the model knows what a COW area of this image reads as: no backing file, or one
@@ -159,12 +159,13 @@ public struct Qcow2Model: Sendable {
         return counts.dictionary
     }
 
-    /// A write the model can take without its steps: an overwrite of allocated clusters inside
-    /// the L2 table the last lookup found, with nothing that makes `writeSteps` or `gap(for:)`
-    /// do more (no simulated L2 slices, extended L2 or zero-flagged clusters, no refcount cache
-    /// that may evict, neither write-through nor detect-zeroes). Then the write only dirties the
-    /// file node and predicts no host sync: this does that and returns true, with `counts` empty,
-    /// just as `replay` would. Otherwise it changes nothing and returns false.
+    /// A write the model can take without its steps: an overwrite of allocated clusters (and,
+    /// with extended L2, allocated subclusters) inside the L2 table the last lookup found, with
+    /// nothing that makes `writeSteps` or `gap(for:)` do more (no simulated L2 slices or
+    /// zero-flagged clusters, no refcount cache that may evict, neither write-through nor
+    /// detect-zeroes). Then the write only dirties the file node and predicts no host sync: this
+    /// does that and returns true, with `counts` empty, just as `replay` would. Otherwise it
+    /// changes nothing the model's answers depend on and returns false.
     ///
     /// Most of a guest's writes are such overwrites, and every model run replays each of them.
     @inline(__always)
@@ -176,13 +177,18 @@ public struct Qcow2Model: Sendable {
         guard first / perTable == table, last / perTable == table,
               zeroAllocated.isEmpty, !refcountCacheMayEvict,
               allocated.missingNoting(first, last + 1) == 0 else { return false }
+        if subclusters != nil {
+            // The subclusters `writeSteps` asks of, in the same order (the sets' hints follow the same requests).
+            let sub = clusterSize / 32
+            guard subclusters!.missingNoting(offset / sub, (offset + bytes - 1) / sub + 1) == 0 else { return false }
+        }
         counts.removeAll()
         fileWrite()
         return true
     }
 
-    /// What of the options and the image lets `overwrite` run at all (set at init and resize:
-    /// the L2 cache's slices, extended L2, write-through, detect-zeroes).
+    /// What of the options lets `overwrite` run at all (set at init and resize: the L2 cache's
+    /// slices, write-through, detect-zeroes).
     private var simpleOverwrites: Bool
 
     /// `write`, counting into `counts` as it stands (`replay` runs the steps without the dictionary).
@@ -343,7 +349,7 @@ public struct Qcow2Model: Sendable {
         geometry = options.drive.geometry(image)
         slices = geometry.l2CoversDisk ? nil : SliceCache(capacity: geometry.l2Entries)
         perUnit = Divisor(Self.unitClusters(image, geometry))
-        simpleOverwrites = Self.simpleOverwrites(slices: slices, extendedL2: image.extendedL2, options: options)
+        simpleOverwrites = Self.simpleOverwrites(slices: slices, options: options)
         return true
     }
 
