@@ -67,7 +67,8 @@ struct PointerMap<Value> {
             keys[i] = key
             values[i] = newValue
             count += 1
-            if count * 4 > keys.count * 3 { grow() }
+            // At most half full: a miss (most lookups of a coroutine no request holds) probes 2.5 slots on average, not 8.5.
+            if count * 2 > keys.count { grow() }
         }
     }
 
