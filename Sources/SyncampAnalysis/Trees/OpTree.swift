@@ -50,6 +50,16 @@ extension TreeBuilder {
         mutating func append(_ n: Node) {
             if head == nil { head = n } else { rest.append(n) }
         }
+
+        /// Gives the children that nothing else refers to back to `pool`, and forgets them all.
+        mutating func recycle(into pool: NodePool) {
+            guard head != nil else { return }
+            pool.take(&head!)
+            head = nil
+            if rest.isEmpty { return }
+            for i in rest.indices { pool.take(&rest[i]) }
+            rest = []
+        }
     }
 
     /// An op's id in the builder: its index (`GuestOp.index`), given in start order.

@@ -29,7 +29,13 @@ final class StorageLinker {
     /// flushes go under the io_uring fsync in flight when no host sync of theirs is known.
     private let blockImages: Set<UInt32>
 
-    init(blockImages: Set<UInt32> = []) { self.blockImages = blockImages }
+    /// Where new nodes come from (the builder's).
+    private let pool: TreeBuilder.NodePool
+
+    init(blockImages: Set<UInt32> = [], pool: TreeBuilder.NodePool = .init()) {
+        self.blockImages = blockImages
+        self.pool = pool
+    }
 
     /// Open file-system syncs per thread and per device.
     private var syncByTid = SmallMap<UInt32, TreeBuilder.Node>()
@@ -68,7 +74,7 @@ final class StorageLinker {
             details.dev = dev
             details.inode = inode
             if fs != .xfs { details.datasync = datasync }
-            let node = TreeBuilder.Node(CausalNode(kind: .fsSync, timeNs: t, tid: tid, symbol: Self.syncSymbol(fs), details: details))
+            let node = pool.node(CausalNode(kind: .fsSync, timeNs: t, tid: tid, symbol: Self.syncSymbol(fs), details: details))
             node.openedAt = ts
             (openSync ?? uringInFlight)?.children.append(node)
             syncByTid[tid] = node
@@ -84,7 +90,7 @@ final class StorageLinker {
             var details = NodeDetails()
             details.dev = dev
             details.lsn = lsn
-            let node = TreeBuilder.Node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "xfs_log_force", details: details))
+            let node = pool.node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "xfs_log_force", details: details))
             guard let sync = syncByTid[tid] else { unlinked.journalCommits += 1; return }
             sync.children.append(node)
             // The log force waits for its log writes, which go under it until its sync ends.
@@ -94,14 +100,14 @@ final class StorageLinker {
             var details = NodeDetails()
             details.dev = dev
             details.generation = generation
-            let node = TreeBuilder.Node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "btrfs_transaction_commit", details: details))
+            let node = pool.node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "btrfs_transaction_commit", details: details))
             guard let sync = syncByTid[tid] else { unlinked.journalCommits += 1; return }
             sync.children.append(node)
         case let .journalStart(dev, transaction):
             var details = NodeDetails()
             details.dev = dev
             details.transaction = transaction
-            let node = TreeBuilder.Node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "jbd2", details: details))
+            let node = pool.node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "jbd2", details: details))
             node.openedAt = ts
             if let sync = syncByDev[dev] { sync.children.append(node) } else { unlinked.journalCommits += 1 }
             commitByDev[dev] = node
@@ -122,7 +128,7 @@ final class StorageLinker {
             details.dev = dev
             details.rwbs = rwbs
             details.sector = sector
-            let node = TreeBuilder.Node(CausalNode(kind: kind, timeNs: t, tid: tid, symbol: "block_rq_issue", details: details))
+            let node = pool.node(CausalNode(kind: kind, timeNs: t, tid: tid, symbol: "block_rq_issue", details: details))
             if let parent = commitByDev[dev] ?? syncByDev[dev] ?? hostSyncByDev[dev]
                 ?? (blockImages.contains(dev) ? uringInFlight : nil) {
                 parent.children.append(node)

@@ -37,6 +37,8 @@ struct TreeBuilder {
     private var resolver: OpResolver
     private var linker: SyncLinker
     private let storage: StorageLinker
+    /// Where new nodes come from and handed-on trees go back to (`recycle(_:)`).
+    private let pool = NodePool()
     /// Journal commits, device flushes and FUA writes on watched devices that no sync of the target made.
     var unlinkedStorage: StorageLinker.Unlinked { storage.unlinked }
     private let hasEntryFlushProbe: Bool
@@ -56,7 +58,7 @@ struct TreeBuilder {
     init(probes: ProbeIndex, origin: UInt64, coroutines: Bool, blockDevices: [String: UInt32] = [:], writesThrough: Bool? = nil) {
         self.writesThrough = writesThrough
         self.blockDevices = blockDevices
-        self.storage = StorageLinker(blockImages: Set(blockDevices.values))
+        self.storage = StorageLinker(blockImages: Set(blockDevices.values), pool: pool)
         self.probes = probes
         self.origin = origin
         self.resolver = OpResolver(useCoroutines: coroutines)
@@ -224,13 +226,13 @@ struct TreeBuilder {
             poolSubmit(e, job)
             return
         case let .workerFlush(arg, bs):
-            let node = Node(CausalNode(kind: .workerFlush, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(job: arg)))
+            let node = pool.node(CausalNode(kind: .workerFlush, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(job: arg)))
             let op = linker.workerFlush(node, job: arg, node: bs, tid: e.tid)
             touch(op, t)
             hit(op)
             return
         case let .qemuFdatasync(fd):
-            let node = Node(CausalNode(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(fd: fd)))
+            let node = pool.node(CausalNode(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(fd: fd)))
             if let op = linker.linkQemuFdatasync(node, fd: fd, tid: e.tid) {
                 touch(op, t)
                 hit(op)
@@ -386,7 +388,7 @@ struct TreeBuilder {
         d.submitCoroutine = job.coroutine
         // The slot first: made inside the call, after the node's value, it had that value copied once more.
         let slot = ops[op].causes().submit()
-        let node = Node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d), slot: slot)
+        let node = pool.node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d), slot: slot)
         ops[op].add(node, at: t)
         linker.poolSubmit(node, of: op, job: job.arg, fd: job.fd)
     }
@@ -402,7 +404,7 @@ struct TreeBuilder {
         if e.coroutine.running != 0 { d.coroutine = e.coroutine.running }
         // The slot first: made inside the call, after the node's value, it had that value copied once more.
         let slot = ops[op].causes().submit()
-        let node = Node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d), slot: slot)
+        let node = pool.node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d), slot: slot)
         ops[op].add(node, at: t)
         linker.rawFlush(node, of: op, node: bs, fd: fd)
     }
@@ -415,7 +417,7 @@ struct TreeBuilder {
         let syscall: SyncCall = call.map { $0 == .fdatasync ? .fdatasync : .fsync } ?? .sync
         var d = NodeDetails(fd: fd)
         d.syscall = syscall
-        let node = Node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: syscall.rawValue, details: d))
+        let node = pool.node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: syscall.rawValue, details: d))
         var op = linker.linkSync(node, fd: fd, tid: e.tid)
         touch(op, t)
         if op == nil, let owner = threadOwner(e) {
@@ -435,7 +437,7 @@ struct TreeBuilder {
         var d = NodeDetails()
         d.syscall = .ioUringFsync
         d.userData = userData
-        let node = Node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: SyncCall.ioUringFsync.rawValue, details: d))
+        let node = pool.node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: SyncCall.ioUringFsync.rawValue, details: d))
         let op = resolver.owner(of: e, ops: &ops)
         if let op {
             // raw_co_flush_to_disk of this request went to io_uring: the fsync is its sync.
@@ -498,10 +500,16 @@ struct TreeBuilder {
         func withOp<R>(_ body: (borrowing GuestOp) -> R) -> R { body(source.value) }
         /// The op's tree as values (causes filled in); `leaf` makes a metadata leaf's node (`TreeBuilder.tree(of:)`).
         func tree(_ leaf: (DecodedEvent) -> CausalNode) -> [CausalNode] { source.frozenChildren(leaf) }
+        /// Gives its open tree's nodes back to `pool` (`TreeBuilder.recycle(_:)`).
+        mutating func recycle(into pool: NodePool) { pool.recycle(&source.children) }
     }
 
     /// A handed-on op's tree as values (causes filled in).
     func tree(of op: HandedOp) -> [CausalNode] { op.tree(probeNode) }
+
+    /// Takes back the nodes of a counted op's tree for new trees (`NodePool`): call once the op
+    /// and its summary are counted and its tree, if kept, is made (`tree(of:)`).
+    func recycle(_ op: consuming HandedOp) { op.recycle(into: pool) }
 
     private mutating func hand(_ op: consuming Op) -> HandedOp {
         // Taken out of the table already: nothing can reach it by id any more.
