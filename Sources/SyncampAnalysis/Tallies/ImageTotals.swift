@@ -18,6 +18,9 @@ public struct ImageTotals: Sendable, Equatable {
 struct ImageTally {
     /// Images by slot (an index into `slots`), so that an op is counted without hashing its path.
     private var slots: [ImageTotals] = []
+    /// Each slot's host syncs per cause, counted here and turned into `ImageTotals.causes` when
+    /// read (`images`): a dictionary update per cause per op hashed the cause each time.
+    private var causesOfSlot: [CauseCounts] = []
     private var slotOfPath: [String: Int] = [:]
     /// The slot of each synced fd: its file's, or "fd N" until the collector names the file.
     private var slotOfFD: [UInt32: Int] = [:]
@@ -102,7 +105,9 @@ struct ImageTally {
     /// images set only when they change.
     private mutating func addSyncedOne(_ op: inout GuestOp, fd: UInt32, _ summary: OpSummary) {
         let img = slot(fd: fd)
-        op.image = pathOfFD[fd] ?? "fd \(fd)"
+        // The fd's slot is named after its file, or "fd N" until the collector names it (`fdPath`):
+        // read from there, not made again per op.
+        op.image = slots[img].path
         if op.backend != 0 {
             creditWaiting(of: op.backend, to: CollectionOfOne(img))
             // `lastImages` is `imagesOfBackend[lastBackend]` (selectBackend, setImages).
@@ -154,11 +159,18 @@ struct ImageTally {
     }
 
     /// Totals per image, in first-seen order.
-    var images: [ImageTotals] { order.map { slots[$0] } }
+    var images: [ImageTotals] {
+        order.map { i in
+            var totals = slots[i]
+            totals.causes = causesOfSlot[i].dictionary
+            return totals
+        }
+    }
 
     private mutating func slot(_ path: String) -> Int {
         if let s = slotOfPath[path] { return s }
         slots.append(ImageTotals(path: path))
+        causesOfSlot.append(CauseCounts())
         counted.append(false)
         slotOfPath[path] = slots.count - 1
         return slots.count - 1
@@ -203,9 +215,7 @@ struct ImageTally {
     }
 
     private mutating func addSyncs(_ causes: CauseCounts, to img: Int) {
-        causes.forEach { c, n in
-            slots[img].causes[c, default: 0] += n
-            slots[img].hostSyncs += n
-        }
+        causesOfSlot[img].add(causes)
+        slots[img].hostSyncs += causes.total
     }
 }
