@@ -144,7 +144,7 @@ public struct AnalysisPipeline {
     /// Takes the event read into `nextEventSlot()`.
     public mutating func commitEvent() {
         info.events += 1
-        last = max(last, window.nextSlot().pointee.timestamp)
+        last = max(last, window.nextTimestamp)
         if let out = window.commit() { feed(out) }
         if info.events & 1023 == 0 { retire() }
     }

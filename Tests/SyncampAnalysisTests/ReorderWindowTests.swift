@@ -107,6 +107,7 @@ final class ReorderWindowTests: XCTestCase {
         var w = ReorderWindow(capacity: 3)
         for t: UInt64 in [10, 20, 30] { XCTAssertNil(w.push(event(t))) }
         w.nextSlot().pointee = event(15)
+        XCTAssertEqual(w.nextTimestamp, 15, "the event written and not committed yet")
         var copy = w
         XCTAssertEqual(w.commit()?.pointee.timestamp, 10)
         var fromCopy: [UInt64] = []

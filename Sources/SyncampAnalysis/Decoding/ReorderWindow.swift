@@ -71,6 +71,10 @@ public struct ReorderWindow {
         return ring.slots + slot(count)
     }
 
+    /// The timestamp of the event written at `nextSlot()` and not committed yet (read in place:
+    /// `nextSlot()` checks that the storage is not shared, which a read need not).
+    public var nextTimestamp: UInt64 { ring.slots[slot(count)].timestamp }
+
     /// Takes in the event written at `nextSlot()`; returns the oldest event when the window is
     /// full, in place: valid until the window next changes.
     public mutating func commit() -> UnsafePointer<Event>? {
