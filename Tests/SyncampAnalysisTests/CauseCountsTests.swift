@@ -29,4 +29,20 @@ final class CauseCountsTests: XCTestCase {
         XCTAssertEqual(sum.dictionary, [.guestFlush: 2, .unattributed: 4])
         XCTAssertNotEqual(sum, c)
     }
+
+    /// A capture's totals sum ops' 32-bit counts in full-width counts: past what one op's count holds.
+    func testTotalsSumPastAnOpsCountWidth() {
+        var op = CauseCounts()
+        op[.guestFlush] = 4_000_000_000
+        op[.l2TableAlloc] = 1
+        var totals = CauseTotals()
+        XCTAssertEqual(totals.dictionary, [:])
+        totals.add(op)
+        totals.add(op)
+        totals.add(CauseCounts())
+        XCTAssertEqual(totals.dictionary, [.guestFlush: 8_000_000_000, .l2TableAlloc: 2])
+        var seen: [Cause] = []
+        totals.forEach { c, _ in seen.append(c) }
+        XCTAssertEqual(seen, [.guestFlush, .l2TableAlloc], "causes with syncs, in declaration order")
+    }
 }

@@ -1,20 +1,28 @@
-/// Host syncs per cause in a fixed array, one slot per `Cause`: what the model counts per op,
-/// without the allocation and hashing of a `[Cause: Int]` in every replay.
+/// One op's host syncs per cause in a fixed array, one slot per `Cause`: what the model counts
+/// per op, without the allocation and hashing of a `[Cause: Int]` in every replay.
+///
+/// Counts are 32-bit: an op's syncs are events of one capture, and the half-size array (108
+/// bytes, not 212) is copied with each summary and each model's answer. Sums over a whole
+/// capture go in `CauseTotals`.
 ///
 /// Causes with no sync count 0 and are absent from `dictionary`, as a dictionary counted up
 /// from empty leaves them.
 struct CauseCounts: Sendable, Equatable {
-    private var n = InlineArray<26, Int>(repeating: 0)
+    private var n = InlineArray<26, UInt32>(repeating: 0)
     /// Bit `slot` set for each cause with a count: most ops have none or one, and the loops
     /// below visit only those.
-    private var present: UInt32 = 0
+    private(set) var present: UInt32 = 0
+
+    /// The count of the cause in `slot` (`Cause.slot`), for sums that walk `present`.
+    @inline(__always)
+    func count(atSlot slot: Int) -> Int { Int(n[slot]) }
 
     init() {}
 
     subscript(_ c: Cause) -> Int {
-        get { n[c.slot] }
+        get { Int(n[c.slot]) }
         set {
-            n[c.slot] = newValue
+            n[c.slot] = UInt32(newValue)
             if newValue != 0 { present |= 1 << c.slot } else { present &= ~(1 << c.slot) }
         }
     }
@@ -36,7 +44,7 @@ struct CauseCounts: Sendable, Equatable {
     var total: Int {
         var t = 0, bits = present
         while bits != 0 {
-            t += n[bits.trailingZeroBitCount]
+            t += Int(n[bits.trailingZeroBitCount])
             bits &= bits - 1
         }
         return t
@@ -65,7 +73,7 @@ struct CauseCounts: Sendable, Equatable {
         let n = n.span
         while bits != 0 {
             let i = bits.trailingZeroBitCount
-            body(Cause.all[i], n[i])
+            body(Cause.all[i], Int(n[i]))
             bits &= bits - 1
         }
     }
@@ -74,7 +82,7 @@ struct CauseCounts: Sendable, Equatable {
     var dictionary: [Cause: Int] {
         var d: [Cause: Int] = [:]
         guard present != 0 else { return d }
-        for c in Cause.all where n[c.slot] != 0 { d[c] = n[c.slot] }
+        for c in Cause.all where n[c.slot] != 0 { d[c] = Int(n[c.slot]) }
         return d
     }
 

@@ -19,7 +19,7 @@ public struct ModelComparison: Sendable {
     public var predictions: [Int: Prediction] = [:]
     public var predictedHostSyncs = 0
     public var predictedCauses: [Cause: Int] { predictedCounts.dictionary }
-    private var predictedCounts = CauseCounts()
+    private var predictedCounts = CauseTotals()
     public var matchedOps = 0
     /// Op indexes whose observed causes differ from the prediction (timing-dependent ones
     /// excepted): the first `listLimit`; `deviatingCount` counts them all.

@@ -127,7 +127,7 @@ struct CostTally {
     /// Per cause, by `Cause.slot`: arrays, not dictionaries, as each host sync of each op is
     /// counted here (a dictionary hashed the cause per sync).
     private var syncs = [LatencyDistribution](repeating: LatencyDistribution(), count: Cause.all.count)
-    private var counts = CauseCounts()
+    private var counts = CauseTotals()
     private var devices = [LatencyDistribution](repeating: LatencyDistribution(), count: Cause.all.count)
     private var flushes = LatencyDistribution()
 

@@ -20,7 +20,7 @@ struct ImageTally {
     private var slots: [ImageTotals] = []
     /// Each slot's host syncs per cause, counted here and turned into `ImageTotals.causes` when
     /// read (`images`): a dictionary update per cause per op hashed the cause each time.
-    private var causesOfSlot: [CauseCounts] = []
+    private var causesOfSlot: [CauseTotals] = []
     private var slotOfPath: [String: Int] = [:]
     /// The slot of each synced fd: its file's, or "fd N" until the collector names the file.
     private var slotOfFD: [UInt32: Int] = [:]
@@ -170,7 +170,7 @@ struct ImageTally {
     private mutating func slot(_ path: String) -> Int {
         if let s = slotOfPath[path] { return s }
         slots.append(ImageTotals(path: path))
-        causesOfSlot.append(CauseCounts())
+        causesOfSlot.append(CauseTotals())
         counted.append(false)
         slotOfPath[path] = slots.count - 1
         return slots.count - 1

@@ -8,7 +8,7 @@ struct TotalsTally {
     }
     private var counted = Analysis.Totals()
     /// Host syncs per cause, by `Cause.slot` (a dictionary hashed the cause per op with syncs).
-    private var causes = CauseCounts()
+    private var causes = CauseTotals()
     /// Host syncs of the guest requests so far, while no guest flush has been seen.
     private var beforeFirstFlush = 0
     private var sawFlush = false
