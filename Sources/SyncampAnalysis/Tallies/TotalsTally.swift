@@ -4,6 +4,8 @@ struct TotalsTally {
     var totals: Analysis.Totals {
         var t = counted
         t.causes = causes.dictionary
+        // Made when read, not per op: a division per guest request.
+        if sawFlush, afterFlushes > 0 { t.steadyStateAmplification = Double(afterSyncs) / Double(afterFlushes) }
         return t
     }
     private var counted = Analysis.Totals()
@@ -36,7 +38,6 @@ struct TotalsTally {
         } else {
             afterSyncs += syncs
             if op.kind == .flush { afterFlushes += 1 }
-            counted.steadyStateAmplification = afterFlushes > 0 ? Double(afterSyncs) / Double(afterFlushes) : nil
         }
     }
 
