@@ -19,8 +19,11 @@ final class CauseCountsTests: XCTestCase {
         XCTAssertNotEqual(c, CauseCounts([.guestFlush: 1]))
         XCTAssertNotEqual(c, CauseCounts([.guestFlush: 1, .unattributed: 2, .imageClose: 1]))
         XCTAssertNotEqual(c, CauseCounts([.guestFlush: 2, .unattributed: 1]))
+        // Walked as the sums that read them walk them (`CauseTotals.forEach`).
+        var walked = CauseTotals()
+        walked.add(c)
         var seen: [(Cause, Int)] = []
-        c.forEach { seen.append(($0, $1)) }
+        walked.forEach { seen.append(($0, $1)) }
         XCTAssertEqual(seen.map(\.0), [.guestFlush, .unattributed], "causes with syncs, in declaration order")
         XCTAssertEqual(seen.map(\.1), [1, 2])
         var sum = CauseCounts()

@@ -67,17 +67,6 @@ struct CauseCounts: Sendable, Equatable {
         for (c, n) in d where n != 0 { self[c] = n }
     }
 
-    /// Calls `body` with each cause that has syncs and its count, in `Cause` declaration order.
-    func forEach(_ body: (Cause, Int) -> Void) {
-        var bits = present
-        let n = n.span
-        while bits != 0 {
-            let i = bits.trailingZeroBitCount
-            body(Cause.all[i], Int(n[i]))
-            bits &= bits - 1
-        }
-    }
-
     /// The causes with syncs and their counts.
     var dictionary: [Cause: Int] {
         var d: [Cause: Int] = [:]
