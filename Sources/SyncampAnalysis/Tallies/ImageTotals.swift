@@ -18,8 +18,8 @@ public struct ImageTotals: Sendable, Equatable {
 struct ImageTally {
     /// Images by slot (an index into `slots`), so that an op is counted without hashing its path.
     private var slots: [ImageTotals] = []
-    /// Each slot's host syncs per cause, counted here and turned into `ImageTotals.causes` when
-    /// read (`images`): a dictionary update per cause per op hashed the cause each time.
+    /// Each slot's host syncs per cause, counted here and turned into `ImageTotals.causes` and
+    /// `hostSyncs` when read (`images`): a dictionary update per cause per op hashed the cause each time.
     private var causesOfSlot: [CauseTotals] = []
     private var slotOfPath: [String: Int] = [:]
     /// The slot of each synced fd: its file's, or "fd N" until the collector names the file.
@@ -163,6 +163,7 @@ struct ImageTally {
         order.map { i in
             var totals = slots[i]
             totals.causes = causesOfSlot[i].dictionary
+            totals.hostSyncs = totals.causes.values.reduce(0, +)
             return totals
         }
     }
@@ -216,6 +217,5 @@ struct ImageTally {
 
     private mutating func addSyncs(_ causes: CauseCounts, to img: Int) {
         causesOfSlot[img].add(causes)
-        slots[img].hostSyncs += causes.total
     }
 }
