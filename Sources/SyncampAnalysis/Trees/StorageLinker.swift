@@ -29,10 +29,11 @@ final class StorageLinker {
     /// flushes go under the io_uring fsync in flight when no host sync of theirs is known.
     private let blockImages: Set<UInt32>
 
-    /// Where new nodes come from (the builder's).
+    /// Where new nodes come from: the builder's, which takes them back (a pool of its own
+    /// would never get a node back).
     private let pool: TreeBuilder.NodePool
 
-    init(blockImages: Set<UInt32> = [], pool: TreeBuilder.NodePool = .init()) {
+    init(blockImages: Set<UInt32> = [], pool: TreeBuilder.NodePool) {
         self.blockImages = blockImages
         self.pool = pool
     }
