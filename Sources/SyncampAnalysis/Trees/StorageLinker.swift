@@ -75,7 +75,7 @@ final class StorageLinker {
             details.dev = dev
             details.inode = inode
             if fs != .xfs { details.datasync = datasync }
-            let node = pool.node(CausalNode(kind: .fsSync, timeNs: t, tid: tid, symbol: Self.syncSymbol(fs), details: details))
+            let node = pool.node(kind: .fsSync, timeNs: t, tid: tid, symbol: Self.syncSymbol(fs), details: details)
             node.openedAt = ts
             (openSync ?? uringInFlight)?.children.append(node)
             syncByTid[tid] = node
@@ -91,7 +91,7 @@ final class StorageLinker {
             var details = NodeDetails()
             details.dev = dev
             details.lsn = lsn
-            let node = pool.node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "xfs_log_force", details: details))
+            let node = pool.node(kind: .journalCommit, timeNs: t, tid: tid, symbol: "xfs_log_force", details: details)
             guard let sync = syncByTid[tid] else { unlinked.journalCommits += 1; return }
             sync.children.append(node)
             // The log force waits for its log writes, which go under it until its sync ends.
@@ -101,14 +101,14 @@ final class StorageLinker {
             var details = NodeDetails()
             details.dev = dev
             details.generation = generation
-            let node = pool.node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "btrfs_transaction_commit", details: details))
+            let node = pool.node(kind: .journalCommit, timeNs: t, tid: tid, symbol: "btrfs_transaction_commit", details: details)
             guard let sync = syncByTid[tid] else { unlinked.journalCommits += 1; return }
             sync.children.append(node)
         case let .journalStart(dev, transaction):
             var details = NodeDetails()
             details.dev = dev
             details.transaction = transaction
-            let node = pool.node(CausalNode(kind: .journalCommit, timeNs: t, tid: tid, symbol: "jbd2", details: details))
+            let node = pool.node(kind: .journalCommit, timeNs: t, tid: tid, symbol: "jbd2", details: details)
             node.openedAt = ts
             if let sync = syncByDev[dev] { sync.children.append(node) } else { unlinked.journalCommits += 1 }
             commitByDev[dev] = node
@@ -129,7 +129,7 @@ final class StorageLinker {
             details.dev = dev
             details.rwbs = rwbs
             details.sector = sector
-            let node = pool.node(CausalNode(kind: kind, timeNs: t, tid: tid, symbol: "block_rq_issue", details: details))
+            let node = pool.node(kind: kind, timeNs: t, tid: tid, symbol: "block_rq_issue", details: details)
             if let parent = commitByDev[dev] ?? syncByDev[dev] ?? hostSyncByDev[dev]
                 ?? (blockImages.contains(dev) ? uringInFlight : nil) {
                 parent.children.append(node)

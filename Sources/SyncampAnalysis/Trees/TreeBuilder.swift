@@ -226,13 +226,13 @@ struct TreeBuilder {
             poolSubmit(e, job)
             return
         case let .workerFlush(arg, bs):
-            let node = pool.node(CausalNode(kind: .workerFlush, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(job: arg)))
+            let node = pool.node(kind: .workerFlush, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(job: arg))
             let op = linker.workerFlush(node, job: arg, node: bs, tid: e.tid)
             touch(op, t)
             hit(op)
             return
         case let .qemuFdatasync(fd):
-            let node = pool.node(CausalNode(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(fd: fd)))
+            let node = pool.node(kind: .qemuFdatasync, timeNs: t, tid: e.tid, symbol: symbol(e), details: NodeDetails(fd: fd))
             if let op = linker.linkQemuFdatasync(node, fd: fd, tid: e.tid) {
                 touch(op, t)
                 hit(op)
@@ -388,7 +388,7 @@ struct TreeBuilder {
         d.submitCoroutine = job.coroutine
         // The slot first: made inside the call, after the node's value, it had that value copied once more.
         let slot = ops[op].causes().submit()
-        let node = pool.node(CausalNode(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d), slot: slot)
+        let node = pool.node(kind: .threadPoolSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d, slot: slot)
         ops[op].add(node, at: t)
         linker.poolSubmit(node, of: op, job: job.arg, fd: job.fd)
     }
@@ -404,7 +404,7 @@ struct TreeBuilder {
         if e.coroutine.running != 0 { d.coroutine = e.coroutine.running }
         // The slot first: made inside the call, after the node's value, it had that value copied once more.
         let slot = ops[op].causes().submit()
-        let node = pool.node(CausalNode(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d), slot: slot)
+        let node = pool.node(kind: .flushSubmit, timeNs: t, tid: e.tid, symbol: symbol(e), details: d, slot: slot)
         ops[op].add(node, at: t)
         linker.rawFlush(node, of: op, node: bs, fd: fd)
     }
@@ -417,7 +417,7 @@ struct TreeBuilder {
         let syscall: SyncCall = call.map { $0 == .fdatasync ? .fdatasync : .fsync } ?? .sync
         var d = NodeDetails(fd: fd)
         d.syscall = syscall
-        let node = pool.node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: syscall.rawValue, details: d))
+        let node = pool.node(kind: .hostSync, timeNs: t, tid: e.tid, symbol: syscall.rawValue, details: d)
         var op = linker.linkSync(node, fd: fd, tid: e.tid)
         touch(op, t)
         if op == nil, let owner = threadOwner(e) {
@@ -437,7 +437,7 @@ struct TreeBuilder {
         var d = NodeDetails()
         d.syscall = .ioUringFsync
         d.userData = userData
-        let node = pool.node(CausalNode(kind: .hostSync, timeNs: t, tid: e.tid, symbol: SyncCall.ioUringFsync.rawValue, details: d))
+        let node = pool.node(kind: .hostSync, timeNs: t, tid: e.tid, symbol: SyncCall.ioUringFsync.rawValue, details: d)
         let op = resolver.owner(of: e, ops: &ops)
         if let op {
             // raw_co_flush_to_disk of this request went to io_uring: the fsync is its sync.
