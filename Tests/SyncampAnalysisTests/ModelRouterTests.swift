@@ -115,4 +115,31 @@ final class ModelRouterTests: XCTestCase {
         XCTAssertEqual(routes[10].target, .unmodelledUnknownImage)
         XCTAssertEqual(routes[12].target, .closeAll)
     }
+
+    /// An op like the one before (same kind, BlockBackend and image, no format) reuses its route;
+    /// any other op in between is routed afresh, and so is the next: a backend whose image gets
+    /// named routes its next overwrite to that image, not where the same op went before.
+    func testAnOpLikeTheOneBeforeTakesItsRouteAndNoOtherDoes() {
+        var model = ModelComparison(images: images(), options: ModelOptions(cache: .writeback))
+        func op(_ kind: GuestOp.Kind, image: String? = nil, format: String? = nil) -> GuestOp {
+            var o = GuestOp(index: 0, kind: kind, offset: 0, bytes: 4 * KiB, startNs: 0, endNs: 10, tid: 1,
+                            entry: "blk_co_pwritev_part", children: [], probeHits: 0, image: image)
+            o.backend = 9
+            o.format = format
+            return o
+        }
+        var other = op(.write, image: "/srv/a.qcow2")
+        other.backend = 8
+        XCTAssertEqual(model.route(other).target, .slot(0), "the path is matched here, by another backend's op")
+        XCTAssertEqual(model.route(op(.write)).target, .noState(reported: false), "two images, none named for the backend")
+        XCTAssertEqual(model.route(op(.write)).target, .noState(reported: false))
+        XCTAssertEqual(model.route(op(.flush, image: "/srv/a.qcow2")).target, .slot(0))
+        XCTAssertEqual(model.route(op(.write)).target, .slot(0), "the backend's image, named since")
+        XCTAssertEqual(model.route(op(.imageClose)).target, .closeAll, "a close naming no image: another kind, another route")
+        XCTAssertEqual(model.route(op(.write, image: "/var/lib/vm/b.qcow2")).target, .slot(1))
+        XCTAssertEqual(model.route(op(.write, image: "/var/lib/vm/b.qcow2")).target, .slot(1))
+        XCTAssertEqual(model.route(op(.discard, image: "/var/lib/vm/b.qcow2")).target, .slot(1))
+        XCTAssertEqual(model.route(op(.write, format: "vmdk")).target, .otherFormat)
+        XCTAssertEqual(model.route(op(.write)).target, .otherFormat, "the backend's format, named since")
+    }
 }

@@ -46,6 +46,10 @@ struct ModelRouter {
     /// The last path looked up (ops of one image follow each other).
     private var lastSlot: (path: String, slot: Int?)?
     private var renames: [Rename] = []
+    /// The last op's route when it named no format and renamed nothing (an overwrite, most ops).
+    /// Routing an op again right after it changes nothing (what the first routing learnt is
+    /// already known), so an op with the same kind, BlockBackend and image goes the same way.
+    private var repeated: (backend: UInt64, kind: GuestOp.Kind, image: String?, target: Target)?
 
     /// - Parameter names: the image path of each slot, in slot order (`ModelComparison`'s plausible images, once each).
     init(names: [String]) {
@@ -55,8 +59,13 @@ struct ModelRouter {
 
     /// Where `op` goes (ops come in index order: what it says of its BlockBackend is kept for the next).
     mutating func route(_ op: GuestOp) -> Route {
+        let plain = op.format == nil
+        if plain, let r = repeated, r.backend == op.backend, r.kind == op.kind, r.image == op.image {
+            return Route(target: r.target)
+        }
         if !renames.isEmpty { renames.removeAll(keepingCapacity: true) }  // most ops rename nothing: no call
         let target = self.target(op)
+        repeated = plain && renames.isEmpty ? (op.backend, op.kind, op.image, target) : nil
         return Route(target: target, renames: renames)
     }
 
