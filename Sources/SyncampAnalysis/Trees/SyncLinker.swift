@@ -35,13 +35,13 @@ struct SyncLinker {
     private var pendingByArg: [UInt64: Pending] = [:]
     private var pendingFIFO: [UInt64] = []
     /// `raw_co_flush_to_disk` calls waiting for their sync, by file node.
-    private var pendingRaw: [UInt64: Pending] = [:]
+    private var pendingRaw = SmallMap<UInt64, Pending>()
     /// Raw flushes seen so far (`Pending.order`).
     private var rawFlushes = 0
     /// The flush job each worker thread runs now.
-    private var job: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.OpID)] = [:]
+    private var job = SmallMap<UInt32, (node: TreeBuilder.Node, op: TreeBuilder.OpID)>()
     /// Sync system calls in progress, by thread.
-    private var openSyscall: [UInt32: (node: TreeBuilder.Node, op: TreeBuilder.OpID?, start: UInt64)] = [:]
+    private var openSyscall = SmallMap<UInt32, (node: TreeBuilder.Node, op: TreeBuilder.OpID?, start: UInt64)>()
     /// io_uring fsyncs in flight: what every kernel's submit and complete events both carry.
     private var pendingUring: [(ring: UInt64, userData: UInt64, node: TreeBuilder.Node, op: TreeBuilder.OpID?, start: UInt64)] = []
     /// What could not be linked, with the reason.
@@ -116,12 +116,12 @@ struct SyncLinker {
         takeOldestRaw { $0.op == op }
     }
 
-    /// The oldest pending raw flush that `matches`, taken out. By age, not by the dictionary's
-    /// order: that order changes with the process's hash seed, and so did the op a sync went to
-    /// when several raw flushes matched it.
+    /// The oldest pending raw flush that `matches`, taken out. By age, not by the map's order
+    /// (a dictionary's changed with the process's hash seed, and so did the op a sync went to
+    /// when several raw flushes matched it).
     private mutating func takeOldestRaw(_ matches: (Pending) -> Bool) -> Pending? {
         var oldest: (bs: UInt64, order: Int)?
-        for (bs, p) in pendingRaw where matches(p) && p.order < (oldest?.order ?? .max) { oldest = (bs, p.order) }
+        for (bs, p) in pendingRaw.entries where matches(p) && p.order < (oldest?.order ?? .max) { oldest = (bs, p.order) }
         guard let bs = oldest?.bs else { return nil }
         return pendingRaw.removeValue(forKey: bs)
     }
@@ -204,8 +204,8 @@ struct SyncLinker {
 
     /// Closes what is still open at the end of the capture: syncs whose exit or completion was not captured.
     mutating func finish() {
-        // By thread id: the dictionary's order changes with the process's hash seed.
-        for (tid, open) in openSyscall.sorted(by: { $0.key < $1.key }) where open.op == nil {
+        // By thread id, whatever order the map holds them in.
+        for (tid, open) in openSyscall.entries.sorted(by: { $0.key < $1.key }) where open.op == nil {
             unattributed.append((Self.unplaced(open.node), "sync on thread \(tid) ran outside any QEMU flush job or request (no exit captured)"))
         }
         openSyscall.removeAll()

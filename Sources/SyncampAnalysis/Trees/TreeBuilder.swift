@@ -427,7 +427,7 @@ struct TreeBuilder {
             op = owner
         }
         linker.syncStarted(node, op: op, tid: e.tid, at: e.timestamp)
-        if let dev = deviceOfFD[fd] { storage.blockDeviceSyncStarted(node, dev: dev) }
+        if !deviceOfFD.isEmpty, let dev = deviceOfFD[fd] { storage.blockDeviceSyncStarted(node, dev: dev) }  // usually none: no hashing
     }
 
     /// An io_uring fsync (aio=io_uring): a host sync with no fdatasync system call.
