@@ -17,35 +17,39 @@ struct EventDecoder {
     /// bytes, and passing it by value copied it once more per event.
     func decode(at event: UnsafePointer<Event>) -> DecodedEvent {
         let e = EventRef(event)
-        var d = DecodedEvent(timestamp: e.timestamp, tid: e.tid, probeID: 0, role: nil,
-                             coroutine: .init(running: e.coroutine, caller: e.coroutineCaller,
-                                              entryArgument: e.coroutineArg, opaque: e.coroutineOpaque),
-                             payload: .unknown)
+        // The payload first and the event made once from it: a payload assigned into a made
+        // event was built aside and copied in (a memcpy per event).
+        var probeID: UInt16 = 0
+        var role: ProbeRole?
+        let payload: DecodedEvent.Payload
         let a = e.args
         switch e.kind {
         case .uprobe?:
-            d.probeID = e.probeID
-            guard let entry = probes.entry(id: e.probeID) else {
-                d.payload = .otherProbe
-                return d
+            probeID = e.probeID
+            if let entry = probes.entry(id: e.probeID) {
+                role = entry.role
+                payload = entry.role.map { qemu($0, entry, e) } ?? .otherProbe
+            } else {
+                payload = .otherProbe
             }
-            d.role = entry.role
-            d.payload = entry.role.map { qemu($0, entry, e) } ?? .otherProbe
         case .syscallEnter?:
-            d.payload = .syncEnter(call: Syscall(rawValue: e.probeID), fd: UInt32(truncatingIfNeeded: a[0]))
+            payload = .syncEnter(call: Syscall(rawValue: e.probeID), fd: UInt32(truncatingIfNeeded: a[0]))
         case .syscallExit?:
-            d.payload = .syncExit(returnValue: Int64(bitPattern: a[0]))
+            payload = .syncExit(returnValue: Int64(bitPattern: a[0]))
         case .uringSubmit?:
-            d.payload = .uringSubmit(ring: a[0], userData: a[2])
+            payload = .uringSubmit(ring: a[0], userData: a[2])
         case .uringComplete?:
-            d.payload = .uringComplete(ring: a[0], userData: a[2], result: Int32(truncatingIfNeeded: a[3]))
+            payload = .uringComplete(ring: a[0], userData: a[2], result: Int32(truncatingIfNeeded: a[3]))
         case .fsSyncEnter?, .fsSyncExit?, .journalStart?, .journalFlushing?, .journalEnd?, .journalStats?,
              .deviceIssue?, .deviceComplete?:
-            d.payload = .storage(storage(e))
+            payload = .storage(storage(e))
         case nil:
-            d.payload = .unknown
+            payload = .unknown
         }
-        return d
+        return DecodedEvent(timestamp: e.timestamp, tid: e.tid, probeID: probeID, role: role,
+                            coroutine: .init(running: e.coroutine, caller: e.coroutineCaller,
+                                             entryArgument: e.coroutineArg, opaque: e.coroutineOpaque),
+                            payload: payload)
     }
 
     private func value(_ s: ProbeIndex.Source, _ e: EventRef) -> UInt64? { ProbeIndex.read(s, of: e.p) }
