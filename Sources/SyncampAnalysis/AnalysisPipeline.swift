@@ -328,7 +328,10 @@ public struct AnalysisPipeline {
             let observed = summary.causes
             model!.add(op, route: route, observed: observed, keepPrediction: keep)
             if second != nil { second!.add(op, route: route, observed: observed, keepPrediction: keep) }
-            for i in candidates.indices { candidates[i].1.addToTotal(op, route: route, observed: observed) }
+            // Through one buffer: indexing the array checked that it was not shared, per run.
+            candidates.withUnsafeMutableBufferPointer { runs in
+                for i in runs.indices { runs[i].1.addToTotal(op, route: route, observed: observed) }
+            }
         }
         if keep { listed.append(copy op) }
         opCount += 1
