@@ -37,4 +37,25 @@ final class LatencyDistributionTests: XCTestCase {
         XCTAssertEqual(merged.summary.maxNs, all.summary.maxNs)
         XCTAssertEqual(merged.summary.p50Ns, all.summary.p50Ns)
     }
+
+    /// Values added after a merge that binned go to the histogram too, and values past the size
+    /// the histogram starts with (10 s) are kept within a tenth of a percent.
+    func testValuesAddedAfterABinningMergeAndPastTenSecondsAreKept() {
+        var a = LatencyDistribution(), merged = LatencyDistribution()
+        var values: [UInt64] = []
+        for i in 1...(LatencyDistribution.exactLimit + 10) { a.add(UInt64(i)); values.append(UInt64(i)) }
+        merged.add(a)
+        for i in 1...LatencyDistribution.exactLimit {
+            let v = UInt64(i) * 1_000_000  // up to 65.5 s
+            merged.add(v)
+            values.append(v)
+        }
+        let s = merged.summary, exact = LatencySummary(values)
+        XCTAssertEqual(s.count, exact.count)
+        XCTAssertEqual(s.maxNs, exact.maxNs)
+        for (got, want) in [(s.p50Ns, exact.p50Ns), (s.p90Ns, exact.p90Ns), (s.p99Ns, exact.p99Ns)] {
+            let g = Double(got!), w = Double(want!)
+            XCTAssertLessThanOrEqual(abs(g - w) / w, 0.001, "\(g) vs \(w)")
+        }
+    }
 }
