@@ -298,7 +298,7 @@ public struct AnalysisPipeline {
             finished.op.children = tree
         }
         finished.withOp { count($0, summary, rank: rank, keep: keep) }
-        builder.recycle(finished)
+        builder.recycle(&finished)
     }
 
     /// `fold` once the op is final: a borrowed value from here on, read where it lies (a `var`

@@ -508,8 +508,9 @@ struct TreeBuilder {
     func tree(of op: HandedOp) -> [CausalNode] { op.tree(probeNode) }
 
     /// Takes back the nodes of a counted op's tree for new trees (`NodePool`): call once the op
-    /// and its summary are counted and its tree, if kept, is made (`tree(of:)`).
-    func recycle(_ op: consuming HandedOp) { op.recycle(into: pool) }
+    /// and its summary are counted and its tree, if kept, is made (`tree(of:)`). In place: the op
+    /// passed on (consumed) was moved once more, 212 bytes.
+    func recycle(_ op: inout HandedOp) { op.recycle(into: pool) }
 
     private mutating func hand(_ op: consuming Op) -> HandedOp {
         // Taken out of the table already: nothing can reach it by id any more.
