@@ -38,8 +38,8 @@ struct LatencyDistribution {
     static let exactLimit = 1 << 16
     private var exact: [UInt64] = []
     private var histogram: Histogram<UInt64>?
-    /// `histogram != nil`, kept apart: asking the optional copied the histogram (its counts
-    /// retained and released) for each value added, 260 instructions per value past the limit.
+    /// `histogram != nil`, kept apart: asking the optional copied it for each value added (once
+    /// there is a histogram, its counts retained and released: 260 instructions per value).
     private var binned = false
     private var count = 0
     private var sum: UInt64 = 0
@@ -80,7 +80,7 @@ struct LatencyDistribution {
     }
 
     /// Sized for up to 10 s from the start (about 200 KiB), growing past it: grown from 2 ns, it
-    /// was resized 15 times in a 10M-event report (0.5% of its instructions). The bucket layout,
+    /// was resized 15 times in a 10M-event report (0.6% of its instructions). The bucket layout,
     /// and so every percentile, depends on the lowest value and the digits, not on this size.
     private static func newHistogram() -> Histogram<UInt64> {
         var h = Histogram<UInt64>(highestTrackableValue: 10_000_000_000, numberOfSignificantValueDigits: .three)
